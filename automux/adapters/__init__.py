@@ -1,0 +1,1 @@
+"""First-party adapters, each a pluggy plugin registered by entry point."""

@@ -1,0 +1,121 @@
+"""The reference adapter: scikit-learn only, the contract's reference implementation.
+
+Search order: a dummy baseline, a linear model, a random forest, then a random
+search (``random.Random(task.seed)``) over linear and forest hyperparameters.
+Each candidate is scored on the given folds with the spec's metric; the best is
+refit on all training rows. Deterministic under both budget modes' candidate
+sequence for a count budget; under seconds the count found varies.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import pandas as pd
+
+from ..core.adapter import Adapter, SearchResult, SearchTask
+from ..core.capabilities import Capabilities, Environment
+from ..core.hookspecs import hookimpl
+
+#: Options: ``n_jobs`` (default 1) for the forest.
+ALGORITHMS = ("dummy", "linear", "random_forest")
+
+
+def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFrame, seed: int) -> Any:
+    """A scikit-learn pipeline for one candidate (also used to rebuild it explicitly)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
+
+    from ._sklearn import preprocessor
+
+    reg = task == "regression"
+    if algorithm == "dummy":
+        est = DummyRegressor() if reg else DummyClassifier(strategy="prior")
+    elif algorithm == "linear":
+        est = Ridge(alpha=params.get("alpha", 1.0)) if reg else \
+            LogisticRegression(C=params.get("C", 1.0), max_iter=2000)
+    elif algorithm == "random_forest":
+        cls = RandomForestRegressor if reg else RandomForestClassifier
+        est = cls(n_estimators=params.get("n_estimators", 100), max_depth=params.get("max_depth"),
+                  min_samples_leaf=params.get("min_samples_leaf", 1),
+                  max_features=params.get("max_features", 1.0 if reg else "sqrt"), random_state=seed, n_jobs=1)
+    else:
+        raise ValueError(f"unknown reference algorithm {algorithm!r}")
+    return Pipeline([("prep", preprocessor(X)), ("model", est)])
+
+
+def _sample(rng: random.Random, task: str) -> "tuple[str, Dict[str, Any]]":
+    if rng.random() < 0.4:
+        key = "alpha" if task == "regression" else "C"
+        return "linear", {key: round(10 ** rng.uniform(-3, 2), 6)}
+    return "random_forest", {
+        "n_estimators": rng.choice([50, 100, 200]),
+        "max_depth": rng.choice([None, 4, 8, 16]),
+        "min_samples_leaf": rng.choice([1, 2, 5, 10]),
+        "max_features": rng.choice(["sqrt", 0.5, 1.0]),
+    }
+
+
+class ReferenceAdapter(Adapter):
+    name = "reference"
+    capabilities = Capabilities(
+        tasks=("binary", "multiclass", "regression"),
+        budget_modes=("trials", "seconds"),
+        deterministic={"trials": True, "seconds": False},
+        custom_folds=True, categorical=True, missing_values=True,
+        produces="single", interpretable=True,
+        min_budget={"trials": 1, "seconds": 2},
+        strengths=("rapid", "transparent_baselines"),
+    )
+    environment = Environment(name="main", python=">=3.9", requirements=("scikit-learn>=1.3",),
+                              import_names=("sklearn",), extra="sklearn")
+
+    def search(self, task: SearchTask) -> SearchResult:
+        from ._sklearn import to_sklearn_frame
+
+        X = to_sklearn_frame(task.X)
+        rng = random.Random(task.seed)
+        plan: List["tuple[str, Dict[str, Any]]"] = [("dummy", {}), ("linear", {}), ("random_forest", {})]
+        i = 0
+        while not task.should_stop():
+            algo, params = plan[i] if i < len(plan) else _sample(rng, task.task)
+            i += 1
+            t0 = time.monotonic()
+
+            def fit_predict(Xf: pd.DataFrame, yf: np.ndarray, Xv: pd.DataFrame) -> np.ndarray:
+                from ._sklearn import predict_output
+                m = build_model(algo, params, task.task, X, task.seed).fit(Xf, yf)
+                return predict_output(m, Xv, task.task, task.n_classes)
+
+            scores = task.cross_validate(fit_predict)
+            task.add_candidate(algo, params, scores, steps=["ColumnTransformer", algo],
+                               fit_time_s=time.monotonic() - t0)
+        chosen = task.best_index()
+        if chosen is None:
+            raise RuntimeError("the budget ended before the first candidate was scored")
+        best = task.candidates[chosen]
+        model = build_model(best.algorithm, best.params, task.task, X, task.seed).fit(X, task.y)
+        return SearchResult(model={"model": model, "task": task.task, "n_classes": task.n_classes},
+                            chosen=chosen)
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        from ._sklearn import predict_output
+        return predict_output(model["model"], X, model["task"], model["n_classes"])
+
+    def save(self, model: Any, path: Path) -> None:
+        from ._sklearn import save_pickle
+        save_pickle(model, path)
+
+    def load(self, path: Path) -> Any:
+        from ._sklearn import load_pickle
+        return load_pickle(path)
+
+
+@hookimpl
+def automux_adapters() -> List[Adapter]:
+    return [ReferenceAdapter()]

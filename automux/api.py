@@ -1,0 +1,108 @@
+"""The public library API: every CLI command has its twin here."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import pandas as pd
+
+from .core import plugins
+from .core.adapter import Adapter
+from .core.errors import SpecError
+from .core.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
+from .core.record import RunRecord
+from .core.runner import ProgressFn, compare_records, execute, experiment_from_record, leaderboard
+from .core.spec import Spec
+from .core.store import RunStore
+
+DataLike = Union[str, pd.DataFrame]
+
+
+def _store(store: Union[str, RunStore, None]) -> RunStore:
+    return store if isinstance(store, RunStore) else RunStore(store)
+
+
+def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: Optional[int] = None,
+               budget_seconds: Optional[float] = None, seed: int = 0, folds: int = DEFAULT_FOLDS,
+               test_size: float = DEFAULT_TEST_SIZE, metric: Optional[str] = None, task: Optional[str] = None,
+               split: Optional[Dict[str, Any]] = None, grace_s: Optional[float] = None) -> Experiment:
+    """Fix data, split, metric, seeds and budget before any backend runs."""
+    return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s), seed=seed,
+                   folds=folds, test_size=test_size, metric=metric, task=task, split=split)
+
+
+def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapter] = "reference", *,
+        options: Optional[Dict[str, Any]] = None, store: Union[str, RunStore, None] = None,
+        inline: bool = False, progress: Optional[ProgressFn] = None, **experiment_args: Any) -> RunRecord:
+    """One run under the contract; returns its stored record (status may be non-ok).
+
+    ``experiment_args`` are those of :func:`experiment` (budget_trials,
+    budget_seconds, seed, folds, test_size, metric, task, split, grace_s).
+
+    Raises:
+        DataError, SpecError, BackendNotFound, BackendUnavailable: bad input.
+    """
+    exp = experiment(data, target, **experiment_args)
+    return execute(exp, backend, options=options, store=_store(store), inline=inline, progress=progress)
+
+
+def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str] = ("reference",), *,
+            options: Optional[Dict[str, Dict[str, Any]]] = None, store: Union[str, RunStore, None] = None,
+            inline: bool = False, progress: Optional[ProgressFn] = None,
+            **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
+    """The same spec on several backends; returns the spec and the leaderboard (best first).
+
+    ``options`` maps a backend name to its options. Every backend is checked
+    before any runs, so a typo fails fast.
+    """
+    if not backends:
+        raise SpecError("no backends given: pass --backends A,B,...")
+    exp = experiment(data, target, **experiment_args)
+    adapters = [plugins.get_adapter(b) for b in backends]
+    for a in adapters:
+        reason = a.unavailable_reason()
+        if reason:
+            from .core.errors import BackendUnavailable
+            raise BackendUnavailable(f"backend {a.name!r} cannot run here: {reason}")
+    the_store = _store(store)
+    records = [execute(exp, a, options=(options or {}).get(a.name), store=the_store, inline=inline,
+                       progress=progress) for a in adapters]
+    return exp.spec, leaderboard(records)
+
+
+def verify(run_id: str, *, store: Union[str, RunStore, None] = None, data: Optional[DataLike] = None,
+           inline: bool = False, progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
+    """Re-run a recorded spec on the same backend and compare.
+
+    Returns ``{run_id, rerun_id, verdict, details}`` with verdict ``identical``,
+    ``within_tolerance`` or ``different``.
+    """
+    the_store = _store(store)
+    record = the_store.load(run_id)
+    exp = experiment_from_record(record, the_store, data=data)
+    rerun = execute(exp, record.backend, options=record.backend_options, store=the_store, inline=inline,
+                    progress=progress, extra={"verifies": run_id})
+    out = compare_records(record, rerun, the_store)
+    return {"run_id": run_id, "rerun_id": rerun.run_id, **out}
+
+
+def backends() -> List[Dict[str, Any]]:
+    """Adapters found, whether each can run here and why not; imports no backend."""
+    out = []
+    for name, adapter in plugins.adapters().items():
+        reason = adapter.unavailable_reason()
+        out.append({"name": name, "available": reason is None, "reason": reason,
+                    "env": adapter.environment.to_json(), "capabilities": adapter.capabilities.to_json()})
+    return out
+
+
+def plugin_failures() -> List[Dict[str, str]]:
+    """Plugins that failed to load, with the error: reported, never fatal."""
+    return [{"plugin": n, "error": e} for n, e in plugins.load_failures()]
+
+
+def runs(store: Union[str, RunStore, None] = None, backend: Optional[str] = None) -> List[Dict[str, Any]]:
+    return _store(store).list(backend=backend)
+
+
+def load_run(run_id: str, store: Union[str, RunStore, None] = None) -> RunRecord:
+    return _store(store).load(run_id)

@@ -1,0 +1,1 @@
+"""core: the reproducibility contract and the machinery that enforces it."""

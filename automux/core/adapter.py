@@ -1,0 +1,167 @@
+"""The adapter base class: the contract every backend plugin implements.
+
+Invariants an adapter must keep (each is checked by ``automux.contracts``):
+
+* it searches only on ``task.X`` / ``task.y`` (the hold-out never reaches it) and
+  scores candidates on ``task.folds``, reporting each through ``task.report``;
+* it seeds its backend from ``task.seed`` and nothing else;
+* it stops within ``task.budget`` (``task.trials_left()`` / ``task.time_left()``);
+* ``predict`` returns class probabilities ``(n, n_classes)`` in ``task.classes``
+  order for classification and a 1-d float array for regression;
+* ``save`` then ``load`` gives a model with identical predictions;
+* importing the adapter's module never imports its backend.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from .budget import Budget
+from .capabilities import Capabilities, Environment
+from .errors import UnsupportedData, UnsupportedTask
+from .metrics import Metric
+from .spec import Candidate
+
+
+@dataclass
+class SearchTask:
+    """What the worker hands an adapter's ``search``.
+
+    ``folds`` are (fit positions, validation positions) into ``X``. ``deadline`` is
+    a ``time.monotonic()`` value by which the search must have ended (None under a
+    count budget alone). ``report`` streams a candidate to the job dir at once.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    task: str
+    classes: List[Any]
+    folds: List[Tuple[np.ndarray, np.ndarray]]
+    metric: Metric
+    seed: int
+    budget: Budget
+    options: Dict[str, Any]
+    workdir: Path
+    deadline: Optional[float] = None
+    report: Callable[[Candidate], None] = lambda c: None
+    log: Callable[[str], None] = print
+    candidates: List[Candidate] = field(default_factory=list)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def time_left(self) -> float:
+        """Seconds until the deadline (infinite under a count budget alone)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def trials_left(self) -> float:
+        return float("inf") if self.budget.trials is None else self.budget.trials - len(self.candidates)
+
+    def should_stop(self) -> bool:
+        return self.trials_left() <= 0 or self.time_left() <= 0
+
+    def add_candidate(self, algorithm: str, params: Dict[str, Any], fold_scores: List[Optional[float]],
+                      steps: Optional[List[str]] = None, fit_time_s: Optional[float] = None,
+                      **info: Any) -> Candidate:
+        """Record and stream one candidate; returns it with its index."""
+        cand = Candidate(index=len(self.candidates), algorithm=algorithm, params=params,
+                         steps=list(steps or []), fold_scores=[None if s is None else float(s) for s in fold_scores],
+                         fit_time_s=fit_time_s, info=info)
+        self.candidates.append(cand)
+        self.report(cand)
+        return cand
+
+    def cross_validate(self, fit_predict: Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]
+                       ) -> List[float]:
+        """Score ``fit_predict(X_fit, y_fit, X_valid) -> predictions`` on every fold, in fold order."""
+        scores = []
+        for fit_idx, valid_idx in self.folds:
+            pred = fit_predict(self.X.iloc[fit_idx], self.y[fit_idx], self.X.iloc[valid_idx])
+            scores.append(self.metric(self.y[valid_idx], pred))
+        return scores
+
+    def best_index(self) -> Optional[int]:
+        """The candidate with the best mean fold score under the spec's metric."""
+        best = None
+        for c in self.candidates:
+            s = c.cv_score
+            if s is None:
+                continue
+            if best is None or self.metric.better(s, self.candidates[best].cv_score):
+                best = c.index
+        return best
+
+
+@dataclass
+class SearchResult:
+    """What ``search`` returns: the fitted model (refit on all of ``X``) and the chosen candidate."""
+
+    model: Any
+    chosen: Optional[int] = None
+    info: Dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter:
+    """Base class of every backend adapter. Subclass it and set the class attributes.
+
+    Attributes:
+        name: the backend name users type (``--backend NAME``).
+        capabilities: what it declares it can do.
+        environment: where it runs.
+    """
+
+    name: str = ""
+    capabilities: Capabilities = Capabilities()
+    environment: Environment = Environment()
+
+    def unavailable_reason(self) -> Optional[str]:
+        """Why this adapter cannot run here, or None. Must not import the backend."""
+        missing = [m for m in self.environment.import_names if importlib.util.find_spec(m) is None]
+        if missing:
+            extra = self.environment.extra or self.name
+            return f"not installed: {', '.join(missing)} (pip install 'automux[{extra}]')"
+        return None
+
+    def validate(self, task: SearchTask) -> None:
+        """Refuse tasks and data the adapter did not declare.
+
+        Raises:
+            UnsupportedTask: the task is not in ``capabilities.tasks``.
+            UnsupportedData: categorical or missing values present but undeclared.
+        """
+        caps = self.capabilities
+        if task.task not in caps.tasks:
+            raise UnsupportedTask(f"{self.name} does not support {task.task} tasks (it supports {', '.join(caps.tasks)})")
+        if not caps.categorical:
+            cats = [c for c in task.X.columns if isinstance(task.X[c].dtype, pd.CategoricalDtype)]
+            if cats:
+                raise UnsupportedData(f"{self.name} does not handle categorical columns: {', '.join(cats[:5])}")
+        if not caps.missing_values and bool(task.X.isna().to_numpy().any()):
+            raise UnsupportedData(f"{self.name} does not handle missing values")
+
+    def search(self, task: SearchTask) -> SearchResult:
+        """Search within the budget; report candidates; return the refit chosen model."""
+        raise NotImplementedError
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities ``(n, n_classes)`` or regression values ``(n,)``."""
+        raise NotImplementedError
+
+    def save(self, model: Any, path: Path) -> None:
+        """Write ``model`` under the directory ``path`` (which exists)."""
+        raise NotImplementedError
+
+    def load(self, path: Path) -> Any:
+        """Read back what ``save`` wrote."""
+        raise NotImplementedError
+
+    def describe(self) -> Dict[str, Any]:
+        return {"name": self.name, "capabilities": self.capabilities.to_json(),
+                "env": self.environment.to_json()}

@@ -1,0 +1,68 @@
+"""Fix the experiment before any backend runs: data, split, metric, seeds, budget -> Spec."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Union
+
+import pandas as pd
+
+from .budget import DEFAULT_GRACE_S, Budget
+from .data import Dataset, load_data
+from .errors import SpecError
+from .metrics import DEFAULT_METRIC, get_metric
+from .seeds import derive_all
+from .spec import Spec
+from .split import Split, split_from_options
+
+DEFAULT_FOLDS = 5
+DEFAULT_TEST_SIZE = 0.25
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A dataset, its split and the spec built from them: what every backend shares."""
+
+    dataset: Dataset
+    split: Split
+    spec: Spec
+
+
+def make_budget(trials: Optional[int] = None, seconds: Optional[float] = None,
+                grace_s: Optional[float] = None) -> Budget:
+    return Budget(trials=trials, seconds=seconds, grace_s=DEFAULT_GRACE_S if grace_s is None else grace_s)
+
+
+def prepare(
+    data: Union[str, pd.DataFrame, Dataset],
+    target: Optional[str] = None,
+    *,
+    budget: Budget,
+    seed: int = 0,
+    folds: int = DEFAULT_FOLDS,
+    test_size: float = DEFAULT_TEST_SIZE,
+    metric: Optional[str] = None,
+    task: Optional[str] = None,
+    split: Optional[Union[Split, Dict[str, Any]]] = None,
+) -> Experiment:
+    """Load and validate the data, derive the seeds and the split, and build the spec.
+
+    Raises:
+        DataError / SpecError: bad input, with a message saying what to do.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise SpecError(f"--seed {seed!r}: the seed must be a non-negative integer")
+    dataset = data if isinstance(data, Dataset) else load_data(data, target, task=task)
+    seeds = derive_all(seed)
+    if isinstance(split, Split):
+        the_split = split
+    else:
+        the_split = split_from_options(dataset.y, dataset.task, seeds["split"], folds, test_size, given=split)
+    metric_name = metric or DEFAULT_METRIC[dataset.task]
+    get_metric(metric_name, dataset.task)
+    spec = Spec(
+        data=dataset.describe(),
+        split={"method": the_split.method, "n_folds": the_split.n_folds, "test_size": test_size,
+               "fingerprint": the_split.fingerprint},
+        metric=metric_name, seed=seed, seeds=seeds, budget=budget,
+    )
+    return Experiment(dataset=dataset, split=the_split, spec=spec)

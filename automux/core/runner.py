@@ -1,0 +1,191 @@
+"""Run a spec on an adapter and leave a complete record: run, compare, verify."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from . import jobfiles as jf
+from .adapter import Adapter
+from .data import load_data
+from .errors import BackendUnavailable, DataError, SpecError
+from .executor import Outcome, run_inline, run_worker
+from .experiment import Experiment
+from .metrics import get_metric, score_all
+from .plugins import fire, get_adapter
+from .record import RunRecord
+from .spec import Candidate, Spec, candidates_identity
+from .split import Split
+from .store import RunStore, atomic_write_text
+
+ProgressFn = Callable[[str, Dict[str, Any]], None]
+LOG_TAIL_CHARS = 20000
+
+
+def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_dir: Path) -> None:
+    ds, split = exp.dataset, exp.split
+    train = ds.X.iloc[list(split.train)].reset_index(drop=True)
+    train[jf.TARGET_COL] = ds.y[list(split.train)]
+    train[jf.FOLD_COL] = split.fold_ids()
+    jf.write_arrow(train, job_dir / jf.TRAIN)
+    jf.write_arrow(ds.X.iloc[list(split.holdout)].reset_index(drop=True), job_dir / jf.HOLDOUT)
+    cls = type(adapter)
+    jf.write_json(job_dir / jf.JOB, {
+        "adapter": {"name": adapter.name, "module": cls.__module__, "class": cls.__qualname__},
+        "task": ds.task, "classes": [str(c) for c in ds.classes], "metric": exp.spec.metric,
+        "seed": exp.spec.seeds["backend"], "seeds": exp.spec.seeds, "budget": exp.spec.budget.to_json(),
+        "options": options,
+    })
+
+
+def _holdout_scores(exp: Experiment, job_dir: Path) -> "tuple[Dict[str, float], Optional[str]]":
+    pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
+    y = exp.dataset.y[list(exp.split.holdout)]
+    return score_all(exp.dataset.task, y, pred), jf.predictions_sha256(pred)
+
+
+def _validate_predictions(exp: Experiment, job_dir: Path) -> Optional[str]:
+    """Why the worker's predictions are malformed, or None."""
+    pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
+    n = len(exp.split.holdout)
+    if exp.dataset.task == "regression":
+        if pred.shape != (n,):
+            return f"predictions have shape {pred.shape}, expected ({n},)"
+        if not np.all(np.isfinite(pred)):
+            return "regression predictions contain non-finite values"
+        return None
+    k = len(exp.dataset.classes)
+    if pred.shape != (n, k):
+        return f"predictions have shape {pred.shape}, expected ({n}, {k})"
+    if not np.all(np.isfinite(pred)) or pred.min() < 0 or pred.max() > 1:
+        return "class probabilities outside [0, 1]"
+    if not np.allclose(pred.sum(axis=1), 1.0, atol=1e-6):
+        return "class probabilities do not sum to 1"
+    return None
+
+
+def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[Dict[str, Any]] = None,
+            store: Optional[RunStore] = None, inline: bool = False, progress: Optional[ProgressFn] = None,
+            extra: Optional[Dict[str, Any]] = None) -> RunRecord:
+    """Run ``exp`` on one backend and store its record, whatever the outcome.
+
+    Raises only for user errors found before the worker starts (unknown or
+    unavailable backend); a backend failure is a record with its status.
+    """
+    adapter = backend if isinstance(backend, Adapter) else get_adapter(backend)
+    reason = adapter.unavailable_reason()
+    if reason:
+        raise BackendUnavailable(f"backend {adapter.name!r} cannot run here: {reason}")
+    mode = exp.spec.budget.mode
+    if mode not in adapter.capabilities.budget_modes:
+        raise SpecError(f"backend {adapter.name!r} does not support a {mode} budget "
+                        f"(it supports {', '.join(adapter.capabilities.budget_modes)})")
+    options = dict(options or {})
+    store = store or RunStore()
+    progress = progress or (lambda event, info: None)
+    run_id, job_dir = store.new_run_dir()
+    _write_job(exp, adapter, options, job_dir)
+    atomic_write_text(job_dir / "spec.json", json.dumps(exp.spec.to_json(), indent=2, sort_keys=True))
+    atomic_write_text(job_dir / "split.json", json.dumps(exp.split.to_json()))
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    fire("automux_run_started", run_id=run_id, backend=adapter.name, spec=exp.spec)
+    progress("started", {"run_id": run_id, "backend": adapter.name})
+
+    def on_candidate(c: Candidate) -> None:
+        fire("automux_run_candidate", run_id=run_id, backend=adapter.name, candidate=c)
+        progress("candidate", {"run_id": run_id, "backend": adapter.name, "candidate": c})
+
+    t0 = time.monotonic()
+    if inline:
+        out: Outcome = run_inline(job_dir, on_candidate=on_candidate)
+    else:
+        out = run_worker(job_dir, python=sys.executable, deadline_s=exp.spec.budget.deadline_s,
+                         seeds=exp.spec.seeds, on_candidate=on_candidate)
+    total = time.monotonic() - t0
+    scores: Dict[str, float] = {}
+    sha = None
+    status, error = out.status, out.error
+    if status == "ok":
+        problem = _validate_predictions(exp, job_dir)
+        if problem:
+            status, error = "failed", f"malformed predictions: {problem}"
+        else:
+            scores, sha = _holdout_scores(exp, job_dir)
+    result = out.result or {}
+    log_path = job_dir / jf.LOG
+    log = log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log_path.exists() else ""
+    declared = adapter.capabilities.deterministic.get(mode, False)
+    record = RunRecord(
+        run_id=run_id, spec_id=exp.spec.spec_id, spec=exp.spec, backend=adapter.name,
+        backend_options=options, status=status, created_utc=created,
+        durations={"total": total, "search": result.get("search_s"), "predict": result.get("predict_s")},
+        candidates=out.candidates, chosen=result.get("chosen"), metric=exp.spec.metric,
+        score=scores.get(exp.spec.metric), scores=scores, predictions_sha256=sha,
+        determinism={"budget_mode": mode, "declared_deterministic": declared,
+                     "note": "count budget: repeatable" if declared else
+                     f"{adapter.name} is not declared deterministic under a {mode} budget"},
+        env=out.env, artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES,
+                                                              "split.json", "spec.json"]),
+        log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
+        extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode),
+    )
+    store.save(record)
+    if status == "ok":
+        fire("automux_run_finished", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record)
+    else:
+        fire("automux_run_failed", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record,
+             error=error or status)
+    progress("finished", {"run_id": run_id, "backend": adapter.name, "record": record})
+    return record
+
+
+def experiment_from_record(record: RunRecord, store: RunStore,
+                           data: Optional[Union[str, pd.DataFrame]] = None) -> Experiment:
+    """Rebuild a recorded experiment, checking that the data is still the same."""
+    spec = record.spec
+    source = data if data is not None else spec.data["source"]
+    if isinstance(source, str) and source == "<dataframe>":
+        raise DataError(f"run {record.run_id} was made from an in-memory DataFrame: pass the same data again")
+    ds = load_data(source, spec.data["target"], task=spec.data["task"])
+    if ds.fingerprint != spec.data["fingerprint"]:
+        raise DataError(f"the data at {spec.data['source']} has changed since run {record.run_id} "
+                        f"(fingerprint {ds.fingerprint[:12]} != recorded {spec.data['fingerprint'][:12]})")
+    split = Split.from_json(json.loads((store.run_dir(record.run_id) / "split.json").read_text()))
+    if split.fingerprint != spec.split["fingerprint"]:
+        raise DataError(f"the split file of run {record.run_id} does not match its recorded fingerprint")
+    return Experiment(dataset=ds, split=split, spec=spec)
+
+
+def compare_records(a: RunRecord, b: RunRecord, store: RunStore, rtol: float = 1e-6) -> Dict[str, Any]:
+    """Verdict ``identical`` (bitwise predictions, same candidates), ``within_tolerance`` or ``different``."""
+    details: Dict[str, Any] = {"status": [a.status, b.status], "score": [a.score, b.score],
+                               "predictions_sha256": [a.predictions_sha256, b.predictions_sha256]}
+    same_cands = candidates_identity(a.candidates) == candidates_identity(b.candidates)
+    details["same_candidates"] = same_cands
+    if a.status != "ok" or b.status != "ok":
+        return {"verdict": "different", "details": details}
+    if a.predictions_sha256 == b.predictions_sha256 and same_cands:
+        return {"verdict": "identical", "details": details}
+    task = a.spec.task
+    pa_ = jf.predictions_array(jf.read_arrow(store.run_dir(a.run_id) / jf.PREDICTIONS), task)
+    pb = jf.predictions_array(jf.read_arrow(store.run_dir(b.run_id) / jf.PREDICTIONS), task)
+    close = pa_.shape == pb.shape and bool(np.allclose(pa_, pb, rtol=rtol, atol=rtol))
+    details["max_abs_diff"] = float(np.max(np.abs(pa_ - pb))) if pa_.shape == pb.shape else None
+    return {"verdict": "within_tolerance" if close else "different", "details": details}
+
+
+def leaderboard(records: Sequence[RunRecord]) -> List[RunRecord]:
+    """Records best first by the spec's metric; failed runs last."""
+    if not records:
+        return []
+    metric = get_metric(records[0].metric, records[0].spec.task)
+    ok = [r for r in records if r.status == "ok" and r.score is not None]
+    ok.sort(key=lambda r: metric.loss(r.score))
+    return ok + [r for r in records if r not in ok]

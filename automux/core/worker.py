@@ -1,0 +1,112 @@
+"""The worker: ``python -m automux.core.worker JOB_DIR`` runs one adapter on one job.
+
+It imports on Python 3.9 with only pluggy, numpy, pandas and pyarrow. It seeds
+``random`` and numpy from the spec, imports the adapter by module and class (no
+entry-point scan), streams candidates to the job dir, saves the model, predicts
+the hold-out features and writes ``result.json``; on an adapter exception it
+writes ``error.json`` and exits 1. The parent owns deadlines and scoring.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from . import jobfiles as jf
+from .adapter import Adapter, SearchTask
+from .budget import Budget
+from .envinfo import describe_env
+from .metrics import get_metric
+
+EXIT_ADAPTER_ERROR = 1
+
+
+def load_adapter(ref: Dict[str, str]) -> Adapter:
+    """Instantiate the adapter class named in the job (``module`` + ``class``)."""
+    module = importlib.import_module(ref["module"])
+    cls = getattr(module, ref["class"])
+    return cls()
+
+
+def seed_everything(seeds: Dict[str, int]) -> None:
+    random.seed(seeds.get("python", 0))
+    np.random.seed(seeds.get("numpy", 0) % (2 ** 32))
+
+
+def _log(msg: str) -> None:
+    sys.stdout.write(f"[automux worker {time.strftime('%H:%M:%S')}] {msg}\n")
+    sys.stdout.flush()
+
+
+def run_job(job_dir: Path, adapter: Optional[Adapter] = None) -> Dict[str, Any]:
+    """Run the job in ``job_dir`` in this process; returns what it wrote to result.json.
+
+    Exceptions from the adapter propagate (``main`` turns them into error.json).
+    """
+    job = jf.read_json(job_dir / jf.JOB)
+    seed_everything(job["seeds"])
+    adapter = adapter or load_adapter(job["adapter"])
+    train = jf.read_arrow(job_dir / jf.TRAIN)
+    y = train.pop(jf.TARGET_COL).to_numpy()
+    fold_ids = train.pop(jf.FOLD_COL).to_numpy()
+    folds = []
+    for k in range(int(fold_ids.max()) + 1):
+        folds.append((np.flatnonzero(fold_ids != k), np.flatnonzero(fold_ids == k)))
+    budget = Budget.from_json(job["budget"])
+    deadline = None
+    if budget.seconds is not None:
+        elapsed = time.time() - job["launched_at"]
+        deadline = time.monotonic() + budget.seconds - elapsed
+    workdir = job_dir / "scratch"
+    workdir.mkdir(exist_ok=True)
+    task = SearchTask(
+        X=train, y=y, task=job["task"], classes=job["classes"], folds=folds,
+        metric=get_metric(job["metric"], job["task"]), seed=int(job["seed"]), budget=budget,
+        options=job.get("options") or {}, workdir=workdir, deadline=deadline,
+        report=lambda c: jf.append_candidate(job_dir, c), log=_log,
+    )
+    adapter.validate(task)
+    _log(f"search: {adapter.name} on {len(train)} rows, {len(folds)} folds, budget {budget.to_json()}")
+    t0 = time.monotonic()
+    result = adapter.search(task)
+    search_s = time.monotonic() - t0
+    model_dir = job_dir / jf.MODEL_DIR
+    model_dir.mkdir(exist_ok=True)
+    adapter.save(result.model, model_dir)
+    holdout = jf.read_arrow(job_dir / jf.HOLDOUT)
+    t1 = time.monotonic()
+    pred = adapter.predict(result.model, holdout)
+    predict_s = time.monotonic() - t1
+    jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.PREDICTIONS)
+    out = {"chosen": result.chosen, "search_s": search_s, "predict_s": predict_s,
+           "info": result.info, "env": describe_env(), "n_candidates": len(task.candidates)}
+    jf.write_json(job_dir / jf.RESULT, out)
+    _log(f"done: {len(task.candidates)} candidates, search {search_s:.2f}s, predict {predict_s:.3f}s")
+    return out
+
+
+def main(argv: Optional[list] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m automux.core.worker JOB_DIR\n")
+        return 2
+    job_dir = Path(argv[0])
+    try:
+        run_job(job_dir)
+    except BaseException as e:  # recorded for the parent, then a non-zero exit
+        jf.write_json(job_dir / jf.ERROR, {"type": type(e).__name__, "message": str(e),
+                                           "traceback": traceback.format_exc(), "env": describe_env()})
+        traceback.print_exc()
+        return EXIT_ADAPTER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
