@@ -74,11 +74,24 @@ def _read_source(src: str) -> pd.DataFrame:
     try:
         if lower.endswith((".parquet", ".pq")):
             return pd.read_parquet(src)
-        if lower.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-            return pd.read_csv(src, sep="\t" if lower.endswith(".tsv") else ",")
+        if lower.endswith((".csv", ".txt", ".tsv")):
+            sep = "\t" if lower.endswith(".tsv") else ","
+            _check_csv_header(src, sep)
+            return pd.read_csv(src, sep=sep)
     except (ValueError, OSError, pd.errors.ParserError) as e:
         raise DataError(f"cannot read {src}: {e}") from e
     raise DataError(f"unsupported file type: {src} (use .csv or .parquet)")
+
+
+def _check_csv_header(src: str, sep: str) -> None:
+    """pandas renames duplicate CSV headers (``a``, ``a.1``): catch them before it does."""
+    import csv
+
+    with open(src, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f, delimiter=sep), [])
+    dups = sorted({h for h in header if header.count(h) > 1})
+    if dups:
+        raise DataError(f"duplicate column names in {src}: {', '.join(dups)}: rename them so every column is unique")
 
 
 def _infer_task(y: pd.Series) -> str:

@@ -1,0 +1,65 @@
+"""Fake adapters for testing the core alone (no backend). Named as fakes on purpose.
+
+The worker imports adapters by module, so tests put this directory on PYTHONPATH.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automux.core.adapter import Adapter, SearchResult, SearchTask
+from automux.core.capabilities import Capabilities
+
+
+class FakeMeanAdapter(Adapter):
+    """Predicts the training class frequencies / mean; one candidate per trial.
+
+    Options: ``sleep`` seconds per candidate; ``pid_file`` where it writes its pid
+    after the first candidate (so a test can kill it mid-run); ``ignore_deadline``.
+    """
+
+    name = "fake-mean"
+    capabilities = Capabilities(categorical=True, missing_values=True)
+
+    def search(self, task: SearchTask) -> SearchResult:
+        sleep = float(task.options.get("sleep", 0.0))
+        ignore_deadline = bool(task.options.get("ignore_deadline", False))
+        while task.trials_left() > 0 and (ignore_deadline or task.time_left() > 0):
+            time.sleep(sleep)
+            task.add_candidate("fake-mean", {"i": len(task.candidates)},
+                               task.cross_validate(lambda Xf, yf, Xv: self._fit(task, yf).predict(Xv)))
+            if task.options.get("pid_file") and len(task.candidates) == 2:
+                Path(task.options["pid_file"]).write_text(str(os.getpid()))
+        return SearchResult(model=self._fit(task, task.y), chosen=task.best_index())
+
+    def _fit(self, task: SearchTask, y: np.ndarray) -> "_MeanModel":
+        return _MeanModel(task.task, task.n_classes, y)
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        return model.predict(X)
+
+    def save(self, model: Any, path: Path) -> None:
+        (path / "model.pkl").write_bytes(pickle.dumps(model))
+
+    def load(self, path: Path) -> Any:
+        return pickle.loads((path / "model.pkl").read_bytes())
+
+
+class _MeanModel:
+    def __init__(self, task: str, n_classes: int, y: np.ndarray) -> None:
+        self.task = task
+        if task == "regression":
+            self.value = np.array([float(np.mean(y))])
+        else:
+            self.value = np.bincount(y.astype(int), minlength=n_classes) / len(y)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.task == "regression":
+            return np.full(len(X), self.value[0])
+        return np.tile(self.value, (len(X), 1))
