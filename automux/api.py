@@ -32,8 +32,14 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
 
 def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapter] = "reference", *,
         options: Optional[Dict[str, Any]] = None, store: Union[str, RunStore, None] = None,
-        inline: bool = False, progress: Optional[ProgressFn] = None, **experiment_args: Any) -> RunRecord:
+        inline: bool = False, progress: Optional[ProgressFn] = None, constraints: Optional[Any] = None,
+        **experiment_args: Any) -> RunRecord:
     """One run under the contract; returns its stored record (status may be non-ok).
+
+    ``backend="auto"`` asks the selector (``automux.select``) for the top choice
+    among installed backends under ``constraints`` (a ``select.Constraints``;
+    the budget comes from the experiment) and records the selection with its
+    reasons in ``record.extra["selection"]``.
 
     ``experiment_args`` are those of :func:`experiment` (budget_trials,
     budget_seconds, seed, folds, test_size, metric, task, split, grace_s).
@@ -42,7 +48,28 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
         DataError, SpecError, BackendNotFound, BackendUnavailable: bad input.
     """
     exp = experiment(data, target, **experiment_args)
-    return execute(exp, backend, options=options, store=_store(store), inline=inline, progress=progress)
+    extra = None
+    if backend == "auto":
+        backend, extra = _auto_backend(exp, data, target, constraints)
+    return execute(exp, backend, options=options, store=_store(store), inline=inline, progress=progress,
+                   extra=extra)
+
+
+def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
+                  constraints: Optional[Any]) -> Tuple[str, Dict[str, Any]]:
+    """The selector's top choice among installed backends, and the selection to record."""
+    import dataclasses
+
+    from .select import Constraints, select
+
+    budget = exp.spec.budget
+    base = constraints or Constraints()
+    c = dataclasses.replace(base, time_budget_s=budget.seconds, trials=budget.trials, installed_only=True)
+    sel = select(data, target, c, task=exp.dataset.task)
+    if sel.choice is None:
+        reasons = "; ".join(f"{e['backend']}: {e['reason']}" for e in sel.excluded)
+        raise SpecError(f"--backend auto found no backend that fits: {reasons}")
+    return sel.choice, {"selection": sel.to_json()}
 
 
 def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str] = ("reference",), *,

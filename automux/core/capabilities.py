@@ -6,6 +6,18 @@ from typing import Any, Dict, Optional, Tuple
 
 TASK_NAMES = ("binary", "multiclass", "regression")
 BUDGET_MODES = ("trials", "seconds")
+#: What ``Capabilities.produces`` may say; ensembles and stacks are not interpretable.
+PRODUCES = ("single", "pipeline", "ensemble", "stack")
+#: The vocabulary of declared strengths the selector's soft rules read.
+STRENGTHS = {
+    "rapid": "good results within seconds on small data",
+    "transparent_baselines": "simple, inspectable models (dummy, linear, forests)",
+    "thorough_search": "keeps improving when given minutes to hours",
+    "large_data": "scales to large tables (out-of-core, JVM, histogram methods)",
+    "distributed": "can spread one search over several machines",
+    "pipeline_search": "explores whole preprocessing + model pipelines (long runtimes)",
+    "fine_control_low_budget": "sample-efficient search with a handful of trials",
+}
 
 
 @dataclass(frozen=True)
