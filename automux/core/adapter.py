@@ -162,6 +162,18 @@ class Adapter:
         """Read back what ``save`` wrote."""
         raise NotImplementedError
 
+    def candidate_source(self, candidate: Candidate, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
+        """Standalone Python source that rebuilds ``candidate`` explicitly, or None.
+
+        The source must import only scikit-learn (and the model's own library,
+        e.g. LightGBM), never automux or the AutoML backend, and define
+        ``build_model()`` returning an unfitted estimator that accepts the raw
+        feature frame (``columns`` maps each column to ``numeric`` or
+        ``categorical``; categoricals arrive as strings with NaN for missing).
+        None means the backend's own model is the only rebuild (said so on promotion).
+        """
+        return None
+
     def describe(self) -> Dict[str, Any]:
         return {"name": self.name, "capabilities": self.capabilities.to_json(),
                 "env": self.environment.to_json()}
