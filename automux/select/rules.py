@@ -119,12 +119,14 @@ def _has(b: Backend, strength: str) -> bool:
 def data_size_fit(p: Profile, c: Constraints, b: Backend) -> Points:
     out: Points = []
     if p.rows < TINY_ROWS:
-        if _has(b, "rapid") or _has(b, "transparent_baselines"):
-            out.append((2.0, f"tiny data ({p.rows} rows): rapid, transparent baselines are hard to beat"))
+        if _has(b, "transparent_baselines"):
+            out.append((2.0, f"tiny data ({p.rows} rows): transparent baselines are hard to beat and easy to trust"))
+        if _has(b, "rapid"):
+            out.append((1.0, f"tiny data ({p.rows} rows): a rapid search is enough"))
         if _has(b, "fine_control_low_budget"):
-            out.append((1.5, f"tiny data ({p.rows} rows): fine control at low budgets"))
-        if _has(b, "pipeline_search"):
-            out.append((-1.0, f"tiny data ({p.rows} rows): long pipeline searches overfit the folds"))
+            out.append((1.0, f"tiny data ({p.rows} rows): fine control at low budgets"))
+        if _has(b, "pipeline_search") or _has(b, "large_data"):
+            out.append((-1.0, f"tiny data ({p.rows} rows): its heavy machinery costs more than it can gain"))
     if p.rows >= LARGE_ROWS:
         if _has(b, "large_data"):
             out.append((2.0, f"large data ({p.rows} rows): it scales to large tables"))
@@ -132,6 +134,8 @@ def data_size_fit(p: Profile, c: Constraints, b: Backend) -> Points:
             out.append((2.5, "a cluster is available and it can run distributed"))
         if _has(b, "pipeline_search"):
             out.append((-1.5, f"large data ({p.rows} rows): pipeline search is slow at this size"))
+        if _has(b, "transparent_baselines") and not _has(b, "large_data"):
+            out.append((-0.5, f"large data ({p.rows} rows): baselines leave accuracy on the table"))
     return out
 
 
@@ -139,8 +143,10 @@ def budget_fit(p: Profile, c: Constraints, b: Backend) -> Points:
     out: Points = []
     seconds = c.time_budget_s
     if seconds is not None and seconds <= SHORT_BUDGET_S:
-        if _has(b, "rapid") or _has(b, "fine_control_low_budget"):
-            out.append((1.5, f"a short budget ({seconds:g} s) favours rapid, sample-efficient search"))
+        if _has(b, "rapid"):
+            out.append((1.5, f"a short budget ({seconds:g} s) favours a rapid search"))
+        if _has(b, "fine_control_low_budget"):
+            out.append((1.0, f"a short budget ({seconds:g} s) favours sample-efficient search"))
         if _has(b, "pipeline_search") or _has(b, "thorough_search"):
             out.append((-1.5, f"a short budget ({seconds:g} s) is too little for its search to pay off"))
         minimum = _caps(b).get("min_budget", {}).get("seconds", 0)
@@ -158,7 +164,9 @@ def data_kind_fit(p: Profile, c: Constraints, b: Backend) -> Points:
     caps = _caps(b)
     out: Points = []
     if p.categorical and caps.get("categorical"):
-        out.append((0.5, f"{p.categorical} categorical columns, handled natively"))
+        share = p.categorical / max(p.features, 1)
+        points = 1.0 if share >= 0.2 else 0.5
+        out.append((points, f"{p.categorical} categorical columns ({share:.0%} of features), handled natively"))
     if p.missing_share > 0 and caps.get("missing_values"):
         out.append((0.5, f"{p.missing_share:.1%} missing values, handled natively"))
     if c.interpretable and caps.get("interpretable"):
