@@ -97,6 +97,7 @@ BASELINE = {"classification": {"algorithm": "linear", "linear.C": 1.0},
             "regression": {"algorithm": "linear", "linear.alpha": 1.0}}
 CONTEXT_ATTR = "automux_context"
 WORKER_SEED_STRIDE = 1000003
+STORAGE_ATTEMPTS = 5
 
 
 class _OutOfTime(Exception):
@@ -208,6 +209,28 @@ def _redacted(url: str) -> str:
         return url
 
 
+def _create_or_load(storage: str, name: str, direction: str) -> Any:
+    """``create_study(load_if_exists=True)``, retried a few times.
+
+    Processes that open one fresh database at the same moment race to create
+    Optuna's schema (optuna/optuna#4621: ``UNIQUE constraint failed:
+    alembic_version``); the loser succeeds on a retry, once the schema exists.
+    """
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True)
+        except SQLAlchemyError as e:
+            if attempt + 1 < STORAGE_ATTEMPTS:
+                time.sleep(0.25 * (attempt + 1))
+                continue
+            raise SpecError(f"cannot open Optuna storage {_redacted(storage)}: {type(e).__name__}: {e}") from e
+        except Exception as e:
+            raise SpecError(f"cannot open Optuna storage {_redacted(storage)}: {type(e).__name__}: {e}") from e
+
+
 def open_study(task: SearchTask, opts: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
     """The study for this run (in memory, or created/loaded in ``storage``) and what to record about it.
 
@@ -224,10 +247,7 @@ def open_study(task: SearchTask, opts: Dict[str, Any]) -> Tuple[Any, Dict[str, A
         return optuna.create_study(sampler=sampler, direction=direction), {"sampler_seed": task.seed}
     context = context_fingerprint(task)
     name = opts["study_name"] or f"automux-{task.task}-{context[:12]}-s{task.seed}"
-    try:
-        probe = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True)
-    except Exception as e:
-        raise SpecError(f"cannot open Optuna storage {_redacted(storage)}: {type(e).__name__}: {e}") from e
+    probe = _create_or_load(storage, name, direction)
     if probe.direction.name.lower() != direction:
         raise SpecError(f"Optuna study {name!r} in {_redacted(storage)} is set to {probe.direction.name.lower()}, "
                         f"but metric {task.metric.name} needs {direction}: pick another study_name")
@@ -356,6 +376,61 @@ class OptunaAdapter(Adapter):
     def load(self, path: Path) -> Any:
         from ._sklearn import load_pickle
         return load_pickle(path)
+
+    def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Any:
+        """The same pipeline as :func:`build_model`, as a stand-alone scikit-learn / LightGBM file."""
+        reg = task == "regression"
+        algo, p = candidate.algorithm, dict(candidate.params)
+        if algo == "linear":
+            cls = "Ridge" if reg else "LogisticRegression"
+            imports = f"from sklearn.linear_model import {cls}"
+            model = f"Ridge(alpha={p['alpha']!r}, random_state=seed)" if reg else \
+                f"LogisticRegression(C={p['C']!r}, max_iter=2000, random_state=seed)"
+        elif algo in ("random_forest", "extra_trees"):
+            cls = ("RandomForest" if algo == "random_forest" else "ExtraTrees") + ("Regressor" if reg else "Classifier")
+            imports = f"from sklearn.ensemble import {cls}"
+            model = (f"{cls}(n_estimators={p['n_estimators']!r}, max_depth={p['max_depth']!r}, "
+                     f"min_samples_leaf={p['min_samples_leaf']!r}, max_features={p['max_features']!r}, "
+                     "random_state=seed, n_jobs=1)")
+        elif algo == "lightgbm":
+            cls = "LGBMRegressor" if reg else "LGBMClassifier"
+            imports = f"from lightgbm import {cls}"
+            args = "".join(f"        {k}={p[k]!r},\n" for k in sorted(p))
+            model = (f"{cls}(\n{args}        subsample_freq=1, random_state=seed, n_jobs=1, deterministic=True,\n"
+                     "        force_row_wise=True, verbose=-1)")
+        else:
+            return None
+        nums = [c for c, kind in columns.items() if kind != "categorical"]
+        cats = [c for c, kind in columns.items() if kind == "categorical"]
+        parts = []
+        if nums:
+            parts.append('        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),')
+        if cats:
+            parts.append('        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),\n'
+                         '                              OneHotEncoder(handle_unknown="ignore")), CATEGORICAL),')
+        return "\n".join([
+            f'"""{algo} ({task}) found by Optuna, rebuilt with scikit-learn'
+            + (' and LightGBM alone."""' if algo == "lightgbm" else ' alone."""'),
+            "from sklearn.compose import ColumnTransformer",
+            "from sklearn.impute import SimpleImputer",
+            "from sklearn.pipeline import Pipeline, make_pipeline",
+            "from sklearn.preprocessing import OneHotEncoder, StandardScaler",
+            imports,
+            "",
+            f"NUMERIC = {nums!r}",
+            f"CATEGORICAL = {cats!r}",
+            f"SEED = {int(seed)!r}",
+            "",
+            "",
+            "def build_model(seed=SEED):",
+            '    """The unfitted pipeline: impute + scale numbers, impute + one-hot categories, then the model."""',
+            "    prep = ColumnTransformer([",
+            *parts,
+            "    ])",
+            f"    model = {model}",
+            '    return Pipeline([("prep", prep), ("model", model)])',
+            "",
+        ])
 
 
 @hookimpl
