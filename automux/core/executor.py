@@ -86,8 +86,8 @@ def _finish(job_dir: Path, status: str, cands: List[Candidate], rc: Optional[int
 def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional[float] = None,
                seeds: Optional[Dict[str, int]] = None, on_candidate: Callable[[Candidate], None] = lambda c: None,
                on_start: Callable[[int], None] = lambda pid: None,
-               env_extra: Optional[Dict[str, str]] = None) -> Outcome:
-    """Run ``python -m automux.core.worker JOB_DIR`` under a hard deadline.
+               env_extra: Optional[Dict[str, str]] = None, module: str = "automux.core.worker") -> Outcome:
+    """Run ``python -m MODULE JOB_DIR`` (the worker by default) under a hard deadline.
 
     ``deadline_s`` counts from launch; None means no deadline (count budgets).
     """
@@ -97,7 +97,7 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     jf.write_json(job_dir / jf.JOB, job)
     t0 = time.monotonic()
     with open(job_dir / jf.LOG, "ab") as log:
-        proc = subprocess.Popen([python, "-m", "automux.core.worker", str(job_dir)], stdout=log,
+        proc = subprocess.Popen([python, "-m", module, str(job_dir)], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env=worker_env(seeds or {}, env_extra), cwd=str(job_dir))
     pgid = proc.pid

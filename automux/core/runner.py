@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,11 +72,15 @@ def _validate_predictions(exp: Experiment, job_dir: Path) -> Optional[str]:
 
 def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[Dict[str, Any]] = None,
             store: Optional[RunStore] = None, inline: bool = False, progress: Optional[ProgressFn] = None,
-            extra: Optional[Dict[str, Any]] = None) -> RunRecord:
+            extra: Optional[Dict[str, Any]] = None, build: bool = True) -> RunRecord:
     """Run ``exp`` on one backend and store its record, whatever the outcome.
 
+    An adapter with its own environment runs in it (built first unless ``build``
+    is False, then checked by a handshake: see ``automux.core.envs``).
+
     Raises only for user errors found before the worker starts (unknown or
-    unavailable backend); a backend failure is a record with its status.
+    unavailable backend, env missing under ``build=False``, env build or
+    handshake failed); a backend failure is a record with its status.
     """
     adapter = backend if isinstance(backend, Adapter) else get_adapter(backend)
     reason = adapter.unavailable_reason()
@@ -88,6 +91,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         raise SpecError(f"backend {adapter.name!r} does not support a {mode} budget "
                         f"(it supports {', '.join(adapter.capabilities.budget_modes)})")
     options = dict(options or {})
+    from .envs import prepare_worker
+    worker = prepare_worker(adapter, build=build, inline=inline)
     store = store or RunStore()
     progress = progress or (lambda event, info: None)
     run_id, job_dir = store.new_run_dir()
@@ -106,8 +111,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     if inline:
         out: Outcome = run_inline(job_dir, on_candidate=on_candidate)
     else:
-        out = run_worker(job_dir, python=sys.executable, deadline_s=exp.spec.budget.deadline_s,
-                         seeds=exp.spec.seeds, on_candidate=on_candidate)
+        out = run_worker(job_dir, python=worker.python, deadline_s=exp.spec.budget.deadline_s,
+                         seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra)
     total = time.monotonic() - t0
     scores: Dict[str, float] = {}
     sha = None
@@ -131,8 +136,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         determinism={"budget_mode": mode, "declared_deterministic": declared,
                      "note": "count budget: repeatable" if declared else
                      f"{adapter.name} is not declared deterministic under a {mode} budget"},
-        env=out.env, artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES,
-                                                              "split.json", "spec.json"]),
+        env=dict(out.env, automux_env=worker.info),
+        artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json"]),
         log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
         extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode),
     )

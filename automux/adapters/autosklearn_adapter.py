@@ -1,0 +1,253 @@
+"""The auto-sklearn 0.15 adapter: runs in its own env (Python 3.9, scikit-learn 0.24.2 and its pins).
+
+Search: ``AutoSklearnClassifier`` / ``AutoSklearnRegressor`` with
+
+* the spec's folds as ``resampling_strategy=PredefinedSplit(fold ids)`` and
+  ``dataset_compression=False`` (no subsampling), then ``refit(X, y)`` so that
+  the ensemble's members are trained on every training row (with a CV
+  splitter, auto-sklearn otherwise predicts with per-fold models);
+* ``seed`` = the derived backend seed, ``n_jobs=1`` (no Dask cluster: auto-sklearn
+  uses its single-threaded client), ``memory_limit`` 3072 MB per evaluation;
+* a count budget of N: ``smac_scenario_args={"runcount_limit": N}`` with
+  ``initial_configurations_via_metalearning = min(4, N - 1)`` (the count must
+  exceed the warm-start configurations) and a large ``time_left_for_this_task``
+  so that the count, not the clock, ends the search; a seconds budget:
+  ``time_left_for_this_task`` = the seconds left less a margin for refit and save;
+* the metric: auto-sklearn's own scorer for automux's metric where it has one (its
+  meta-learning data is indexed by metric name), else automux's metric wrapped
+  with ``autosklearn.metrics.make_scorer``.
+
+Candidates: every configuration SMAC evaluated, in run order (auto-sklearn's
+dummy baseline is not one): ``algorithm`` = the classifier / regressor choice,
+``params`` = the whole configuration, ``steps`` = data preprocessor, feature
+preprocessor, model. Per-fold scores: auto-sklearn only reports the mean over the
+folds (``cv_results_``); automux scores each fold in its own metric from the
+out-of-fold predictions auto-sklearn stores for each run (at the precision it
+stores them; its ``true_targets_ensemble`` is checked to be in fold order
+first). A run that failed, or whose predictions auto-sklearn deleted
+(``max_models_on_disc``), has ``None`` per fold and auto-sklearn's own status in
+``info``. The model is an ensemble: ``chosen`` is its heaviest member and
+``SearchResult.info['ensemble']`` lists every member with its weight.
+
+Options: ``metalearning`` (warm-start configurations, default 4),
+``per_run_time_limit`` (seconds), ``memory_limit`` (MB), ``ensemble_nbest``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..core.adapter import Adapter, SearchResult, SearchTask
+from ..core.capabilities import Capabilities, Environment
+from ..core.hookspecs import hookimpl
+
+DEFAULT_METALEARNING = 4
+#: Under a count budget the clock must never be what stops the search.
+COUNT_BUDGET_SECONDS = 24 * 3600
+COUNT_BUDGET_PER_RUN_S = 900
+#: Seconds kept back from a seconds budget for refit, save and predict.
+SECONDS_MARGIN = 15.0
+#: automux metric -> auto-sklearn scorer name (binary roc_auc only: auto-sklearn's is binary).
+BUILTIN_METRICS = {"log_loss": "log_loss", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
+                   "rmse": "root_mean_squared_error", "mae": "mean_absolute_error", "r2": "r2"}
+MAXINT = 2 ** 31 - 1
+
+
+def _scorer(task: SearchTask) -> Any:
+    import autosklearn.metrics as askm
+
+    name = task.metric.name
+    if name == "roc_auc" and task.task == "binary":
+        return askm.roc_auc
+    if name in BUILTIN_METRICS:
+        return getattr(askm, BUILTIN_METRICS[name])
+    metric = task.metric
+    optimum = 1.0 if metric.greater_is_better else 0.0
+    worst = 0.0 if metric.greater_is_better else float(MAXINT)
+    return askm.make_scorer(f"automux_{name}", metric.func, optimum=optimum, worst_possible_result=worst,
+                            greater_is_better=metric.greater_is_better,
+                            needs_proba=task.task != "regression")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def _oof_fold_scores(task: SearchTask, internals: Path, seed: int, num_run: int, budget: float,
+                     order_ok: bool) -> List[Optional[float]]:
+    """Per-fold scores in automux's metric from a run's stored out-of-fold predictions."""
+    k = len(task.folds)
+    if not order_ok:
+        return [None] * k
+    path = internals / "runs" / f"{seed}_{num_run}_{budget}" / f"predictions_ensemble_{seed}_{num_run}_{budget}.npy"
+    if not path.is_file():
+        return [None] * k
+    pred = np.asarray(np.load(str(path), allow_pickle=True), dtype=np.float64)
+    if pred.shape[0] != len(task.y):
+        return [None] * k
+    scores: List[Optional[float]] = []
+    start = 0
+    for _, valid in task.folds:
+        block = pred[start:start + len(valid)]
+        start += len(valid)
+        if task.task == "regression":
+            block = block.ravel()
+        else:
+            block = np.clip(block, 0.0, 1.0)
+            if block.ndim == 1:
+                block = np.column_stack([1.0 - block, block])
+            block = block / block.sum(axis=1, keepdims=True)
+        s = task.metric(task.y[valid], block)
+        scores.append(float(s) if np.isfinite(s) else None)
+    return scores
+
+
+class AutoSklearnAdapter(Adapter):
+    name = "autosklearn"
+    capabilities = Capabilities(
+        tasks=("binary", "multiclass", "regression"),
+        budget_modes=("trials", "seconds"),
+        deterministic={"trials": True, "seconds": False},
+        custom_folds=True, categorical=True, missing_values=True,
+        produces="ensemble", interpretable=False,
+        min_budget={"trials": 2, "seconds": 60},
+        strengths=("meta_learning", "ensembles", "small_tabular"),
+    )
+    environment = Environment(
+        name="autosklearn", python="==3.9.*",
+        requirements=("auto-sklearn==0.15.0", "scikit-learn==0.24.2", "numpy==1.23.5", "scipy==1.9.3",
+                      "pandas==1.5.3", "dask==2022.12.1", "distributed==2022.12.1", "setuptools==69.5.1",
+                      "pyarrow==21.0.0"),
+        import_names=("autosklearn",),
+    )
+
+    def unavailable_reason(self) -> Optional[str]:
+        from ..core.envs import unavailable_reason
+        return unavailable_reason(self.environment)
+
+    def _estimator(self, task: SearchTask, tmp: Path) -> Any:
+        from sklearn.model_selection import PredefinedSplit
+
+        if task.task == "regression":
+            from autosklearn.regression import AutoSklearnRegressor as Estimator
+        else:
+            from autosklearn.classification import AutoSklearnClassifier as Estimator
+        opts = task.options
+        fold_ids = np.empty(len(task.y), dtype=np.int64)
+        for k, (_, valid) in enumerate(task.folds):
+            fold_ids[valid] = k
+        kwargs: Dict[str, Any] = {}
+        if task.budget.trials is not None:
+            n = int(task.budget.trials)
+            meta = min(int(opts.get("metalearning", DEFAULT_METALEARNING)), n - 1)
+            kwargs.update(smac_scenario_args={"runcount_limit": n}, initial_configurations_via_metalearning=meta)
+            seconds = COUNT_BUDGET_SECONDS
+            per_run = int(opts.get("per_run_time_limit", COUNT_BUDGET_PER_RUN_S))
+        else:
+            kwargs.update(initial_configurations_via_metalearning=int(opts.get("metalearning", DEFAULT_METALEARNING)))
+            seconds = max(int(task.time_left() - SECONDS_MARGIN), 30)
+            per_run = int(opts.get("per_run_time_limit", max(seconds // 4, 10)))
+        if task.budget.trials is not None and task.budget.seconds is not None:
+            seconds = max(int(task.time_left() - SECONDS_MARGIN), 30)
+            per_run = min(per_run, max(seconds // 4, 10))
+        return Estimator(
+            time_left_for_this_task=seconds, per_run_time_limit=per_run, seed=int(task.seed) % MAXINT, n_jobs=1,
+            memory_limit=int(opts.get("memory_limit", 3072)), ensemble_nbest=int(opts.get("ensemble_nbest", 50)),
+            resampling_strategy=PredefinedSplit(fold_ids), dataset_compression=False, metric=_scorer(task),
+            tmp_folder=str(tmp), delete_tmp_folder_after_terminate=False, **kwargs)
+
+    def search(self, task: SearchTask) -> SearchResult:
+        tmp = Path(task.workdir) / "autosklearn"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        est = self._estimator(task, tmp)
+        X = task.X.reset_index(drop=True)
+        task.log(f"auto-sklearn: fit with {est.get_params()['smac_scenario_args'] or 'a time budget'}, "
+                 f"{est.time_left_for_this_task}s max, {len(task.folds)} predefined folds")
+        est.fit(X, task.y)
+        self._report(task, est, tmp)
+        members = self._ensemble(est)
+        est.refit(X, task.y)
+        shutil.rmtree(tmp, ignore_errors=True)  # per-run models and predictions: consumed above
+        by_num_run = {c.info.get("num_run"): c.index for c in task.candidates}
+        ensemble = [{"candidate": by_num_run.get(num_run), "num_run": num_run, "weight": w}
+                    for num_run, w in members]
+        chosen = ensemble[0]["candidate"] if ensemble else task.best_index()
+        return SearchResult(model={"estimator": est, "task": task.task, "n_classes": task.n_classes},
+                            chosen=chosen, info={"ensemble": ensemble, "resampling": "PredefinedSplit"})
+
+    @staticmethod
+    def _ensemble(est: Any) -> List["tuple[int, float]"]:
+        """(num_run, weight) of every ensemble member, heaviest first (ties by num_run)."""
+        out = []
+        try:
+            for (_seed, num_run, _budget), w in est.automl_.ensemble_.get_identifiers_with_weights():
+                if w > 0:
+                    out.append((int(num_run), float(w)))
+        except Exception:
+            return []
+        return sorted(out, key=lambda t: (-t[1], t[0]))
+
+    def _report(self, task: SearchTask, est: Any, tmp: Path) -> None:
+        """One candidate per SMAC run, in run order, with per-fold scores from its OOF predictions."""
+        automl = est.automl_
+        internals = tmp / ".auto-sklearn"
+        order_ok = False
+        targets = internals / "true_targets_ensemble.npy"
+        if targets.is_file():
+            t = np.asarray(np.load(str(targets), allow_pickle=True)).ravel()
+            want = np.concatenate([task.y[valid] for _, valid in task.folds])
+            order_ok = t.shape == want.shape and bool(np.allclose(t.astype(np.float64), want.astype(np.float64)))
+        runhistory = automl.runhistory_
+        rows = []
+        for key, value in runhistory.data.items():
+            info = value.additional_info or {}
+            rows.append((info.get("num_run", MAXINT), key, value, info))
+        rows.sort(key=lambda r: (r[0], r[1].config_id))
+        seed = int(automl._seed)
+        for num_run, key, value, info in rows:
+            config = runhistory.ids_config[key.config_id].get_dictionary()
+            choice_key = "regressor:__choice__" if task.task == "regression" else "classifier:__choice__"
+            params = {k: _jsonable(v) for k, v in sorted(config.items())}
+            steps = [str(config.get("data_preprocessor:__choice__", "")),
+                     str(config.get("feature_preprocessor:__choice__", "")), str(config.get(choice_key, "?"))]
+            status = getattr(value.status, "name", str(value.status))
+            folds = (_oof_fold_scores(task, internals, seed, int(num_run), float(key.budget), order_ok)
+                     if status == "SUCCESS" else [None] * len(task.folds))
+            task.add_candidate(str(config.get(choice_key, "?")), params, folds, steps=steps,
+                               fit_time_s=float(value.time) if value.time is not None else None,
+                               num_run=int(num_run), autosklearn_status=status,
+                               autosklearn_loss=_jsonable(value.cost), origin=info.get("configuration_origin"))
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        est = model["estimator"]
+        X = X.reset_index(drop=True)
+        if model["task"] == "regression":
+            return np.asarray(est.predict(X), dtype=np.float64).ravel()
+        proba = np.asarray(est.predict_proba(X), dtype=np.float64)
+        out = np.zeros((len(X), model["n_classes"]), dtype=np.float64)
+        for j, cls in enumerate(est.classes_):
+            out[:, int(cls)] = proba[:, j]
+        return out
+
+    def save(self, model: Any, path: Path) -> None:
+        from ._sklearn import save_pickle
+        save_pickle(model, path)
+
+    def load(self, path: Path) -> Any:
+        from ._sklearn import load_pickle
+        return load_pickle(path)
+
+
+@hookimpl
+def automux_adapters() -> List[Adapter]:
+    return [AutoSklearnAdapter()]

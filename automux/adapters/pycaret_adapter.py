@@ -1,0 +1,194 @@
+"""The PyCaret 3.3.2 adapter: runs in its own env (Python 3.11 with PyCaret's pins).
+
+Search, with PyCaret's OOP experiment classes (``ClassificationExperiment`` /
+``RegressionExperiment``), from a scratch working directory (PyCaret writes
+``logs.log`` into the current directory):
+
+* ``setup`` on the training rows with ``fold_strategy=PredefinedSplit(fold ids)``
+  (the spec's folds, exactly), ``session_id`` = the derived backend seed,
+  ``n_jobs=1``, no HTML, no caching;
+* ``test_data``: PyCaret insists on a test set, and automux's hold-out never
+  enters the worker, so PyCaret's test set is a copy of the training rows. Nothing
+  reads it: no ``predict_model`` scoring, and no ``finalize_model`` (which would
+  refit on it). The worker scores automux's hold-out with the model
+  ``compare_models`` returns, which PyCaret fit on all training rows;
+* automux's metric is added with ``add_metric`` (PyCaret's own metrics are
+  removed) and is ``compare_models``' sort key, at ``round=15``;
+* budget: a count of N runs the first N estimators of a fixed ``include`` list
+  (``CLASSIFIERS`` / ``REGRESSORS``, or the ``include`` option); a seconds budget
+  runs the whole list under ``budget_time`` (PyCaret stops starting estimators
+  when it is spent).
+
+Candidates: every estimator PyCaret cross-validated, in its order, with its
+per-fold scores in automux's metric as PyCaret computed them on the spec's folds.
+The chosen one is PyCaret's pick (first of its sorted grid).
+
+Options: ``include`` (list of PyCaret estimator ids, in order).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..core.adapter import Adapter, SearchResult, SearchTask
+from ..core.capabilities import Capabilities, Environment
+from ..core.hookspecs import hookimpl
+
+#: Fixed search order (cheap first). All give probabilities; ``dummy`` is last.
+CLASSIFIERS = ("lr", "nb", "dt", "lda", "knn", "rf", "et", "ada", "gbc", "lightgbm", "qda", "dummy")
+REGRESSORS = ("lr", "ridge", "lasso", "en", "br", "dt", "knn", "huber", "rf", "et", "ada", "gbr", "lightgbm",
+              "dummy")
+MODEL_NAME = "pycaret_pipeline"
+METRIC_ID = "automux"
+#: Share of the seconds left that compare_models may spend (the rest: final fit, save, predict).
+TIME_SHARE = 0.6
+
+
+def _jsonable_params(est: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    try:
+        params = est.get_params(deep=False)
+    except Exception:
+        return out
+    for k, v in sorted(params.items()):
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        else:
+            out[k] = type(v).__name__
+    return out
+
+
+def _scorer(metric: Any, n_classes: int, regression: bool) -> Any:
+    """automux's metric in the shape PyCaret (via scikit-learn scorers) calls it."""
+    def score(y_true: Any, y_pred: Any, **kwargs: Any) -> float:
+        y = np.asarray(y_true)
+        p = np.asarray(y_pred, dtype=np.float64)
+        if not regression and p.ndim == 1:  # binary: the positive class's probability
+            p = np.column_stack([1.0 - p, p])
+        if not regression and p.shape[1] < n_classes:
+            return float("nan")
+        return metric(y.astype(np.int64) if not regression else y.astype(np.float64), p)
+    return score
+
+
+class PyCaretAdapter(Adapter):
+    name = "pycaret"
+    capabilities = Capabilities(
+        tasks=("binary", "multiclass", "regression"),
+        budget_modes=("trials", "seconds"),
+        deterministic={"trials": True, "seconds": False},
+        custom_folds=True, categorical=True, missing_values=True,
+        produces="pipeline", interpretable=False,
+        min_budget={"trials": 1, "seconds": 30},
+        strengths=("model_zoo", "low_code", "classic_ml"),
+    )
+    environment = Environment(
+        name="pycaret", python="==3.11.*",
+        requirements=("pycaret==3.3.2", "scikit-learn==1.4.2", "numpy==1.26.4", "pandas==2.1.4",
+                      "scipy==1.11.4", "joblib==1.3.2", "lightgbm==4.7.0", "six==1.17.0", "pyarrow==21.0.0"),
+        import_names=("pycaret",),
+    )
+
+    def unavailable_reason(self) -> Optional[str]:
+        from ..core.envs import unavailable_reason
+        return unavailable_reason(self.environment)
+
+    def _include(self, task: SearchTask) -> List[str]:
+        full = list(task.options.get("include") or (REGRESSORS if task.task == "regression" else CLASSIFIERS))
+        if task.budget.trials is not None:
+            return full[: int(task.budget.trials)]
+        return full
+
+    def search(self, task: SearchTask) -> SearchResult:
+        import copy
+
+        from sklearn.model_selection import PredefinedSplit
+
+        from ._sklearn import to_sklearn_frame
+
+        regression = task.task == "regression"
+        if regression:
+            from pycaret.regression import RegressionExperiment as Experiment
+        else:
+            from pycaret.classification import ClassificationExperiment as Experiment
+        X = to_sklearn_frame(task.X).reset_index(drop=True)
+        fold_ids = np.empty(len(X), dtype=np.int64)
+        for k, (_, valid) in enumerate(task.folds):
+            fold_ids[valid] = k
+        target = "__automux_target__"
+        train = X.copy()
+        train[target] = task.y
+        test = train.copy()
+        test.index = test.index + len(train)  # PyCaret concatenates train and test: no shared index
+        include = self._include(task)
+        budget_minutes = None
+        if task.budget.seconds is not None:
+            budget_minutes = max(task.time_left() * TIME_SHARE, 1.0) / 60.0
+        metric_name = f"automux_{task.metric.name}"
+        cwd = os.getcwd()
+        os.chdir(str(task.workdir))
+        try:
+            exp = Experiment()
+            exp.setup(data=train, target=target, test_data=test, fold_strategy=PredefinedSplit(fold_ids),
+                      session_id=int(task.seed) % (2 ** 31), n_jobs=1, html=False, verbose=False,
+                      system_log=str(Path(task.workdir) / "pycaret.log"), memory=False, log_experiment=False)
+            for mid in list(exp.get_metrics().index):
+                exp.remove_metric(mid)
+            exp.add_metric(METRIC_ID, metric_name, _scorer(task.metric, task.n_classes, regression),
+                           target="pred" if regression else "pred_proba",
+                           greater_is_better=task.metric.greater_is_better)
+            task.log(f"pycaret: compare_models over {include}"
+                     + (f" within {budget_minutes:.2f} min" if budget_minutes else ""))
+            best = exp.compare_models(include=include, sort=metric_name, n_select=1, round=15, verbose=False,
+                                      budget_time=budget_minutes, errors="ignore")
+            grid = exp.pull()
+            ids_by_class = {exp._all_models_internal[i].class_def: i for i in include}
+            steps = [name for name, _ in exp.pipeline.steps]
+            by_id: Dict[str, int] = {}
+            for entry in exp._master_model_container:
+                model, scores = entry["model"], entry["scores"]
+                est_id = ids_by_class.get(type(model), type(model).__name__)
+                folds = [scores.loc[k, metric_name] if k in scores.index else None for k in range(len(task.folds))]
+                fit_time = None
+                if est_id in grid.index and "TT (Sec)" in grid.columns:
+                    fit_time = float(grid.loc[est_id, "TT (Sec)"])
+                fold_scores = [None if s is None or not np.isfinite(s) else float(s) for s in folds]
+                cand = task.add_candidate(est_id, _jsonable_params(model), fold_scores,
+                                          steps=steps + [type(model).__name__], fit_time_s=fit_time,
+                                          estimator=type(model).__name__)
+                by_id[est_id] = cand.index
+            if isinstance(best, list):  # compare_models returns [] when every model failed
+                raise RuntimeError("PyCaret's compare_models produced no model")
+            chosen_id = ids_by_class.get(type(best), type(best).__name__)
+            pipeline = copy.deepcopy(exp.pipeline)  # what PyCaret's save_model stores
+            pipeline.steps.append(("trained_model", best))
+        finally:
+            os.chdir(cwd)
+        return SearchResult(model={"pipeline": pipeline, "task": task.task, "n_classes": task.n_classes},
+                            chosen=by_id.get(chosen_id),
+                            info={"include": include, "chosen_estimator": chosen_id, "sorted_by": metric_name,
+                                  "pycaret_test_set": "a copy of the training rows (unused)"})
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        from ._sklearn import predict_output
+        return predict_output(model["pipeline"], X.reset_index(drop=True), model["task"], model["n_classes"])
+
+    def save(self, model: Any, path: Path) -> None:
+        import joblib
+        joblib.dump(model, str(Path(path) / f"{MODEL_NAME}.pkl"), protocol=4)
+
+    def load(self, path: Path) -> Any:
+        import joblib
+        return joblib.load(str(Path(path) / f"{MODEL_NAME}.pkl"))
+
+
+@hookimpl
+def automux_adapters() -> List[Adapter]:
+    return [PyCaretAdapter()]

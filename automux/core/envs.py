@@ -1,0 +1,660 @@
+"""Isolated backend environments: recipe -> cached env -> checked worker interpreter.
+
+An adapter's ``environment`` (:class:`~automux.core.capabilities.Environment`) is
+its recipe. ``main`` means automux's own interpreter. Any other name is built
+when the current interpreter does not satisfy the recipe (Python range and every
+requirement), with uv when present and venv + pip otherwise, under
+``$AUTOMUX_HOME/envs`` (default ``~/.cache/automux``), in a directory keyed by
+sha256(name, Python range, requirements, automux's core requirements, automux
+version).
+
+Invariants:
+
+* a build happens in a temp directory under a per-recipe file lock; the lock file
+  (every package version), ``automux-env.json`` and the ``complete`` marker are
+  written last, then the directory is renamed into place. A directory without
+  the marker is never used, and a failed build leaves none behind: only its log
+  under ``$AUTOMUX_HOME/logs``, whose path the error message gives;
+* the env's fingerprint is sha256 over its lock (Python version, machine, every
+  package version; the formula of :func:`automux.core.envinfo.describe_env`),
+  taken right after the install. Every run record of a worker in the env holds
+  it as ``env.automux_env.fingerprint`` (``env.fingerprint`` is the worker's own
+  view at the end of the job, which can also list distributions that a backend
+  import put on ``sys.path``, such as setuptools' vendored ones);
+* automux itself is not installed into an env: the worker gets the parent's
+  automux package through ``PYTHONPATH`` (a directory holding only a symlink to
+  it), and before any job :func:`handshake` checks that the worker imports the
+  same automux version with the same source hash, and that the worker and the
+  adapter module import there.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from .._version import __version__
+from .capabilities import Environment
+from .env_errors import EnvBuildError, EnvError, EnvNotBuilt, HandshakeError, InterpreterNotFound
+from .interpreters import DOWNLOADS_ENV, find_interpreter, find_uv, parse_version, version_in
+
+HOME_ENV = "AUTOMUX_HOME"
+MARKER = "complete"
+META = "automux-env.json"
+LOCK = "lock.txt"
+MAIN = "main"
+#: automux's own dependencies, when its distribution metadata cannot be read.
+CORE_FALLBACK = ("pluggy>=1.3", "numpy>=1.21", "pandas>=1.3", "pyarrow>=10")
+CORE_IMPORTS = ("pluggy", "numpy", "pandas", "pyarrow")
+STEP_TIMEOUT_S = 1800.0
+HANDSHAKE_TIMEOUT_S = 180.0
+#: Build output lines worth showing on the progress display (the rest goes to the log only).
+_SHOWN_PREFIXES = ("Resolved", "Prepared", "Installed", "Downloading", "Collecting", "Successfully installed")
+
+Echo = Callable[[str], None]
+
+# Mirrors automux.core.envinfo.package_versions / describe_env: keep the two in step.
+_LOCK_SCRIPT = r"""
+import json, platform
+from importlib.metadata import distributions
+out = {}
+for dist in distributions():
+    name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+    if name:
+        out[name] = dist.version
+print(json.dumps({"python": platform.python_version(), "machine": platform.machine(),
+                  "packages": dict(sorted(out.items()))}))
+"""
+
+
+def automux_home() -> Path:
+    """``$AUTOMUX_HOME``, else ``$XDG_CACHE_HOME/automux``, else ``~/.cache/automux``."""
+    explicit = os.environ.get(HOME_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "automux"
+
+
+def envs_dir() -> Path:
+    return automux_home() / "envs"
+
+
+def logs_dir() -> Path:
+    return automux_home() / "logs"
+
+
+def env_python(path: Path) -> Path:
+    return Path(path) / "bin" / "python"
+
+
+def core_requirements() -> Tuple[str, ...]:
+    """automux's own (non-extra) requirements: every isolated env gets them too."""
+    try:
+        from importlib.metadata import requires
+        reqs = requires("automux") or []
+    except Exception:
+        reqs = []
+    core = tuple(sorted(r.strip() for r in reqs if "extra" not in r.partition(";")[2]))
+    return core or CORE_FALLBACK
+
+
+def fingerprint_of(lock: Dict[str, Any]) -> str:
+    """The env fingerprint: the same formula as ``describe_env`` (Python, machine, every package)."""
+    body = json.dumps({"python": lock["python"], "machine": lock["machine"], "packages": lock["packages"]},
+                      sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What an isolated env is built from; ``key`` identifies its cache directory."""
+
+    name: str
+    python: str
+    requirements: Tuple[str, ...]
+    core: Tuple[str, ...] = CORE_FALLBACK
+    import_names: Tuple[str, ...] = ()
+    automux_version: str = __version__
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"name": self.name, "python": self.python, "requirements": list(self.requirements),
+                "core": list(self.core), "import_names": list(self.import_names),
+                "automux_version": self.automux_version}
+
+    @property
+    def key(self) -> str:
+        body = {k: v for k, v in self.to_json().items() if k != "import_names"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    @property
+    def dir_name(self) -> str:
+        return f"{self.name}-{self.key[:16]}"
+
+    def describe(self) -> str:
+        pins = ", ".join(self.requirements[:3]) + (", ..." if len(self.requirements) > 3 else "")
+        return f"Python {self.python}; {pins}"
+
+
+def recipe_for(environment: Environment) -> Recipe:
+    """The recipe of an adapter's declared environment."""
+    if not environment.name or environment.name == MAIN:
+        raise EnvError("the main env is automux's own interpreter: there is nothing to build")
+    return Recipe(name=environment.name, python=environment.python,
+                  requirements=tuple(environment.requirements), core=core_requirements(),
+                  import_names=tuple(environment.import_names))
+
+
+@dataclass(frozen=True)
+class BuiltEnv:
+    """A complete env on disk and what its ``automux-env.json`` says."""
+
+    path: Path
+    meta: Dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def key(self) -> str:
+        return self.meta["key"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.meta["fingerprint"]
+
+    @property
+    def python(self) -> Path:
+        return env_python(self.path)
+
+    def to_json(self) -> Dict[str, Any]:
+        d = {k: v for k, v in self.meta.items() if k != "packages"}
+        d["path"] = str(self.path)
+        d["n_packages"] = len(self.meta.get("packages", {}))
+        return d
+
+
+def is_complete(path: Path) -> bool:
+    """Only a directory with the marker, its metadata and an interpreter is an env."""
+    return (path / MARKER).is_file() and (path / META).is_file() and env_python(path).exists()
+
+
+def _load(path: Path) -> Optional[BuiltEnv]:
+    if not is_complete(path):
+        return None
+    try:
+        return BuiltEnv(path, json.loads((path / META).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def find_built(recipe: Recipe) -> Optional[BuiltEnv]:
+    """The complete env for ``recipe``, or None."""
+    return _load(envs_dir() / recipe.dir_name)
+
+
+def built_envs(name: Optional[str] = None) -> List[BuiltEnv]:
+    """Every complete env in the cache (optionally only those called ``name``), by name then date."""
+    root = envs_dir()
+    if not root.is_dir():
+        return []
+    out = [e for e in (_load(p) for p in sorted(root.iterdir()) if not p.name.startswith(".")) if e is not None]
+    if name is not None:
+        out = [e for e in out if e.name == name]
+    return sorted(out, key=lambda e: (e.name, e.meta.get("built_utc", "")))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes (POSIX flock); held while building or removing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no cross-process lock
+            yield
+            return
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def stderr_echo(name: str) -> Echo:
+    """The default build display: ``[env NAME] ...`` lines on stderr."""
+    def echo(msg: str) -> None:
+        sys.stderr.write(f"[env {name}] {msg}\n")
+        sys.stderr.flush()
+    return echo
+
+
+def _clean_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    for var in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "UV_PROJECT_ENVIRONMENT"):
+        env.pop(var, None)
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+class _Build:
+    """One build attempt: every step's command and output go to the log."""
+
+    def __init__(self, recipe: Recipe, tmp: Path, log_path: Path, echo: Echo, allow_download: bool) -> None:
+        self.recipe, self.tmp, self.log_path, self.echo = recipe, tmp, log_path, echo
+        self.allow_download = allow_download
+        self.step = "starting"
+        self.t0 = time.monotonic()
+
+    def _log(self, text: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+    def _run(self, step: str, cmd: Sequence[str], show: bool = False) -> str:
+        """Run one step; output to the log (and selected lines to the display); returns stdout."""
+        self.step = step
+        self._log(f"\n### {step} ({time.monotonic() - self.t0:.1f}s)\n$ {' '.join(map(str, cmd))}")
+        lines: List[str] = []
+        try:
+            proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, text=True, env=_clean_env(),
+                                    cwd=str(self.tmp.parent))
+        except OSError as e:
+            self._log(f"cannot start: {e}")
+            raise self._failure(str(e)) from e
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        try:
+            assert proc.stdout is not None
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                for line in proc.stdout:
+                    log.write(line)
+                    log.flush()
+                    lines.append(line.rstrip("\n"))
+                    text = line.strip()
+                    if show and text.startswith(_SHOWN_PREFIXES):
+                        self.echo(text)
+                    if time.monotonic() > deadline:
+                        proc.kill()
+                        break
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if rc != 0:
+            self._log(f"exit status {rc}")
+            detail = " | ".join(l.strip() for l in lines if l.strip())[-600:] or f"exit status {rc}"
+            raise self._failure(detail)
+        return "\n".join(lines)
+
+    def _failure(self, detail: str) -> EnvBuildError:
+        return EnvBuildError(f"building env {self.recipe.name!r} failed while {self.step}: {detail} "
+                             f"(full log: {self.log_path})")
+
+    def run(self) -> Dict[str, Any]:
+        r = self.recipe
+        self._log(f"automux {__version__} building env {r.name} into {self.tmp}\nrecipe: "
+                  f"{json.dumps(r.to_json(), sort_keys=True)}\nkey: {r.key}")
+        self.step = "finding a Python interpreter"
+        try:
+            interp = find_interpreter(r.python, env_name=r.name, allow_download=self.allow_download,
+                                      log=lambda m: (self._log(m), self.echo(m)))
+        except InterpreterNotFound as e:
+            self._log(str(e))
+            raise
+        uv = find_uv()
+        builder = "uv" if uv else "venv+pip"
+        self.echo(f"building with {builder}: Python {interp.version_text} ({interp.path}, from {interp.source})")
+        self.echo(f"log: {self.log_path}")
+        py = env_python(self.tmp)
+        reqs = list(r.requirements) + list(r.core)
+        if uv:
+            self._run("creating the venv", [uv, "venv", "--relocatable", "--no-project", "--no-config", "-q",
+                                            "--python", interp.path, self.tmp])
+            self.echo(f"installing {len(r.requirements)} pinned requirements + automux's core dependencies")
+            self._run("installing requirements", [uv, "pip", "install", "--no-config", "--python", py] + reqs,
+                      show=True)
+        else:
+            self._run("creating the venv", [interp.path, "-m", "venv", self.tmp])
+            self.echo(f"installing {len(r.requirements)} pinned requirements + automux's core dependencies")
+            self._run("installing requirements", [py, "-m", "pip", "install", "--disable-pip-version-check",
+                                                  "--no-input"] + reqs, show=True)
+        modules = list(CORE_IMPORTS) + [m for m in r.import_names if m not in CORE_IMPORTS]
+        self.echo(f"checking that {', '.join(modules)} import")
+        self._run("checking imports", [py, "-c", "import " + ", ".join(modules)])
+        lock = json.loads(self._run("writing the lock", [py, "-c", _LOCK_SCRIPT]).strip().splitlines()[-1])
+        self.step = "writing the metadata"
+        if not version_in(r.python, parse_version(lock["python"])):
+            raise self._failure(f"the venv runs Python {lock['python']}, outside {r.python}")
+        lock_text = "".join(f"{n}=={v}\n" for n, v in lock["packages"].items())
+        (self.tmp / LOCK).write_text(lock_text, encoding="utf-8")
+        meta = dict(r.to_json(), key=r.key, fingerprint=fingerprint_of(lock), python_version=lock["python"],
+                    machine=lock["machine"], interpreter=interp.path, interpreter_source=interp.source,
+                    builder=builder, built_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    build_s=round(time.monotonic() - self.t0, 2), log=str(self.log_path),
+                    packages=lock["packages"])
+        (self.tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        (self.tmp / MARKER).write_text(meta["built_utc"] + "\n", encoding="utf-8")
+        return meta
+
+
+def build_env(recipe: Recipe, *, force: bool = False, allow_download: bool = True,
+              echo: Optional[Echo] = None) -> BuiltEnv:
+    """Build ``recipe``'s env unless a complete one exists (``force`` rebuilds it).
+
+    Raises:
+        InterpreterNotFound: no interpreter satisfies the recipe's Python range.
+        EnvBuildError: a step failed; the message names it and the log's path.
+            Nothing of the attempt but the log is left behind.
+    """
+    echo = echo or stderr_echo(recipe.name)
+    root = envs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    logs_dir().mkdir(parents=True, exist_ok=True)
+    final = root / recipe.dir_name
+    with _file_lock(root / f".{recipe.dir_name}.lock"):
+        if not force:
+            found = find_built(recipe)
+            if found is not None:
+                return found
+        for stale in root.glob(f".tmp-{recipe.dir_name}-*"):  # a killed build's leftovers
+            shutil.rmtree(stale, ignore_errors=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        log_path = logs_dir() / f"{recipe.dir_name}-{stamp}-{uuid.uuid4().hex[:6]}.log"
+        tmp = root / f".tmp-{recipe.dir_name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        echo(f"building env {recipe.name} ({recipe.describe()}) into {final}")
+        t0 = time.monotonic()
+        try:
+            meta = _Build(recipe, tmp, log_path, echo, allow_download).run()
+            if final.exists():
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        echo(f"built in {time.monotonic() - t0:.1f}s: {len(meta['packages'])} packages, "
+             f"fingerprint {meta['fingerprint']}")
+        return BuiltEnv(final, meta)
+
+
+def remove_env(name: str) -> List[str]:
+    """Delete every cached env called ``name`` (any recipe or automux version); returns the paths."""
+    root = envs_dir()
+    removed: List[str] = []
+    if not root.is_dir():
+        return removed
+    for path in sorted(root.iterdir()):
+        if path.name.startswith("."):
+            continue
+        env = _load(path)
+        meta_name = env.name if env is not None else None
+        if meta_name is None:  # a directory without metadata: match on the name part
+            if not path.name.startswith(f"{name}-") or len(path.name) != len(name) + 17:
+                continue
+        elif meta_name != name:
+            continue
+        with _file_lock(root / f".{path.name}.lock"):
+            shutil.rmtree(path, ignore_errors=True)
+        removed.append(str(path))
+    for tmp in root.glob(f".tmp-{name}-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    return removed
+
+
+# --------------------------------------------------------------------------- using an env
+
+
+def current_satisfies(environment: Environment) -> bool:
+    """Whether this interpreter already has the recipe: its Python range and every requirement."""
+    try:
+        if not version_in(environment.python, tuple(sys.version_info[:3])):
+            return False
+    except ValueError:
+        return False
+    if not environment.requirements:
+        return True
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from packaging.requirements import Requirement
+    except ImportError:  # cannot check the pins here: build the env instead
+        return False
+    for text in environment.requirements:
+        try:
+            req = Requirement(text)
+        except Exception:
+            return False
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        try:
+            have = version(req.name)
+        except PackageNotFoundError:
+            return False
+        if not req.specifier.contains(have, prereleases=True):
+            return False
+    return True
+
+
+def unavailable_reason(environment: Environment) -> Optional[str]:
+    """Why an isolated env cannot be had here, or None (built, buildable or not needed).
+
+    Cheap: never builds and never downloads; a missing env that can be built is
+    available (the first run builds it).
+    """
+    if environment.name == MAIN or current_satisfies(environment):
+        return None
+    if find_built(recipe_for(environment)) is not None:
+        return None
+    try:
+        find_interpreter(environment.python, env_name=environment.name, allow_download=False)
+    except InterpreterNotFound as e:
+        downloads = os.environ.get(DOWNLOADS_ENV, "").lower() not in ("never", "0", "no", "off")
+        if find_uv() and downloads:
+            return None  # `uv python install` may still get one when the env is built
+        return str(e)
+    return None
+
+
+def code_dir() -> Path:
+    """A directory holding only a symlink ``automux`` -> the parent's automux package.
+
+    It goes first on the worker's ``PYTHONPATH``: the worker imports the parent's
+    automux code, and nothing else of the parent's environment.
+    """
+    from .handshake import package_dir
+
+    pkg = package_dir()
+    d = automux_home() / "code" / hashlib.sha256(str(pkg).encode()).hexdigest()[:16]
+    link = d / "automux"
+    if not (link.is_symlink() and os.readlink(str(link)) == str(pkg)):
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".automux-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        os.symlink(str(pkg), str(tmp))
+        os.replace(str(tmp), str(link))
+    return d
+
+
+def worker_vars(env: BuiltEnv) -> Dict[str, str]:
+    """Environment variables for a worker in ``env``: automux's code on the path, the env's bin first."""
+    return {"PYTHONPATH": str(code_dir()), "VIRTUAL_ENV": str(env.path), "PYTHONNOUSERSITE": "1",
+            "PATH": f"{env.path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "AUTOMUX_ENV": env.name}
+
+
+def parent_identity() -> Dict[str, Any]:
+    """The parent's side of the handshake: its automux version and source hash."""
+    from .handshake import package_dir, source_fingerprint
+
+    return {"automux_version": __version__, "source_sha256": source_fingerprint(), "package_dir": str(package_dir())}
+
+
+def check_identity(parent: Dict[str, Any], worker: Dict[str, Any], env_name: str) -> None:
+    """Compare both sides of a handshake.
+
+    Raises:
+        HandshakeError: another automux version or source, or a module that does not import.
+    """
+    if worker.get("automux_version") != parent["automux_version"]:
+        raise HandshakeError(f"env {env_name!r} runs automux {worker.get('automux_version')} from "
+                             f"{worker.get('package_dir')}, the parent runs {parent['automux_version']}: "
+                             f"rebuild it with `automux env build {env_name} --force`")
+    if worker.get("source_sha256") != parent["source_sha256"]:
+        raise HandshakeError(f"env {env_name!r} imports different automux code ({worker.get('package_dir')}, "
+                             f"source {str(worker.get('source_sha256'))[:12]}) than the parent "
+                             f"({parent['package_dir']}, source {parent['source_sha256'][:12]}): check PYTHONPATH "
+                             f"and that no other automux is installed in {worker.get('prefix')}")
+    bad = {m: err for m, err in (worker.get("imports") or {}).items() if err != "ok"}
+    if bad:
+        mod, err = next(iter(bad.items()))
+        raise HandshakeError(f"automux's {mod} does not import in env {env_name!r} "
+                             f"(Python {worker.get('python')}): {err}")
+
+
+_handshakes: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+
+
+def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """Run ``automux.core.handshake`` in ``env`` the way a worker runs, and check it.
+
+    Returns the worker's identity. Raises ``HandshakeError`` on any difference.
+    A success is remembered for this process while the parent's source hash, the
+    env and the variables stay the same (a complete env never changes).
+    """
+    env_vars = dict(os.environ)
+    env_vars.pop("PYTHONHOME", None)
+    env_vars.update(extra if extra is not None else worker_vars(env))
+    for _attempt in range(3):
+        parent = parent_identity()
+        memo = (str(env.path), env.key, env.fingerprint, parent["source_sha256"], tuple(modules),
+                tuple(sorted(env_vars.items())))
+        if memo in _handshakes:
+            return _handshakes[memo]
+        worker = _ask_worker(env, modules, env_vars)
+        if parent_identity()["source_sha256"] == parent["source_sha256"]:
+            break
+        # automux's files changed on disk while the worker read them: ask again
+    check_identity(parent, worker, env.name)
+    _handshakes[memo] = worker
+    return worker
+
+
+def _ask_worker(env: BuiltEnv, modules: Sequence[str], env_vars: Dict[str, str]) -> Dict[str, Any]:
+    cwd = Path(env_vars["PYTHONPATH"].split(os.pathsep)[0])
+    try:
+        proc = subprocess.run([str(env.python), "-m", "automux.core.handshake", *modules], capture_output=True,
+                              text=True, timeout=HANDSHAKE_TIMEOUT_S, env=env_vars, cwd=str(cwd),
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise HandshakeError(f"cannot start the interpreter of env {env.name!r} ({env.python}): {e}") from e
+    try:
+        worker = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise HandshakeError(f"automux does not start in env {env.name!r} ({env.python}): {last}") from None
+    return worker
+
+
+@dataclass
+class WorkerEnv:
+    """Where a worker runs: its interpreter, extra environment variables, and what the record keeps."""
+
+    python: str
+    env_extra: Dict[str, str] = field(default_factory=dict)
+    info: Dict[str, Any] = field(default_factory=dict)
+
+
+def _missing_message(adapter_name: str, recipe: Recipe) -> str:
+    return (f"backend {adapter_name!r} runs in its own env {recipe.name!r} ({recipe.describe()}), which is not "
+            f"built: run `automux env build {recipe.name}` first, or run without --no-build to build it now")
+
+
+def ensure_env(environment: Environment, *, build: bool = True, adapter_name: str = "",
+               echo: Optional[Echo] = None) -> Optional[BuiltEnv]:
+    """The built env for an isolated recipe (building it if allowed); None when this interpreter serves.
+
+    Raises:
+        EnvNotBuilt: missing and ``build`` is False.
+        InterpreterNotFound, EnvBuildError: building failed.
+    """
+    if environment.name == MAIN or current_satisfies(environment):
+        return None
+    recipe = recipe_for(environment)
+    found = find_built(recipe)
+    if found is not None:
+        return found
+    if not build:
+        raise EnvNotBuilt(_missing_message(adapter_name or environment.name, recipe))
+    return build_env(recipe, echo=echo)
+
+
+def prepare_worker(adapter: Any, *, build: bool = True, inline: bool = False, env: Optional[BuiltEnv] = None,
+                   echo: Optional[Echo] = None) -> WorkerEnv:
+    """The interpreter and variables a worker for ``adapter`` needs, checked by a handshake.
+
+    ``env`` forces a particular built env (``predict`` uses the one that trained the model).
+
+    Raises:
+        EnvError: ``inline`` asked for an adapter that needs another interpreter;
+            the env is missing under ``build=False``; building failed; the handshake failed.
+    """
+    environment: Environment = adapter.environment
+    built = env if env is not None else ensure_env(environment, build=build, adapter_name=adapter.name, echo=echo)
+    if built is None:
+        return WorkerEnv(sys.executable, {}, {"name": environment.name, "isolated": False})
+    if inline:
+        raise EnvError(f"backend {adapter.name!r} runs in its own env {built.name!r} (Python {environment.python}): "
+                       "it cannot run inline in this interpreter; run it without --inline")
+    extra = worker_vars(built)
+    worker = handshake(built, [type(adapter).__module__], extra)
+    info = {"name": built.name, "isolated": True, "key": built.key, "fingerprint": built.fingerprint,
+            "path": str(built.path), "python": worker.get("python"), "builder": built.meta.get("builder"),
+            "automux_source_sha256": worker.get("source_sha256")}
+    return WorkerEnv(str(built.python), extra, info)
+
+
+def env_table(adapters: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """``env list``: every isolated recipe the adapters declare (built or not), then stale cached envs."""
+    recipes: Dict[str, Recipe] = {}
+    users: Dict[str, List[str]] = {}
+    for name, adapter in adapters.items():
+        environment = adapter.environment
+        if environment.name == MAIN:
+            continue
+        recipes.setdefault(environment.name, recipe_for(environment))
+        users.setdefault(environment.name, []).append(name)
+    rows: List[Dict[str, Any]] = []
+    current_keys = set()
+    for env_name, recipe in sorted(recipes.items()):
+        found = find_built(recipe)
+        current_keys.add(recipe.key)
+        row: Dict[str, Any] = {"name": env_name, "backends": users[env_name], "status": "built" if found else
+                               "missing", "current": True, "python_range": recipe.python,
+                               "requirements": list(recipe.requirements), "key": recipe.key,
+                               "fingerprint": found.fingerprint if found else None,
+                               "path": str(found.path) if found else str(envs_dir() / recipe.dir_name)}
+        if found:
+            row.update({k: found.meta.get(k) for k in ("python_version", "builder", "built_utc", "build_s",
+                                                        "automux_version", "interpreter")})
+            row["n_packages"] = len(found.meta.get("packages", {}))
+        rows.append(row)
+    for env in built_envs():
+        if env.key in current_keys:
+            continue
+        rows.append({"name": env.name, "backends": users.get(env.name, []), "status": "stale", "current": False,
+                     "python_range": env.meta.get("python"), "requirements": env.meta.get("requirements"),
+                     "key": env.key, "fingerprint": env.fingerprint, "path": str(env.path),
+                     "python_version": env.meta.get("python_version"), "builder": env.meta.get("builder"),
+                     "built_utc": env.meta.get("built_utc"), "build_s": env.meta.get("build_s"),
+                     "automux_version": env.meta.get("automux_version"), "interpreter": env.meta.get("interpreter"),
+                     "n_packages": len(env.meta.get("packages", {}))})
+    return rows

@@ -1,0 +1,131 @@
+"""``automux env build|list|remove`` and ``automux predict``: registered by ``automux.cli``.
+
+Import-light: argparse only at import; handlers import the library on use.
+Handlers take ``(args, store)`` and return the exit code (0 ok, 1 a prediction
+failed, 2 bad input via ``UserError``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Dict, List, Tuple
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``env`` (build / list / remove) and ``predict`` on the CLI's subparsers."""
+    p = sub.add_parser("env", help="isolated backend environments: build, list, remove")
+    env_sub = p.add_subparsers(dest="env_command", parser_class=type(p))
+    b = env_sub.add_parser("build", help="build (or find cached) the env a backend runs in")
+    b.add_argument("name", help="env name (or a backend name), e.g. pycaret, autosklearn")
+    b.add_argument("--force", action="store_true", help="rebuild even when a complete env is cached")
+    b.add_argument("--json", action="store_true")
+    lst = env_sub.add_parser("list", help="every env the backends declare, built or not, with fingerprints")
+    lst.add_argument("--json", action="store_true")
+    r = env_sub.add_parser("remove", help="delete every cached env of that name")
+    r.add_argument("name")
+    r.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_env)
+
+    q = sub.add_parser("predict", help="predictions from a stored model, in the env that trained it")
+    q.add_argument("run_id")
+    q.add_argument("--data", required=True, help="CSV / Parquet path or bundled source (sklearn:breast_cancer)")
+    q.add_argument("--out", help="also write the predictions CSV here")
+    q.add_argument("--no-build", action="store_true", help="refuse to build a missing env")
+    q.add_argument("--json", action="store_true", help="print JSON for scripts")
+    q.set_defaults(handler=cmd_predict)
+
+
+def _emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _table(rows: List[List[str]], header: List[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def resolve(name: str) -> Tuple[Any, Any]:
+    """(recipe, adapter) for an env name or a backend name.
+
+    Raises:
+        EnvError: ``main`` (nothing to build) or a name no adapter declares.
+    """
+    from .env_errors import EnvError
+    from .envs import MAIN, recipe_for
+    from .plugins import adapters
+
+    found = adapters()
+    if name == MAIN:
+        raise EnvError("main is automux's own environment: there is nothing to build "
+                       "(install backends into it with pip install 'automux[main]')")
+    for adapter in found.values():
+        if adapter.environment.name == name:
+            return recipe_for(adapter.environment), adapter
+    if name in found and found[name].environment.name != MAIN:
+        return recipe_for(found[name].environment), found[name]
+    known = sorted({a.environment.name for a in found.values() if a.environment.name != MAIN})
+    hint = f"the isolated envs are {', '.join(known)}" if known else "no backend declares an isolated env"
+    if name in found:
+        raise EnvError(f"backend {name!r} runs in the main env: there is nothing to build ({hint})")
+    raise EnvError(f"unknown env {name!r}: {hint} (see `automux env list`)")
+
+
+def cmd_env(a: argparse.Namespace, store: Any) -> int:
+    from . import envs
+
+    if a.env_command == "build":
+        recipe, adapter = resolve(a.name)
+        built = envs.build_env(recipe, force=a.force)
+        worker = envs.handshake(built, [type(adapter).__module__])
+        row = dict(built.to_json(), handshake={k: worker.get(k) for k in ("automux_version", "source_sha256",
+                                                                            "python")})
+        if a.json:
+            _emit(row)
+        else:
+            print(f"env {built.name}: {built.path}\n  Python {built.meta['python_version']}, "
+                  f"{row['n_packages']} packages, fingerprint {built.fingerprint}, built by {built.meta['builder']} "
+                  f"in {built.meta['build_s']}s")
+        return 0
+    if a.env_command == "list":
+        from .plugins import adapters
+
+        rows = envs.env_table(adapters())
+        if a.json:
+            _emit(rows)
+        else:
+            print(_table([[r["name"], r["status"], ",".join(r["backends"]) or "-", r.get("python_version") or
+                           r["python_range"], r["fingerprint"] or "-", r["path"]] for r in rows],
+                         ["env", "status", "backends", "python", "fingerprint", "path"]))
+        return 0
+    if a.env_command == "remove":
+        removed = envs.remove_env(a.name)
+        if not removed:
+            resolve(a.name)  # an unknown name is an error; a known but unbuilt one is not
+        if a.json:
+            _emit({"name": a.name, "removed": removed})
+        else:
+            print("\n".join(f"removed {p}" for p in removed) or f"env {a.name}: nothing cached to remove")
+        return 0
+    from ..cli import UsageError
+    raise UsageError("env needs a subcommand: build, list or remove")
+
+
+def cmd_predict(a: argparse.Namespace, store: Any) -> int:
+    from .predicting import predict
+
+    out: Dict[str, Any] = predict(a.run_id, a.data, store=store, build=not a.no_build, out=a.out)
+    if a.json:
+        _emit(out)
+    elif out["status"] == "ok":
+        print(f"predictions: {out['predictions']}\nsha256:      {out['predictions_sha256']}\n"
+              f"rows:        {out['rows']}\nenv:         {out['env'].get('name')} "
+              f"(fingerprint {out['env'].get('fingerprint') or '-'}"
+              f"{'' if out['env_matches'] else ', NOT the env that trained the model'})")
+    else:
+        print(f"prediction failed: {out['error']} (log: {out['job_dir']}/worker.log)")
+    if not out["env_matches"] and not a.json:
+        sys.stderr.write("automux: warning: the env differs from the one that trained this model\n")
+    return 0 if out["status"] == "ok" else 1

@@ -1,0 +1,204 @@
+"""Predictions from a stored model, in the env that trained it (``automux predict RUN_ID --data SRC``).
+
+Parent side, :func:`predict`: loads the run record, lines the new data up with
+the training columns (order, dtypes, the training categories of categorical
+columns; the target column is dropped when present), picks the env that
+trained the model (the built env whose fingerprint the record holds, else the
+adapter's current recipe, flagged ``env_matches: false``), and runs
+``python -m automux.core.predicting JOB_DIR`` there under the usual worker
+process rules. Outputs go to ``RUN_DIR/predict/ID/``: ``predictions.arrow``
+(the job-dir format), ``predictions.csv`` (one column per class label, or
+``prediction``), and their sha256 computed exactly like a record's
+``predictions_sha256``: predicting a run's own hold-out rows gives its hash back.
+
+Worker side (:func:`main`): imports on Python 3.9 with the light dependencies only.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from . import jobfiles as jf
+from .errors import UserError
+
+INPUT = "input.arrow"
+PREDICT_DIR = "predict"
+CSV = "predictions.csv"
+
+
+class ModelNotFound(UserError, LookupError):
+    """The run has no stored model to predict with (it failed, or its model dir is gone)."""
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def run_predict_job(job_dir: Path) -> Dict[str, Any]:
+    """Load the model named in ``job.json`` and predict ``input.arrow`` (in this process)."""
+    from .envinfo import describe_env
+    from .worker import load_adapter, seed_everything
+
+    job = jf.read_json(job_dir / jf.JOB)
+    seed_everything(job.get("seeds") or {})
+    adapter = load_adapter(job["adapter"])
+    model = adapter.load(Path(job["model_dir"]))
+    X = jf.read_arrow(job_dir / INPUT)
+    t0 = time.monotonic()
+    pred = adapter.predict(model, X)
+    predict_s = time.monotonic() - t0
+    jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.PREDICTIONS)
+    out = {"predict_s": predict_s, "rows": int(len(X)), "env": describe_env()}
+    jf.write_json(job_dir / jf.RESULT, out)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m automux.core.predicting JOB_DIR\n")
+        return 2
+    job_dir = Path(argv[0])
+    try:
+        run_predict_job(job_dir)
+    except BaseException as e:  # recorded for the parent, then a non-zero exit
+        from .envinfo import describe_env
+        jf.write_json(job_dir / jf.ERROR, {"type": type(e).__name__, "message": str(e),
+                                           "traceback": traceback.format_exc(), "env": describe_env()})
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[str]]":
+    """New data as the training frame had it: same columns in the same order, same categories.
+
+    Returns the features and the names of columns dropped (not used in training).
+
+    Raises:
+        DataError: a training column is missing or a value cannot take the training dtype.
+    """
+    import pandas as pd
+
+    from .data import _normalise_features
+    from .errors import DataError
+
+    template = jf.read_arrow(run_dir / jf.TRAIN).drop(columns=[jf.TARGET_COL, jf.FOLD_COL]).iloc[:0]
+    X = frame.drop(columns=[target]) if target in frame.columns else frame
+    X = _normalise_features(X)
+    missing = [c for c in template.columns if c not in X.columns]
+    if missing:
+        raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: "
+                        f"{', '.join(missing[:8])}")
+    dropped = [c for c in X.columns if c not in template.columns]
+    X = X[list(template.columns)].copy()
+    for col in template.columns:
+        want = template[col].dtype
+        if isinstance(want, pd.CategoricalDtype):
+            values = X[col].astype(object).map(lambda v: None if pd.isna(v) else str(v))
+            X[col] = pd.Categorical(values, categories=want.categories)
+        elif X[col].dtype != want:
+            try:
+                X[col] = X[col].astype(want)
+            except (TypeError, ValueError) as e:
+                raise DataError(f"column {col!r} cannot be read as {want} like in training: {e}") from e
+    return X.reset_index(drop=True), dropped
+
+
+def _read_frame(data: Any) -> Any:
+    import pandas as pd
+
+    from .data import _read_source
+    return data if isinstance(data, pd.DataFrame) else _read_source(str(data))
+
+
+def _choose_env(record: Any) -> Any:
+    """The built env that trained the record's model, if it is still in the cache."""
+    from .envs import built_envs
+
+    recorded = (record.env or {}).get("automux_env") or {}
+    if not recorded.get("isolated"):
+        return None
+    for env in reversed(built_envs(recorded.get("name"))):
+        if env.fingerprint == recorded.get("fingerprint"):
+            return env
+    return None
+
+
+def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
+            out: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+    """Predict ``data`` with the model of run ``run_id``, in the env that trained it.
+
+    Returns ``{run_id, status, predictions, predictions_arrow, predictions_sha256,
+    rows, dropped_columns, env, env_matches, duration_s, error}``; ``status`` is
+    ``ok`` or ``failed`` (the worker failed: ``error`` and the job's log say why).
+
+    Raises:
+        RunNotFound, ModelNotFound, DataError, EnvError: bad input (exit 2 in the CLI).
+    """
+    import shutil
+
+    import pandas as pd
+
+    from .envs import prepare_worker
+    from .executor import run_worker
+    from .plugins import get_adapter
+    from .store import RunStore, new_run_id
+
+    the_store = store if isinstance(store, RunStore) else RunStore(store)
+    record = the_store.load(run_id)
+    run_dir = the_store.run_dir(run_id)
+    model_dir = run_dir / jf.MODEL_DIR
+    if record.status != "ok" or not model_dir.is_dir() or not any(model_dir.iterdir()):
+        raise ModelNotFound(f"run {run_id} has no stored model (status {record.status}): "
+                            "predict from a run whose status is ok")
+    spec = record.spec
+    X, dropped = align_features(_read_frame(data), spec.data["target"], run_dir)
+    adapter = get_adapter(record.backend)
+    trained_in = _choose_env(record)
+    worker = prepare_worker(adapter, build=build, env=trained_in)
+    run_job = jf.read_json(run_dir / jf.JOB)
+    job_dir = run_dir / PREDICT_DIR / new_run_id()
+    job_dir.mkdir(parents=True)
+    jf.write_arrow(X, job_dir / INPUT)
+    jf.write_json(job_dir / jf.JOB, {"adapter": run_job["adapter"], "task": spec.task, "seeds": spec.seeds,
+                                     "model_dir": str(model_dir.resolve()), "run_id": run_id})
+    t0 = time.monotonic()
+    outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra,
+                         module="automux.core.predicting")
+    if worker.info.get("isolated"):  # the lock fingerprint, taken when the env was built
+        env_matches = worker.info.get("fingerprint") == ((record.env or {}).get("automux_env") or {}).get(
+            "fingerprint")
+    else:  # the main env: both workers' own view of their packages
+        env_matches = (outcome.env or {}).get("fingerprint") == (record.env or {}).get("fingerprint")
+    result: Dict[str, Any] = {"run_id": run_id, "status": outcome.status, "rows": len(X),
+                              "dropped_columns": dropped, "env": worker.info, "env_matches": bool(env_matches),
+                              "duration_s": time.monotonic() - t0, "job_dir": str(job_dir), "error": outcome.error,
+                              "predictions": None, "predictions_arrow": None, "predictions_sha256": None}
+    if outcome.status != "ok":
+        return result
+    pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), spec.task)
+    want = (len(X),) if spec.task == "regression" else (len(X), len(spec.data["classes"]))
+    if pred.shape != want:
+        result.update(status="failed", error=f"malformed predictions: shape {pred.shape}, expected {want}")
+        return result
+    if spec.task == "regression":
+        table = pd.DataFrame({"prediction": pred})
+    else:
+        table = pd.DataFrame({str(label): pred[:, k] for k, label in enumerate(spec.data["classes"])})
+    csv = job_dir / CSV
+    table.to_csv(csv, index=False, float_format="%.17g")
+    if out is not None:
+        shutil.copyfile(csv, Path(out))
+    result.update(predictions=str(Path(out) if out is not None else csv),
+                  predictions_arrow=str(job_dir / jf.PREDICTIONS), predictions_sha256=jf.predictions_sha256(pred))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
