@@ -25,7 +25,12 @@ ALGORITHMS = ("dummy", "linear", "random_forest")
 
 
 def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFrame, seed: int) -> Any:
-    """A scikit-learn pipeline for one candidate (also used to rebuild it explicitly)."""
+    """A scikit-learn pipeline for one candidate.
+
+    ``X`` is automux's feature frame (categoricals as pandas categoricals): it
+    only decides which columns are numeric and which categorical. Fit the
+    pipeline on ``_sklearn.to_sklearn_frame(X)``.
+    """
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
@@ -89,7 +94,7 @@ class ReferenceAdapter(Adapter):
 
             def fit_predict(Xf: pd.DataFrame, yf: np.ndarray, Xv: pd.DataFrame) -> np.ndarray:
                 from ._sklearn import predict_output
-                m = build_model(algo, params, task.task, X, task.seed).fit(Xf, yf)
+                m = build_model(algo, params, task.task, task.X, task.seed).fit(Xf, yf)
                 return predict_output(m, Xv, task.task, task.n_classes)
 
             scores = task.cross_validate(fit_predict)
@@ -99,7 +104,7 @@ class ReferenceAdapter(Adapter):
         if chosen is None:
             raise RuntimeError("the budget ended before the first candidate was scored")
         best = task.candidates[chosen]
-        model = build_model(best.algorithm, best.params, task.task, X, task.seed).fit(X, task.y)
+        model = build_model(best.algorithm, best.params, task.task, task.X, task.seed).fit(X, task.y)
         return SearchResult(model={"model": model, "task": task.task, "n_classes": task.n_classes},
                             chosen=chosen)
 
