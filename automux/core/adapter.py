@@ -129,6 +129,13 @@ class Adapter:
             return f"not installed: {', '.join(missing)} (pip install 'automux[{extra}]')"
         return None
 
+    def check_options(self, options: Dict[str, Any]) -> None:
+        """Refuse bad backend options before any worker starts (the parent calls this).
+
+        Raises:
+            SpecError: an unknown option or a bad value, saying what to pass instead.
+        """
+
     def validate(self, task: SearchTask) -> None:
         """Refuse tasks and data the adapter did not declare.
 
