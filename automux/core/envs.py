@@ -330,9 +330,11 @@ class _Build:
             self.echo(f"installing {len(r.requirements)} pinned requirements + automux's core dependencies")
             self._run("installing requirements", [py, "-m", "pip", "install", "--disable-pip-version-check",
                                                   "--no-input"] + reqs, show=True)
-        modules = list(CORE_IMPORTS) + [m for m in r.import_names if m not in CORE_IMPORTS]
-        self.echo(f"checking that {', '.join(modules)} import")
-        self._run("checking imports", [py, "-c", "import " + ", ".join(modules)])
+        core_modules = list(CORE_IMPORTS) if r.core else []
+        modules = core_modules + [m for m in r.import_names if m not in core_modules]
+        if modules:
+            self.echo(f"checking that {', '.join(modules)} import")
+            self._run("checking imports", [py, "-c", "import " + ", ".join(modules)])
         lock = json.loads(self._run("writing the lock", [py, "-c", _LOCK_SCRIPT]).strip().splitlines()[-1])
         self.step = "writing the metadata"
         if not version_in(r.python, parse_version(lock["python"])):
@@ -527,8 +529,10 @@ def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[s
     """Run ``automux.core.handshake`` in ``env`` the way a worker runs, and check it.
 
     Returns the worker's identity. Raises ``HandshakeError`` on any difference.
-    A success is remembered for this process while the parent's source hash, the
-    env and the variables stay the same (a complete env never changes).
+    With the default variables (``extra`` None: the worker imports the parent's
+    own package through :func:`code_dir`), a success is remembered for this
+    process while the parent's source hash, the env and the variables stay the
+    same (a complete env never changes).
     """
     env_vars = dict(os.environ)
     env_vars.pop("PYTHONHOME", None)
@@ -537,14 +541,15 @@ def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[s
         parent = parent_identity()
         memo = (str(env.path), env.key, env.fingerprint, parent["source_sha256"], tuple(modules),
                 tuple(sorted(env_vars.items())))
-        if memo in _handshakes:
+        if extra is None and memo in _handshakes:
             return _handshakes[memo]
         worker = _ask_worker(env, modules, env_vars)
         if parent_identity()["source_sha256"] == parent["source_sha256"]:
             break
         # automux's files changed on disk while the worker read them: ask again
     check_identity(parent, worker, env.name)
-    _handshakes[memo] = worker
+    if extra is None:
+        _handshakes[memo] = worker
     return worker
 
 
@@ -614,8 +619,8 @@ def prepare_worker(adapter: Any, *, build: bool = True, inline: bool = False, en
     if inline:
         raise EnvError(f"backend {adapter.name!r} runs in its own env {built.name!r} (Python {environment.python}): "
                        "it cannot run inline in this interpreter; run it without --inline")
+    worker = handshake(built, [type(adapter).__module__])
     extra = worker_vars(built)
-    worker = handshake(built, [type(adapter).__module__], extra)
     info = {"name": built.name, "isolated": True, "key": built.key, "fingerprint": built.fingerprint,
             "path": str(built.path), "python": worker.get("python"), "builder": built.meta.get("builder"),
             "automux_source_sha256": worker.get("source_sha256")}
