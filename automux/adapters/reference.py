@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -119,6 +119,56 @@ class ReferenceAdapter(Adapter):
     def load(self, path: Path) -> Any:
         from ._sklearn import load_pickle
         return load_pickle(path)
+
+    def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
+        """The same pipeline as :func:`build_model`, as a stand-alone scikit-learn file."""
+        reg = task == "regression"
+        p = candidate.params
+        if candidate.algorithm == "dummy":
+            imports = "from sklearn.dummy import " + ("DummyRegressor" if reg else "DummyClassifier")
+            model = "DummyRegressor()" if reg else 'DummyClassifier(strategy="prior")'
+        elif candidate.algorithm == "linear":
+            imports = "from sklearn.linear_model import " + ("Ridge" if reg else "LogisticRegression")
+            model = f"Ridge(alpha={p.get('alpha', 1.0)!r})" if reg else \
+                f"LogisticRegression(C={p.get('C', 1.0)!r}, max_iter=2000)"
+        elif candidate.algorithm == "random_forest":
+            cls = "RandomForestRegressor" if reg else "RandomForestClassifier"
+            imports = f"from sklearn.ensemble import {cls}"
+            model = (f"{cls}(n_estimators={p.get('n_estimators', 100)!r}, max_depth={p.get('max_depth')!r}, "
+                     f"min_samples_leaf={p.get('min_samples_leaf', 1)!r}, "
+                     f"max_features={p.get('max_features', 1.0 if reg else 'sqrt')!r}, random_state=seed, n_jobs=1)")
+        else:
+            return None
+        nums = [c for c, kind in columns.items() if kind != "categorical"]
+        cats = [c for c, kind in columns.items() if kind == "categorical"]
+        parts = []
+        if nums:
+            parts.append('        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),')
+        if cats:
+            parts.append('        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),\n'
+                         '                              OneHotEncoder(handle_unknown="ignore")), CATEGORICAL),')
+        return "\n".join([
+            f'"""{candidate.algorithm} ({task}), rebuilt with scikit-learn alone from the reference adapter."""',
+            "from sklearn.compose import ColumnTransformer",
+            "from sklearn.impute import SimpleImputer",
+            "from sklearn.pipeline import Pipeline, make_pipeline",
+            "from sklearn.preprocessing import OneHotEncoder, StandardScaler",
+            imports,
+            "",
+            f"NUMERIC = {nums!r}",
+            f"CATEGORICAL = {cats!r}",
+            f"SEED = {int(seed)!r}",
+            "",
+            "",
+            "def build_model(seed=SEED):",
+            '    """The unfitted pipeline: impute + scale numbers, impute + one-hot categories, then the model."""',
+            "    prep = ColumnTransformer([",
+            *parts,
+            "    ])",
+            f"    model = {model}",
+            '    return Pipeline([("prep", prep), ("model", model)])',
+            "",
+        ])
 
 
 @hookimpl
