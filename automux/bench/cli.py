@@ -1,0 +1,72 @@
+"""``automux bench SUITE --out DIR`` and ``automux report DIR``; imports nothing heavy at module level."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``bench`` and ``report`` subcommands."""
+    p = sub.add_parser("bench", help="run a benchmark suite (datasets x folds x seeds x backends x constraints)")
+    p.add_argument("suite", help="suite file (YAML), e.g. benchmarks/suites/smoke.yaml")
+    p.add_argument("--out", required=True, help="output directory (reuse it to resume)")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where cells run: local processes (default) or a Dask cluster")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --executor dask)")
+    p.add_argument("--jobs", type=int, default=1, help="local executor: cells at a time (default 1)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun finished cells whose status is not ok")
+    p.add_argument("--max-cells", type=int, help="run at most N cells now; the rest stay to do")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(handler=cmd_bench)
+
+    p = sub.add_parser("report", help="Markdown + HTML report with plots from a bench directory")
+    p.add_argument("dir", help="the --out directory of `automux bench`")
+    p.add_argument("--json", action="store_true", help="print the paths written as JSON")
+    p.set_defaults(handler=cmd_report)
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_bench(a: argparse.Namespace, store: Any) -> int:
+    """Exit 0: every cell finished ok; 1: some cell failed or is still to do; 2: bad input; 130: interrupted."""
+    from . import run_suite
+
+    # SIGTERM stops the bench as cleanly as Ctrl-C: running workers are killed,
+    # finished cells are kept, a rerun resumes.
+    old = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        summary = run_suite(a.suite, a.out, executor=a.executor, scheduler=a.scheduler, jobs=a.jobs,
+                            retry_failed=a.retry_failed, max_cells=a.max_cells, progress=not a.no_progress)
+    except KeyboardInterrupt:
+        sys.stderr.write("automux: bench interrupted; finished cells are kept: rerun the same command to resume\n")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    if a.json:
+        sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
+    else:
+        st = ", ".join(f"{v} {k}" for k, v in sorted(summary.statuses.items())) or "nothing new"
+        print(f"{summary.total} cells: {summary.already_done} already done, {summary.ran} ran ({st}); "
+              f"{summary.remaining} still to do")
+        for lost in summary.lost:
+            print(f"lost (runs again next time): {lost}")
+        print(f"results: {summary.results_csv}")
+    ok = summary.remaining == 0 and not summary.lost and set(summary.statuses) <= {"ok"}
+    return 0 if ok else 1
+
+
+def cmd_report(a: argparse.Namespace, store: Any) -> int:
+    from . import make_report
+
+    paths = make_report(a.dir)
+    if a.json:
+        sys.stdout.write(json.dumps(paths, indent=2) + "\n")
+    else:
+        print(f"report: {paths['markdown']}\n        {paths['html']}\nplots:  {len(paths['plots'])} PNG files")
+    return 0

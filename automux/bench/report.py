@@ -1,0 +1,528 @@
+"""``automux report DIR``: a Markdown and an HTML report, with PNG plots, from a bench's results.
+
+Sections: mean rank per backend, score per data set, score against wall time,
+budget adherence, failures, determinism across repeats. Definitions:
+
+* **rank**: within each (constraint, data set, fold, seed) the frameworks are
+  ranked by ``result`` (AMLB's higher-is-better score, averaged over repeats;
+  1 = best, ties share the mean rank); a framework with no result there gets the
+  worst rank. The mean rank is over those instances.
+* **normalised score**: within the same instance, ``(result - worst) / (best -
+  worst)``, so 1 is the best framework there and 0 the worst (0.5 when all tie).
+* **budget adherence** (seconds constraints): ``duration / budget seconds``
+  and ``budget_overrun_s``; a run over its deadline (budget + grace) was killed
+  and has status ``timeout``. Trial constraints: candidates against the trial
+  count.
+* **determinism across repeats**: a group is one (constraint, data set, fold,
+  seed, framework) run several times (``repeats``); it is *identical* when all
+  its repeats finished ok with the same ``predictions_sha256``.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from .results import read_cells, read_results
+
+PLOTS_DIR = "plots"
+INSTANCE = ["constraint", "task", "fold", "seed"]
+
+
+@dataclass
+class Block:
+    kind: str  # h1 h2 p table img
+    content: Any
+    extra: Any = None
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+            return f"{v:.{digits}g}"
+        return f"{v:.{digits}f}".rstrip("0").rstrip(".") if "." in f"{v:.{digits}f}" else f"{v:.{digits}f}"
+    return str(v)
+
+
+# ---------------------------------------------------------------- computations
+
+def averaged(df: Any) -> Any:
+    """One row per (instance, framework): result and duration averaged over repeats."""
+    ok = df.assign(result=df["result"].where(df["status"] == "ok"))
+    return (ok.groupby(INSTANCE + ["framework"], dropna=False)
+            .agg(result=("result", "mean"), duration=("duration", "mean"), metric=("metric", "first"))
+            .reset_index())
+
+
+def ranks(df: Any) -> Any:
+    """Per instance and framework: rank (1 best, failures worst) and normalised score."""
+    import numpy as np
+
+    avg = averaged(df)
+    frameworks = sorted(df["framework"].unique())
+    rows = []
+    for key, g in avg.groupby(INSTANCE, dropna=False):
+        g = g.set_index("framework").reindex(frameworks)
+        res = g["result"]
+        worst = len(frameworks)
+        r = res.rank(ascending=False, method="average")
+        r = r.fillna(worst)
+        lo, hi = res.min(), res.max()
+        if res.notna().sum() == 0:
+            norm = res * np.nan
+        elif hi > lo:
+            norm = (res - lo) / (hi - lo)
+        else:
+            norm = res.where(res.isna(), 0.5) if len(res.dropna()) > 1 else res.where(res.isna(), 1.0)
+        for fw in frameworks:
+            rows.append(dict(zip(INSTANCE, key), framework=fw, rank=float(r[fw]), result=res[fw],
+                             normalised=norm[fw], duration=g["duration"][fw]))
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
+def mean_rank_table(rk: Any) -> Any:
+    t = rk.groupby(["framework", "constraint"])["rank"].mean().unstack("constraint")
+    t["mean"] = t.mean(axis=1)
+    return t.sort_values("mean")
+
+
+def determinism(df: Any, declared: Dict[Tuple[str, str], Optional[bool]]) -> Tuple[Any, Any]:
+    """(summary per framework+constraint, per group detail) over groups with 2+ repeats."""
+    import pandas as pd
+
+    keys = INSTANCE + ["framework"]
+    groups = []
+    for key, g in df.groupby(keys, dropna=False):
+        if len(g) < 2:
+            continue
+        all_ok = bool((g["status"] == "ok").all())
+        shas = set(g["predictions_sha256"].fillna(""))
+        groups.append(dict(zip(keys, key), repeats=len(g), all_ok=all_ok,
+                           identical=all_ok and len(shas) == 1 and "" not in shas,
+                           distinct_predictions=len(shas)))
+    detail = pd.DataFrame(groups)
+    if detail.empty:
+        return detail, detail
+    summ = (detail.groupby(["framework", "constraint"])
+            .agg(groups=("identical", "size"), all_ok=("all_ok", "sum"), identical=("identical", "sum"))
+            .reset_index())
+    summ["identical_share"] = summ["identical"] / summ["groups"]
+    summ["declared_deterministic"] = [declared.get((f, c)) for f, c in zip(summ["framework"], summ["constraint"])]
+    return summ, detail
+
+
+def budget_table(df: Any, budgets: Dict[str, Dict[str, Any]]) -> Tuple[Any, Any]:
+    """(seconds constraints: duration vs budget, trial constraints: candidates vs trials)."""
+    import pandas as pd
+
+    sec_rows, trial_rows = [], []
+    for (fw, cons), g in df.groupby(["framework", "constraint"]):
+        b = budgets.get(cons, {})
+        if b.get("seconds"):
+            budget = float(b["seconds"])
+            grace = b.get("grace")
+            ran = g[g["duration"].notna()]
+            over = ran["budget_overrun_s"].fillna(0)
+            sec_rows.append({
+                "framework": fw, "constraint": cons, "budget_s": budget, "cells": len(g),
+                "median_duration_s": ran["duration"].median(), "max_duration_s": ran["duration"].max(),
+                "median_overrun_s": over.median() if len(over) else None,
+                "max_overrun_s": over.max() if len(over) else None,
+                "over_budget_share": float((over > 0).mean()) if len(over) else None,
+                "timeouts": int((g["status"] == "timeout").sum()),
+                "grace_s": grace,
+            })
+        if b.get("trials"):
+            trials = int(b["trials"])
+            mc = g["models_count"].dropna()
+            trial_rows.append({
+                "framework": fw, "constraint": cons, "trials": trials, "cells": len(g),
+                "median_candidates": mc.median() if len(mc) else None,
+                "exact_share": float((mc == trials).mean()) if len(mc) else None,
+                "over_share": float((mc > trials).mean()) if len(mc) else None,
+                "median_duration_s": g["duration"].median(),
+            })
+    return pd.DataFrame(sec_rows), pd.DataFrame(trial_rows)
+
+
+# ---------------------------------------------------------------- plots
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colors(frameworks: Sequence[str]) -> Dict[str, Any]:
+    plt = _plt()
+    cmap = plt.get_cmap("tab10")
+    return {fw: cmap(i % 10) for i, fw in enumerate(sorted(frameworks))}
+
+
+def _save(fig: Any, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    # Fixed metadata: the same results give the same bytes.
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    _plt().close(fig)
+    return f"{PLOTS_DIR}/{path.name}"
+
+
+def plot_mean_rank(table: Any, plots: Path) -> str:
+    plt = _plt()
+    cons = [c for c in table.columns if c != "mean"]
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(table) * max(1, len(cons)) ** 0.5 + 1))
+    n = len(cons)
+    h = 0.8 / max(n, 1)
+    ypos = range(len(table))
+    for i, c in enumerate(cons):
+        ax.barh([y + i * h for y in ypos], table[c], height=h, label=c)
+    ax.set_yticks([y + h * (n - 1) / 2 for y in ypos])
+    ax.set_yticklabels(table.index)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean rank (1 = best)")
+    ax.set_title("Mean rank per backend")
+    ax.legend(title="constraint", fontsize=8)
+    return _save(fig, plots / "mean_rank.png")
+
+
+def plot_scores(df: Any, plots: Path) -> str:
+    plt = _plt()
+    tasks = sorted(df["task"].unique())
+    frameworks = sorted(df["framework"].unique())
+    colors = _colors(frameworks)
+    cons = sorted(df["constraint"].unique())
+    markers = "osD^v<>p*h"
+    ncol = min(3, len(tasks))
+    nrow = math.ceil(len(tasks) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 0.6 + 0.35 * len(frameworks) * nrow + 1.2 * nrow),
+                             squeeze=False)
+    for ax, task in zip(axes.flat, tasks):
+        g = df[(df["task"] == task) & (df["status"] == "ok")]
+        for j, c in enumerate(cons):
+            for i, fw in enumerate(frameworks):
+                vals = g[(g["framework"] == fw) & (g["constraint"] == c)]["result"]
+                if len(vals):
+                    y = i + (j - (len(cons) - 1) / 2) * 0.15
+                    ax.errorbar(vals.mean(), y, xerr=vals.std() if len(vals) > 1 else None, fmt=markers[j % 10],
+                                color=colors[fw], capsize=3, label=c if i == 0 else None)
+        metric = df[df["task"] == task]["metric"].dropna()
+        ax.set_title(f"{task} ({metric.iloc[0] if len(metric) else '?'})", fontsize=9)
+        ax.set_yticks(range(len(frameworks)))
+        ax.set_yticklabels(frameworks, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.invert_yaxis()
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    if len(cons) > 1:
+        axes.flat[0].legend(title="constraint", fontsize=7)
+    fig.suptitle("Hold-out score per data set (mean +- sd over folds, seeds, repeats; higher is better)",
+                 fontsize=10)
+    return _save(fig, plots / "score_per_dataset.png")
+
+
+def plot_score_time(rk: Any, plots: Path) -> str:
+    plt = _plt()
+    frameworks = sorted(rk["framework"].unique())
+    colors = _colors(frameworks)
+    cons = sorted(rk["constraint"].unique())
+    markers = "osD^v<>p*h"
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for j, c in enumerate(cons):
+        for fw in frameworks:
+            g = rk[(rk["framework"] == fw) & (rk["constraint"] == c)].dropna(subset=["normalised", "duration"])
+            if len(g):
+                ax.scatter(g["duration"], g["normalised"], color=colors[fw], marker=markers[j % 10], alpha=0.7,
+                           label=f"{fw} ({c})" if len(cons) > 1 else fw)
+    ax.set_xscale("log")
+    from matplotlib.ticker import ScalarFormatter
+
+    for axis in (ax.xaxis,):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("wall time of the run, s (log)")
+    ax.set_ylabel("normalised score (1 = best in its instance)")
+    ax.set_title("Score against wall time")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, plots / "score_vs_time.png")
+
+
+def plot_budget(df: Any, budgets: Dict[str, Dict[str, Any]], plots: Path) -> Optional[str]:
+    sec = [c for c, b in budgets.items() if b.get("seconds") and c in set(df["constraint"])]
+    if not sec:
+        return None
+    plt = _plt()
+    frameworks = sorted(df["framework"].unique())
+    colors = _colors(frameworks)
+    fig, axes = plt.subplots(1, len(sec), figsize=(5.5 * len(sec), 0.8 + 0.45 * len(frameworks) + 1), squeeze=False)
+    for ax, c in zip(axes.flat, sorted(sec)):
+        budget = float(budgets[c]["seconds"])
+        grace = budgets[c].get("grace")
+        g = df[(df["constraint"] == c) & df["duration"].notna()]
+        for i, fw in enumerate(frameworks):
+            vals = g[g["framework"] == fw]["duration"] / budget
+            ax.scatter(vals, [i] * len(vals), color=colors[fw], alpha=0.7)
+        ax.axvline(1.0, color="black", lw=1, label="budget")
+        from ..core.budget import DEFAULT_GRACE_S
+        dl = (budget + (DEFAULT_GRACE_S if grace is None else grace)) / budget
+        ax.axvline(dl, color="red", lw=1, ls="--", label="deadline (budget + grace)")
+        ax.set_yticks(range(len(frameworks)))
+        ax.set_yticklabels(frameworks)
+        ax.invert_yaxis()
+        ax.set_xlabel("wall time / budget")
+        ax.set_title(f"{c}: {budget:g} s budget", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle("Budget adherence (one dot per run)", fontsize=10)
+    return _save(fig, plots / "budget_adherence.png")
+
+
+def plot_failures(df: Any, plots: Path) -> str:
+    plt = _plt()
+    counts = df.groupby(["framework", "status"]).size().unstack("status", fill_value=0)
+    order = [s for s in ("ok", "failed", "timeout", "crashed") if s in counts.columns]
+    order += [s for s in counts.columns if s not in order]
+    counts = counts[order]
+    palette = {"ok": "#4c9a2a", "failed": "#d62728", "timeout": "#ff7f0e", "crashed": "#7f1d1d"}
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(counts) + 1))
+    left = None
+    import numpy as np
+    left = np.zeros(len(counts))
+    for s in order:
+        ax.barh(counts.index, counts[s], left=left, label=s, color=palette.get(s, "#888888"))
+        left = left + counts[s].to_numpy()
+    ax.invert_yaxis()
+    ax.set_xlabel("cells")
+    ax.set_title("Outcome of every cell")
+    ax.legend(fontsize=8)
+    return _save(fig, plots / "failures.png")
+
+
+def plot_determinism(summ: Any, plots: Path) -> Optional[str]:
+    if summ.empty:
+        return None
+    plt = _plt()
+    labels = [f"{f} ({c})" for f, c in zip(summ["framework"], summ["constraint"])]
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.4 * len(labels) + 1))
+    colors = ["#4c9a2a" if s == 1 else "#d62728" if s == 0 else "#ff7f0e" for s in summ["identical_share"]]
+    ax.barh(labels, summ["identical_share"], color=colors)
+    ax.set_xlim(0, 1.05)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of repeated cells with identical predictions")
+    ax.set_title("Determinism across repeats")
+    return _save(fig, plots / "determinism.png")
+
+
+# ---------------------------------------------------------------- rendering
+
+def _table(frame: Any, index: bool = False, digits: int = 4) -> Tuple[List[str], List[List[str]]]:
+    f = frame.reset_index() if index else frame
+    header = [str(c) for c in f.columns]
+    rows = [[_fmt(v, digits) for v in r] for r in f.itertuples(index=False, name=None)]
+    return header, rows
+
+
+def render_markdown(blocks: List[Block]) -> str:
+    out: List[str] = []
+    for b in blocks:
+        if b.kind == "h1":
+            out.append(f"# {b.content}\n")
+        elif b.kind == "h2":
+            out.append(f"## {b.content}\n")
+        elif b.kind == "p":
+            out.append(f"{b.content}\n")
+        elif b.kind == "table":
+            header, rows = b.content
+            if not rows:
+                out.append("_(none)_\n")
+                continue
+            esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+            out.append("| " + " | ".join(esc(h) for h in header) + " |")
+            out.append("|" + "|".join("---" for _ in header) + "|")
+            out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+            out.append("")
+        elif b.kind == "img":
+            out.append(f"![{b.extra}]({b.content})\n")
+    return "\n".join(out)
+
+
+def render_html(blocks: List[Block], title: str) -> str:
+    css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+           "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}"
+           "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}"
+           "img{max-width:100%;border:1px solid #eee;margin:0.5em 0}code{background:#f6f6f6}")
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{css}</style></head><body>"]
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            out.append(f"<{b.kind}>{html.escape(str(b.content))}</{b.kind}>")
+        elif b.kind == "p":
+            text = html.escape(str(b.content))
+            parts = text.split("`")
+            text = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+            out.append(f"<p>{text}</p>")
+        elif b.kind == "table":
+            header, rows = b.content
+            if not rows:
+                out.append("<p><em>(none)</em></p>")
+                continue
+            out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
+            out.append("</table>")
+        elif b.kind == "img":
+            out.append(f"<img src='{html.escape(b.content)}' alt='{html.escape(str(b.extra))}'>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _budgets(out: Path, df: Any) -> Dict[str, Dict[str, Any]]:
+    """Constraint name -> its budget, from the cells (which carry their constraint)."""
+    budgets: Dict[str, Dict[str, Any]] = {}
+    for body in read_cells(out).values():
+        c = body["cell"]["constraint"]
+        budgets.setdefault(c["name"], c)
+    return budgets
+
+
+def _declared(out: Path) -> Dict[Tuple[str, str], Optional[bool]]:
+    d: Dict[Tuple[str, str], Optional[bool]] = {}
+    for body in read_cells(out).values():
+        cell = body["cell"]
+        key = (cell["backend"].get("label") or cell["backend"]["name"], cell["constraint"]["name"])
+        if body.get("declared_deterministic") is not None:
+            d[key] = bool(body["declared_deterministic"])
+        else:
+            d.setdefault(key, None)
+    return d
+
+
+def build_blocks(out: Path, df: Any) -> List[Block]:
+    plots = out / PLOTS_DIR
+    suite: Dict[str, Any] = {}
+    if (out / "suite.json").is_file():
+        suite = json.loads((out / "suite.json").read_text(encoding="utf-8"))
+    name = suite.get("name", out.name)
+    blocks = [Block("h1", f"automux benchmark report: {name}")]
+    statuses = df["status"].value_counts().to_dict()
+    env = ", ".join(sorted(set(df["app_version"].dropna().astype(str)))) or "automux"
+    blocks.append(Block("p", (
+        f"{len(df)} cells: {', '.join(f'{v} {k}' for k, v in sorted(statuses.items()))}. "
+        f"Data sets: {', '.join(sorted(df['task'].unique()))}. Backends: {', '.join(sorted(df['framework'].unique()))}. "
+        f"Constraints: {', '.join(sorted(df['constraint'].unique()))}. Folds: {df['fold'].nunique()}, seeds: "
+        f"{', '.join(str(s) for s in sorted(df['seed'].unique()))}, repeats up to {int(df['repeat'].max()) + 1}. "
+        f"Executor: {', '.join(sorted(df['mode'].dropna().unique()))}. {env}; report made on {platform.system()} "
+        f"{platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, at "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+        "`result` follows AMLB: higher is better, losses are negated (`neg_logloss`, `neg_rmse`).")))
+
+    rk = ranks(df)
+    mr = mean_rank_table(rk)
+    blocks.append(Block("h2", "Mean rank per backend"))
+    blocks.append(Block("p", "Rank within each (constraint, data set, fold, seed), 1 = best; a backend without a "
+                             "result there (failed, timeout) gets the worst rank. Lower is better."))
+    blocks.append(Block("table", _table(mr.round(3), index=True)))
+    blocks.append(Block("img", plot_mean_rank(mr, plots), "mean rank"))
+
+    blocks.append(Block("h2", "Score per data set"))
+    blocks.append(Block("p", "Mean hold-out `result` over folds, seeds and repeats (sd in brackets), per constraint; "
+                             "failed cells are left out here and counted under Failures."))
+    ok = df[df["status"] == "ok"]
+    for cons in sorted(df["constraint"].unique()):
+        g = ok[ok["constraint"] == cons]
+        if g.empty:
+            continue
+        piv = g.groupby(["task", "framework"])["result"].agg(["mean", "std"])
+        cell = piv.apply(lambda r: _fmt(r["mean"]) + ("" if math.isnan(r["std"]) else f" ({_fmt(r['std'], 2)})"),
+                         axis=1).unstack("framework").fillna("-")
+        metric = df.groupby("task")["metric"].first()
+        cell.insert(0, "metric", [metric.get(t, "") for t in cell.index])
+        blocks.append(Block("p", f"Constraint `{cons}`:"))
+        blocks.append(Block("table", _table(cell, index=True)))
+    blocks.append(Block("img", plot_scores(df, plots), "score per data set"))
+
+    blocks.append(Block("h2", "Score against wall time"))
+    tt = rk.groupby(["framework", "constraint"]).agg(median_normalised=("normalised", "median"),
+                                                     median_duration_s=("duration", "median")).reset_index()
+    blocks.append(Block("p", "Normalised score: 1 = the best backend of its (constraint, data set, fold, seed), "
+                             "0 = the worst. Wall time is the run's (worker start to scores), in seconds."))
+    blocks.append(Block("table", _table(tt.round(3))))
+    blocks.append(Block("img", plot_score_time(rk, plots), "score against wall time"))
+
+    budgets = _budgets(out, df)
+    sec, trials = budget_table(df, budgets)
+    blocks.append(Block("h2", "Budget adherence"))
+    blocks.append(Block("p", "Seconds constraints: the run's wall time against the budget. `budget_overrun_s` = "
+                             "max(0, duration - budget). A run past budget + grace is killed (status timeout). "
+                             "Wall time includes interpreter start-up and backend imports."))
+    blocks.append(Block("table", _table(sec.round(3) if not sec.empty else sec)))
+    img = plot_budget(df, budgets, plots)
+    if img:
+        blocks.append(Block("img", img, "budget adherence"))
+    blocks.append(Block("p", "Trial constraints: candidates reported against the trial count "
+                             "(`exact_share`: exactly the count; `over_share`: more than allowed)."))
+    blocks.append(Block("table", _table(trials.round(3) if not trials.empty else trials)))
+
+    blocks.append(Block("h2", "Failures"))
+    counts = df.groupby(["framework", "status"]).size().unstack("status", fill_value=0)
+    blocks.append(Block("table", _table(counts, index=True)))
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        reasons = (bad.assign(reason=bad["info"].fillna("").astype(str).str.slice(0, 160))
+                   .groupby(["framework", "status", "reason"]).size().reset_index(name="cells"))
+        blocks.append(Block("p", "Reasons (from the `info` column; the run record under `runs/` has the log):"))
+        blocks.append(Block("table", _table(reasons)))
+    else:
+        blocks.append(Block("p", "No failed cell."))
+    blocks.append(Block("img", plot_failures(df, plots), "failures"))
+
+    summ, detail = determinism(df, _declared(out))
+    blocks.append(Block("h2", "Determinism across repeats"))
+    if summ.empty:
+        blocks.append(Block("p", "No cell was repeated (set `repeats: 2` in the suite or on a constraint)."))
+    else:
+        blocks.append(Block("p", "A group is one (constraint, data set, fold, seed, backend) run `repeats` times; "
+                                 "it is identical when every repeat finished ok with the same hold-out "
+                                 "predictions hash. `declared_deterministic` is what the adapter claims for "
+                                 "that budget mode."))
+        blocks.append(Block("table", _table(summ.round(3))))
+        broken = summ[(summ["declared_deterministic"] == True) & (summ["identical_share"] < 1)]  # noqa: E712
+        if len(broken):
+            blocks.append(Block("p", "Declared deterministic but not identical: "
+                                + ", ".join(f"{f} ({c})" for f, c in zip(broken["framework"], broken["constraint"]))
+                                + "."))
+        img = plot_determinism(summ, plots)
+        if img:
+            blocks.append(Block("img", img, "determinism"))
+    return blocks
+
+
+def make_report(out_dir: Union[str, Path]) -> Dict[str, Any]:
+    """Write ``OUT/report.md``, ``OUT/report.html`` and ``OUT/plots/*.png`` from ``OUT/results.csv``.
+
+    Returns ``{markdown, html, plots: [png paths]}``. Raises ``DataError`` when there is no results file.
+    """
+    out = Path(out_dir)
+    df = read_results(out)
+    if df.empty:
+        from ..core.errors import DataError
+        raise DataError(f"{out / 'results.csv'} has no rows yet: run the bench first")
+    blocks = build_blocks(out, df)
+    md = out / "report.md"
+    page = out / "report.html"
+    md.write_text(render_markdown(blocks), encoding="utf-8")
+    title = blocks[0].content
+    page.write_text(render_html(blocks, title), encoding="utf-8")
+    pngs = sorted(str(p) for p in (out / PLOTS_DIR).glob("*.png"))
+    return {"markdown": str(md), "html": str(page), "plots": pngs}

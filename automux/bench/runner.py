@@ -1,0 +1,172 @@
+"""``run_suite``: expand the grid, skip finished cells, run the rest, regenerate results.csv.
+
+Output directory layout::
+
+    OUT/suite.json      the suite as run (the last run's)
+    OUT/cells/ID.json   one file per finished cell (its results row), written atomically
+    OUT/runs/           the run store (every run record, model and prediction)
+    OUT/results.csv     AMLB's columns plus automux's, regenerated from cells/
+
+A finished cell (whatever its status) is never rerun, unless ``retry_failed``
+asks to rerun cells whose status is not ``ok``. Only one bench may write to a
+directory at a time (a lock file says so).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from ..core.errors import UserError
+from ..core.store import atomic_write_text
+from .cells import Cell, expand
+from .executors import make_executor
+from .progress import BenchProgress
+from .results import read_cells, write_results
+from .suite import Suite, load_suite
+
+LOCK_FILE = ".bench.lock"
+
+
+class BenchBusy(UserError):
+    """Another bench is writing to the same output directory."""
+
+
+@dataclass
+class BenchSummary:
+    """What one ``run_suite`` call did."""
+
+    out_dir: str
+    results_csv: str
+    total: int
+    already_done: int
+    ran: int
+    statuses: Dict[str, int] = field(default_factory=dict)
+    lost: List[str] = field(default_factory=list)
+    remaining: int = 0
+
+    def to_json(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def check_datasets(suite: Suite) -> None:
+    """Load every data set and build fold 0's split once, so a typo fails before any run.
+
+    Raises:
+        DataError, SpecError: naming the data set.
+    """
+    from ..core.metrics import get_metric
+    from .cellrun import build_experiment
+
+    for ds in suite.datasets:
+        cell = Cell(dataset=ds, fold=0, seed=suite.seeds[0], backend=suite.backends[0],
+                    constraint=suite.constraints[0], repeat=0, cv_folds=suite.cv_folds,
+                    test_size=suite.test_size, split_seed=suite.split_seed)
+        try:
+            exp = build_experiment(cell)
+            get_metric(exp.spec.metric, exp.spec.task)
+        except UserError as e:
+            raise type(e)(f"suite {suite.name}, data set {ds.name!r} ({ds.source}): {e}") from e
+
+
+def unknown_backends(suite: Suite) -> Dict[str, str]:
+    """Backends of the suite that cannot run here, with why (their cells will be failed rows)."""
+    from ..core import plugins
+
+    found = plugins.adapters()
+    out = {}
+    for b in suite.backends:
+        if b.name not in found:
+            out[b.framework] = f"no adapter called {b.name!r} is registered"
+        else:
+            reason = found[b.name].unavailable_reason()
+            if reason:
+                out[b.framework] = reason
+    return out
+
+
+def _lock(out: Path) -> Any:
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise BenchBusy(f"another `automux bench` is writing to {out}: wait for it or use another --out")
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor: str = "local",
+              scheduler: Optional[str] = None, jobs: int = 1, retry_failed: bool = False,
+              max_cells: Optional[int] = None, progress: Union[bool, BenchProgress] = True,
+              stream: Any = None) -> BenchSummary:
+    """Run every cell of ``suite`` not yet finished under ``out``; regenerate ``out/results.csv``.
+
+    Args:
+        suite: a suite file path or a parsed :class:`Suite`.
+        out: the output directory (created; reused to resume).
+        executor: ``local`` (``jobs`` cells at a time) or ``dask`` (needs ``scheduler``).
+        retry_failed: rerun finished cells whose status is not ``ok``.
+        max_cells: run at most this many cells this time (the rest stay to do).
+
+    Raises:
+        SpecError / DataError: a bad suite or data set (before any cell runs).
+        BenchBusy: another bench holds ``out``.
+        KeyboardInterrupt: after the running cells were stopped; finished cells are kept.
+    """
+    the_suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    out_dir = Path(out).resolve()
+    if max_cells is not None and max_cells < 0:
+        from ..core.errors import SpecError
+        raise SpecError(f"--max-cells {max_cells}: give a number >= 0")
+    exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
+    check_datasets(the_suite)
+    lock = _lock(out_dir)
+    try:
+        atomic_write_text(out_dir / "suite.json", json.dumps(the_suite.to_json(), indent=2, sort_keys=True))
+        cells = expand(the_suite)
+        ids = [c.cell_id for c in cells]
+        finished = read_cells(out_dir)
+
+        def is_done(cid: str) -> bool:
+            body = finished.get(cid)
+            return body is not None and not (retry_failed and body["row"].get("status") != "ok")
+
+        todo = [c for c in cells if not is_done(c.cell_id)]
+        already = len(cells) - len(todo)
+        if max_cells is not None:
+            todo = todo[:max_cells]
+        stream = stream or sys.stderr
+        bar = progress if isinstance(progress, BenchProgress) else \
+            BenchProgress(len(cells), already, stream=stream, enabled=bool(progress))
+        for name, reason in unknown_backends(the_suite).items():
+            bar._write(f"bench: backend {name} cannot run here ({reason}): its cells will be failed rows\n")
+        summary = BenchSummary(out_dir=str(out_dir), results_csv=str(out_dir / "results.csv"), total=len(cells),
+                               already_done=already, ran=0)
+        bar.begin(len(todo))
+
+        def on_done(cell: Cell, row: Optional[Dict[str, Any]], lost: Optional[str]) -> None:
+            bar.done(cell, row, lost)
+            if row is None:
+                summary.lost.append(f"{cell.describe()}: {lost or 'no result'}")
+            else:
+                summary.ran += 1
+                summary.statuses[row["status"]] = summary.statuses.get(row["status"], 0) + 1
+
+        try:
+            exe.run(todo, out_dir, bar.start, on_done)
+        finally:
+            bar.end()
+            write_results(out_dir, ids)
+            summary.remaining = len(cells) - sum(1 for cid in ids if cid in read_cells(out_dir))
+        return summary
+    finally:
+        lock.close()

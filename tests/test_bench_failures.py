@@ -1,0 +1,34 @@
+"""A cell that cannot run is a row with its reason; the grid goes on; --retry-failed reruns it."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("yaml")
+
+from automux.bench import run_suite  # noqa: E402
+from automux.bench.results import read_results  # noqa: E402
+from automux.bench.suite import suite_from_dict  # noqa: E402
+
+
+@pytest.mark.slow
+def test_failed_cells_are_rows_with_their_reason(tmp_path):
+    suite = suite_from_dict({
+        "name": "failures", "datasets": ["sklearn:iris"], "cv_folds": 2,
+        "constraints": ["trials2"],
+        "backends": ["reference", "no-such-backend", {"name": "optuna", "options": {"no_such_option": 1}}],
+    })
+    summary = run_suite(suite, tmp_path / "out", progress=False)
+    assert summary.ran == 3 and summary.remaining == 0
+    df = read_results(tmp_path / "out").set_index("framework")
+    assert df.loc["reference", "status"] == "ok" and df.loc["reference", "result"] < 0
+    missing = df.loc["no-such-backend"]
+    assert missing["status"] == "failed" and "BackendNotFound" in missing["info"]
+    assert missing["metric"] == "neg_logloss" and missing["type"] == "multiclass"
+    bad = df.loc["optuna"]
+    assert bad["status"] == "failed" and "no_such_option" in bad["info"]
+    assert bad["run_id"], "a run that failed in the worker still has its run record"
+
+    # Finished (even failed) cells are not rerun; --retry-failed reruns exactly the failed ones.
+    assert run_suite(suite, tmp_path / "out", progress=False).ran == 0
+    again = run_suite(suite, tmp_path / "out", progress=False, retry_failed=True)
+    assert again.ran == 2 and again.already_done == 1
