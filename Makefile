@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= main,dev
+EXTRAS ?= all,dev
 
 .PHONY: venv demo test clean
 
