@@ -45,6 +45,10 @@ class BenchProgress:
         return (f"[{'#' * fill}{'-' * (self.WIDTH - fill)}] {done}/{self.total} {share:4.0%} "
                 f"{counts} {_fmt_s(elapsed)}{eta}")
 
+    def note(self, text: str) -> None:
+        """One line of information (e.g. a backend that cannot run here)."""
+        self._write(text.rstrip("\n") + "\n")
+
     def begin(self, to_run: int) -> None:
         skipped = f", {self.already} already done" if self.already else ""
         self._write(f"bench: {self.total} cells{skipped}, {to_run} to run\n")

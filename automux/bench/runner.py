@@ -148,7 +148,7 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
         bar = progress if isinstance(progress, BenchProgress) else \
             BenchProgress(len(cells), already, stream=stream, enabled=bool(progress))
         for name, reason in unknown_backends(the_suite).items():
-            bar._write(f"bench: backend {name} cannot run here ({reason}): its cells will be failed rows\n")
+            bar.note(f"bench: backend {name} cannot run here ({reason}): its cells will be failed rows")
         summary = BenchSummary(out_dir=str(out_dir), results_csv=str(out_dir / "results.csv"), total=len(cells),
                                already_done=already, ran=0)
         bar.begin(len(todo))
