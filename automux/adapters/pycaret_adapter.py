@@ -1,9 +1,10 @@
 """The PyCaret 3.3.2 adapter: runs in its own env (Python 3.11 with PyCaret's pins).
 
 Search, with PyCaret's OOP experiment classes (``ClassificationExperiment`` /
-``RegressionExperiment``), from a scratch working directory (PyCaret writes
-``logs.log`` into the current directory):
+``RegressionExperiment``), from the scratch working directory:
 
+* ``PYCARET_CUSTOM_LOGGING_PATH`` points PyCaret's log into the scratch dir
+  (``os.devnull`` when a model is only loaded);
 * ``setup`` on the training rows with ``fold_strategy=PredefinedSplit(fold ids)``
   (the spec's folds, exactly), ``session_id`` = the derived backend seed,
   ``n_jobs=1``, no HTML, no caching;
@@ -114,6 +115,8 @@ class PyCaretAdapter(Adapter):
         from ._sklearn import to_sklearn_frame
 
         regression = task.task == "regression"
+        # PyCaret opens its log file (default ./logs.log) when it is first imported.
+        os.environ["PYCARET_CUSTOM_LOGGING_PATH"] = str(Path(task.workdir) / "logs.log")
         if regression:
             from pycaret.regression import RegressionExperiment as Experiment
         else:
@@ -141,9 +144,9 @@ class PyCaretAdapter(Adapter):
                       system_log=str(Path(task.workdir) / "pycaret.log"), memory=False, log_experiment=False)
             for mid in list(exp.get_metrics().index):
                 exp.remove_metric(mid)
+            kind = {} if regression else {"target": "pred_proba"}  # regression metrics always take "pred"
             exp.add_metric(METRIC_ID, metric_name, _scorer(task.metric, task.n_classes, regression),
-                           target="pred" if regression else "pred_proba",
-                           greater_is_better=task.metric.greater_is_better)
+                           greater_is_better=task.metric.greater_is_better, **kind)
             task.log(f"pycaret: compare_models over {include}"
                      + (f" within {budget_minutes:.2f} min" if budget_minutes else ""))
             best = exp.compare_models(include=include, sort=metric_name, n_select=1, round=15, verbose=False,
@@ -186,6 +189,9 @@ class PyCaretAdapter(Adapter):
 
     def load(self, path: Path) -> Any:
         import joblib
+
+        # Unpickling imports PyCaret, which would open ./logs.log: keep the model dir and cwd clean.
+        os.environ.setdefault("PYCARET_CUSTOM_LOGGING_PATH", os.devnull)
         return joblib.load(str(Path(path) / f"{MODEL_NAME}.pkl"))
 
 

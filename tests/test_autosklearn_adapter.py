@@ -1,0 +1,86 @@
+"""The autosklearn adapter against real auto-sklearn 0.15 on Python 3.9, in its own env, count budgets."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import automux
+from automux.core.spec import candidates_identity
+
+from helpers import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.py39]
+
+BREAST = "sklearn:breast_cancer"
+TRIALS = 3
+FOLDS = 3
+
+
+@pytest.fixture(scope="module")
+def env_built():
+    proc = run_cli("env", "build", "autosklearn", "--json", timeout=1800)
+    if proc.returncode == 2 and "needs Python" in proc.stderr:
+        pytest.skip(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def two_runs(env_built, tmp_path_factory):
+    """The same spec twice: runcount_limit 3 (2 meta-learning configurations + 1 from SMAC) on 3 folds."""
+    store = tmp_path_factory.mktemp("autosklearn-store")
+    args = dict(budget_trials=TRIALS, folds=FOLDS, seed=0, store=store)
+    a = automux.run(BREAST, "target", "autosklearn", **args)
+    b = automux.run(BREAST, "target", "autosklearn", **args)
+    return store, a, b
+
+
+def test_count_budget_gives_identical_runs(two_runs):
+    _, a, b = two_runs
+    assert a.status == b.status == "ok", (a.error, b.error, a.log[-3000:])
+    assert a.predictions_sha256 == b.predictions_sha256
+    assert candidates_identity(a.candidates) == candidates_identity(b.candidates)
+    assert [c.fold_scores for c in a.candidates] == [c.fold_scores for c in b.candidates]
+
+
+def test_every_smac_run_is_a_candidate_with_per_fold_scores(two_runs):
+    _, a, _ = two_runs
+    assert len(a.candidates) == TRIALS
+    assert [c.info["num_run"] for c in a.candidates] == sorted(c.info["num_run"] for c in a.candidates)
+    for c in a.candidates:
+        assert c.info["autosklearn_status"] == "SUCCESS"
+        assert len(c.fold_scores) == FOLDS and all(s is not None and 0.5 < s <= 1.0 for s in c.fold_scores)
+        # automux's per-fold AUCs agree with auto-sklearn's own mean over the folds (1 - loss)
+        assert abs(c.cv_score - (1.0 - c.info["autosklearn_loss"])) < 0.01
+        assert c.steps[-1] == c.algorithm and "classifier:__choice__" in c.params
+    assert a.chosen is not None and a.score > 0.9
+
+
+def test_runs_on_python39_in_its_own_env(two_runs, env_built):
+    _, a, _ = two_runs
+    info = a.env["automux_env"]
+    assert info["isolated"] is True and info["name"] == "autosklearn"
+    assert info["fingerprint"] == env_built["fingerprint"]
+    assert a.env["python"].startswith("3.9.")
+    assert a.env["packages"]["auto-sklearn"] == "0.15.0" and a.env["packages"]["scikit-learn"] == "0.24.2"
+
+
+def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_path):
+    store, a, _ = two_runs
+    from sklearn.datasets import load_breast_cancer
+
+    split = json.loads((Path(store) / a.run_id / "split.json").read_text())
+    holdout = load_breast_cancer(as_frame=True).frame.iloc[split["holdout"]]
+    path = tmp_path / "holdout.parquet"
+    holdout.to_parquet(path)
+    proc = run_cli("--store", str(store), "predict", a.run_id, "--data", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["predictions_sha256"] == a.predictions_sha256
+    assert out["env_matches"] is True and out["env"]["python"].startswith("3.9.")
+    import pandas as pd
+    table = pd.read_csv(out["predictions"])
+    assert table.shape == (len(holdout), 2) and np.allclose(table.sum(axis=1), 1.0)
