@@ -32,3 +32,22 @@ def test_failed_cells_are_rows_with_their_reason(tmp_path):
     assert run_suite(suite, tmp_path / "out", progress=False).ran == 0
     again = run_suite(suite, tmp_path / "out", progress=False, retry_failed=True)
     assert again.ran == 2 and again.already_done == 1
+
+
+@pytest.mark.slow
+def test_perf_script_measures_the_overhead_ratio(tmp_path):
+    """benchmarks/perf/overhead.py stays runnable: the reference backend, one pair, no budget runs."""
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "perf" / "overhead.py"
+    r = subprocess.run([sys.executable, str(script), "--backends", "reference", "--reps", "1", "--trials", "2",
+                        "--data", "sklearn:iris", "--skip-budget", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = next(csv.DictReader(open(tmp_path / "summary.csv")))
+    assert row["backend"] == "reference" and row["same_predictions"] == "1/1"
+    assert float(row["ratio_median"]) > 0 and float(row["automux_wall_s"]) > 0
+    assert "| reference |" in (tmp_path / "summary.md").read_text()

