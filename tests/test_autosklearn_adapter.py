@@ -12,7 +12,8 @@ from automux.core.spec import candidates_identity
 
 from helpers import run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.py39]
+slow = pytest.mark.slow
+py39 = pytest.mark.py39
 
 BREAST = "sklearn:breast_cancer"
 TRIALS = 3
@@ -38,6 +39,8 @@ def two_runs(env_built, tmp_path_factory):
     return store, a, b
 
 
+@slow
+@py39
 def test_count_budget_gives_identical_runs(two_runs):
     _, a, b = two_runs
     assert a.status == b.status == "ok", (a.error, b.error, a.log[-3000:])
@@ -46,6 +49,8 @@ def test_count_budget_gives_identical_runs(two_runs):
     assert [c.fold_scores for c in a.candidates] == [c.fold_scores for c in b.candidates]
 
 
+@slow
+@py39
 def test_every_smac_run_is_a_candidate_with_per_fold_scores(two_runs):
     _, a, _ = two_runs
     assert len(a.candidates) == TRIALS
@@ -59,6 +64,8 @@ def test_every_smac_run_is_a_candidate_with_per_fold_scores(two_runs):
     assert a.chosen is not None and a.score > 0.9
 
 
+@slow
+@py39
 def test_runs_on_python39_in_its_own_env(two_runs, env_built):
     _, a, _ = two_runs
     info = a.env["automux_env"]
@@ -68,6 +75,8 @@ def test_runs_on_python39_in_its_own_env(two_runs, env_built):
     assert a.env["packages"]["auto-sklearn"] == "0.15.0" and a.env["packages"]["scikit-learn"] == "0.24.2"
 
 
+@slow
+@py39
 def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_path):
     store, a, _ = two_runs
     from sklearn.datasets import load_breast_cancer
@@ -84,3 +93,13 @@ def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_p
     import pandas as pd
     table = pd.read_csv(out["predictions"])
     assert table.shape == (len(holdout), 2) and np.allclose(table.sum(axis=1), 1.0)
+
+
+def test_bad_options_are_refused_before_any_worker_starts():
+    from automux.core.errors import SpecError
+    from automux.adapters.autosklearn_adapter import AutoSklearnAdapter
+
+    AutoSklearnAdapter().check_options({"metalearning": 0, "memory_limit": 2048})
+    for bad in [{"runcount": 3}, {"metalearning": -1}, {"memory_limit": "2G"}]:
+        with pytest.raises(SpecError):
+            AutoSklearnAdapter().check_options(bad)

@@ -13,7 +13,7 @@ from automux.core.spec import candidates_identity
 
 from helpers import run_cli
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 BREAST = "sklearn:breast_cancer"
 
@@ -34,6 +34,7 @@ def two_runs(env_built, tmp_path_factory):
     return store, a, b
 
 
+@slow
 def test_count_budget_gives_identical_runs(two_runs):
     _, a, b = two_runs
     assert a.status == b.status == "ok", (a.error, b.error)
@@ -43,6 +44,7 @@ def test_count_budget_gives_identical_runs(two_runs):
     assert a.chosen == b.chosen
 
 
+@slow
 def test_fixed_include_list_scored_on_every_fold_and_best_chosen(two_runs):
     _, a, _ = two_runs
     assert [c.algorithm for c in a.candidates] == ["lr", "nb", "dt"]
@@ -55,6 +57,7 @@ def test_fixed_include_list_scored_on_every_fold_and_best_chosen(two_runs):
     assert a.score > 0.9
 
 
+@slow
 def test_runs_in_its_own_env_with_the_lock_fingerprint(two_runs, env_built):
     _, a, _ = two_runs
     info = a.env["automux_env"]
@@ -65,6 +68,7 @@ def test_runs_in_its_own_env_with_the_lock_fingerprint(two_runs, env_built):
     assert Path(a.env["executable"]).parent.parent == Path(env_built["path"])
 
 
+@slow
 def test_pycaret_writes_only_into_its_scratch_dir(two_runs):
     store, a, _ = two_runs
     run_dir = Path(store) / a.run_id
@@ -72,6 +76,7 @@ def test_pycaret_writes_only_into_its_scratch_dir(two_runs):
     assert list((run_dir / "scratch").glob("*.log"))
 
 
+@slow
 def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_path):
     store, a, _ = two_runs
     from sklearn.datasets import load_breast_cancer
@@ -90,9 +95,20 @@ def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_p
     assert list(table.columns) == ["0", "1"] and np.allclose(table.sum(axis=1), 1.0)
 
 
+@slow
 def test_predict_with_no_build_and_no_env_exits_2(two_runs, tmp_path):
     store, a, _ = two_runs
     proc = run_cli("--store", str(store), "predict", a.run_id, "--data", BREAST, "--no-build",
                    env={"AUTOMUX_HOME": str(tmp_path / "empty-home")})
     assert proc.returncode == 2
     assert "automux env build pycaret" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_options_are_refused_before_any_worker_starts():
+    from automux.core.errors import SpecError
+    from automux.adapters.pycaret_adapter import PyCaretAdapter
+
+    PyCaretAdapter().check_options({"include": ["lr", "rf"]})
+    for bad in [{"n_iter": 3}, {"include": "lr"}, {"include": []}]:
+        with pytest.raises(SpecError):
+            PyCaretAdapter().check_options(bad)

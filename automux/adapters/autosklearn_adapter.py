@@ -34,7 +34,6 @@ Options: ``metalearning`` (warm-start configurations, default 4),
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -56,6 +55,8 @@ SECONDS_MARGIN = 15.0
 BUILTIN_METRICS = {"log_loss": "log_loss", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
                    "rmse": "root_mean_squared_error", "mae": "mean_absolute_error", "r2": "r2"}
 MAXINT = 2 ** 31 - 1
+#: The options and their least values.
+INT_OPTIONS = {"metalearning": 0, "per_run_time_limit": 5, "memory_limit": 256, "ensemble_nbest": 1}
 
 
 def _scorer(task: SearchTask) -> Any:
@@ -133,6 +134,16 @@ class AutoSklearnAdapter(Adapter):
     def unavailable_reason(self) -> Optional[str]:
         from ..core.envs import unavailable_reason
         return unavailable_reason(self.environment)
+
+    def check_options(self, options: Dict[str, Any]) -> None:
+        from ..core.errors import SpecError
+
+        for key, value in options.items():
+            if key not in INT_OPTIONS:
+                raise SpecError(f"autosklearn has no option {key!r}: its options are {', '.join(INT_OPTIONS)}")
+            low = INT_OPTIONS[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SpecError(f"autosklearn option {key}={value!r}: give an integer >= {low}")
 
     def _estimator(self, task: SearchTask, tmp: Path) -> Any:
         from sklearn.model_selection import PredefinedSplit

@@ -29,7 +29,6 @@ Options: ``include`` (list of PyCaret estimator ids, in order).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -100,6 +99,18 @@ class PyCaretAdapter(Adapter):
     def unavailable_reason(self) -> Optional[str]:
         from ..core.envs import unavailable_reason
         return unavailable_reason(self.environment)
+
+    def check_options(self, options: Dict[str, Any]) -> None:
+        from ..core.errors import SpecError
+
+        unknown = sorted(set(options) - {"include"})
+        if unknown:
+            raise SpecError(f"pycaret has no option {unknown[0]!r}: its only option is include=[ids]")
+        include = options.get("include")
+        if include is not None and (not isinstance(include, list) or not include
+                                    or not all(isinstance(i, str) for i in include)):
+            raise SpecError(f"pycaret option include={include!r}: give a non-empty list of PyCaret estimator "
+                            'ids, e.g. include=["lr","nb","dt"]')
 
     def _include(self, task: SearchTask) -> List[str]:
         full = list(task.options.get("include") or (REGRESSORS if task.task == "regression" else CLASSIFIERS))

@@ -36,6 +36,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -273,7 +274,9 @@ class _Build:
         except OSError as e:
             self._log(f"cannot start: {e}")
             raise self._failure(str(e)) from e
-        deadline = time.monotonic() + STEP_TIMEOUT_S
+        watchdog = threading.Timer(STEP_TIMEOUT_S, proc.kill)  # a silent hang (network) ends too
+        watchdog.daemon = True
+        watchdog.start()
         try:
             assert proc.stdout is not None
             with open(self.log_path, "a", encoding="utf-8") as log:
@@ -284,16 +287,16 @@ class _Build:
                     text = line.strip()
                     if show and text.startswith(_SHOWN_PREFIXES):
                         self.echo(text)
-                    if time.monotonic() > deadline:
-                        proc.kill()
-                        break
             rc = proc.wait()
         finally:
+            watchdog.cancel()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         if rc != 0:
             self._log(f"exit status {rc}")
+            if rc < 0:
+                lines.append(f"killed after {STEP_TIMEOUT_S:.0f}s" if rc == -9 else f"signal {-rc}")
             detail = " | ".join(l.strip() for l in lines if l.strip())[-600:] or f"exit status {rc}"
             raise self._failure(detail)
         return "\n".join(lines)

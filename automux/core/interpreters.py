@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from .env_errors import InterpreterNotFound
 
@@ -262,6 +262,3 @@ def find_interpreter(spec: str, *, env_name: str = "", allow_download: bool = Tr
         f"{first[0]}.{first[1]}` or `pyenv install {first[0]}.{first[1]}`) or point automux at one with "
         f"{override_var(first)}=/path/to/python{first[0]}.{first[1]}")
 
-
-def describe_minors(minors: Sequence[Tuple[int, int]]) -> str:
-    return ", ".join(f"{a}.{b}" for a, b in minors)
