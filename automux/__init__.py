@@ -4,7 +4,7 @@ Importing automux imports no backend library and loads no plugin; plugins load
 on first use (``backends()``, ``run()``, ...).
 """
 from ._version import __version__
-from .api import backends, compare, experiment, load_run, plugin_failures, run, runs, verify
+from .api import backends, check, compare, experiment, load_run, plugin_failures, predict, promote, run, runs, verify
 from .core.adapter import Adapter, SearchResult, SearchTask
 from .core.budget import Budget
 from .core.capabilities import Capabilities, Environment
@@ -17,7 +17,7 @@ from .core.spec import Candidate, Spec
 from .core.store import RunStore
 
 __all__ = [
-    "__version__", "run", "compare", "verify", "backends", "experiment", "runs", "load_run",
+    "__version__", "run", "compare", "verify", "check", "promote", "predict", "backends", "experiment", "runs", "load_run",
     "plugin_failures", "load_data", "Adapter", "SearchTask", "SearchResult", "Budget", "Capabilities",
     "Environment", "Dataset", "Candidate", "Spec", "RunRecord", "RunStore", "hookimpl",
     "AutomuxError", "UserError", "DataError", "SpecError", "BackendNotFound", "BackendUnavailable",

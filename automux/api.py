@@ -30,12 +30,34 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
                    folds=folds, test_size=test_size, metric=metric, task=task, split=split)
 
 
+def _governed(exp: Experiment, readiness: bool, progress: Optional[ProgressFn]) -> Dict[str, Any]:
+    """Readiness check once per experiment; returns ``execute`` kwargs that record it and the gain.
+
+    The readiness verdict and warnings go into ``record.extra["readiness"]``; the
+    gain of the chosen candidate over the stronger baseline, on the same folds,
+    into ``record.extra["gain"]`` (``fragile`` when inside the fold-to-fold noise).
+    """
+    if not readiness:
+        return {}
+    from .governance import gain as gain_mod
+    from .governance.readiness import check as check_readiness
+
+    ready = check_readiness(exp)
+    if progress is not None:
+        progress("readiness", {"readiness": ready.to_json()})
+    return {"extra": {"readiness": ready.to_json()},
+            "finalize": lambda record: {"gain": gain_mod.compute(record, ready)}}
+
+
 def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapter] = "reference", *,
         options: Optional[Dict[str, Any]] = None, store: Union[str, RunStore, None] = None,
         inline: bool = False, progress: Optional[ProgressFn] = None, constraints: Optional[Any] = None,
-        **experiment_args: Any) -> RunRecord:
+        readiness: bool = True, build: bool = True, **experiment_args: Any) -> RunRecord:
     """One run under the contract; returns its stored record (status may be non-ok).
 
+    ``readiness`` runs the readiness check first (baselines on the same folds,
+    data and leakage warnings) and records it with the run's gain over the
+    baseline. ``build=False`` refuses to build a missing isolated env.
     ``backend="auto"`` asks the selector (``automux.select``) for the top choice
     among installed backends under ``constraints`` (a ``select.Constraints``;
     the budget comes from the experiment) and records the selection with its
@@ -48,11 +70,15 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
         DataError, SpecError, BackendNotFound, BackendUnavailable: bad input.
     """
     exp = experiment(data, target, **experiment_args)
-    extra = None
+    selection: Dict[str, Any] = {}
     if backend == "auto":
-        backend, extra = _auto_backend(exp, data, target, constraints)
+        backend, selection = _auto_backend(exp, data, target, constraints)
+    elif isinstance(backend, str):
+        plugins.get_adapter(backend)  # an unknown name fails before the readiness check
+    governed = _governed(exp, readiness, progress)
+    extra = dict(governed.pop("extra", {}), **selection)
     return execute(exp, backend, options=options, store=_store(store), inline=inline, progress=progress,
-                   extra=extra)
+                   extra=extra, build=build, **governed)
 
 
 def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
@@ -74,8 +100,8 @@ def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
 
 def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str] = ("reference",), *,
             options: Optional[Dict[str, Dict[str, Any]]] = None, store: Union[str, RunStore, None] = None,
-            inline: bool = False, progress: Optional[ProgressFn] = None,
-            **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
+            inline: bool = False, progress: Optional[ProgressFn] = None, readiness: bool = True,
+            build: bool = True, **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
     """The same spec on several backends; returns the spec and the leaderboard (best first).
 
     ``options`` maps a backend name to its options. Every backend is checked
@@ -91,8 +117,9 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
             from .core.errors import BackendUnavailable
             raise BackendUnavailable(f"backend {a.name!r} cannot run here: {reason}")
     the_store = _store(store)
+    governed = _governed(exp, readiness, progress)
     records = [execute(exp, a, options=(options or {}).get(a.name), store=the_store, inline=inline,
-                       progress=progress) for a in adapters]
+                       progress=progress, build=build, **governed) for a in adapters]
     return exp.spec, leaderboard(records)
 
 
@@ -108,6 +135,7 @@ def verify(run_id: str, *, store: Union[str, RunStore, None] = None, data: Optio
     exp = experiment_from_record(record, the_store, data=data)
     rerun = execute(exp, record.backend, options=record.backend_options, store=the_store, inline=inline,
                     progress=progress, extra={"verifies": run_id})
+    # (no readiness check on a rerun: the experiment is the recorded one)
     out = compare_records(record, rerun, the_store)
     return {"run_id": run_id, "rerun_id": rerun.run_id, **out}
 
@@ -127,8 +155,34 @@ def plugin_failures() -> List[Dict[str, str]]:
     return [{"plugin": n, "error": e} for n, e in plugins.load_failures()]
 
 
-def runs(store: Union[str, RunStore, None] = None, backend: Optional[str] = None) -> List[Dict[str, Any]]:
-    return _store(store).list(backend=backend)
+def runs(store: Union[str, RunStore, None] = None, backend: Optional[str] = None,
+         promoted: bool = False) -> List[Dict[str, Any]]:
+    """Index rows of the run store, oldest first; ``promoted`` keeps runs with a promoted candidate."""
+    return _store(store).list(backend=backend, promoted=promoted)
+
+
+def predict(run_id: str, data: DataLike, *, store: Union[str, RunStore, None] = None,
+            build: bool = True) -> Dict[str, Any]:
+    """Predictions from a stored model, run in the env that trained it (``automux predict``)."""
+    from .core.predicting import predict as predict_run
+    return predict_run(run_id, data, store=_store(store), build=build)
+
+
+def check(data: DataLike, target: Optional[str] = None, **kwargs: Any) -> Any:
+    """Readiness before AutoML (``automux check``): baselines, warnings, verdict.
+
+    ``kwargs``: seed, folds, test_size, metric, task, split, leakage. Returns a
+    ``governance.readiness.Readiness``.
+    """
+    from .governance.readiness import check_data
+    return check_data(data, target, **kwargs)
+
+
+def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate: Optional[int] = None,
+            seeds: int = 5, data: Optional[DataLike] = None) -> Dict[str, Any]:
+    """Rebuild a candidate explicitly, re-validate it over ``seeds`` seeds, then promote or refuse."""
+    from .governance.promote import promote as promote_run
+    return promote_run(run_id, store=_store(store), candidate=candidate, seeds=seeds, data=data)
 
 
 def load_run(run_id: str, store: Union[str, RunStore, None] = None) -> RunRecord:

@@ -32,6 +32,8 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="backend option (repeatable; VALUE parsed as JSON when it can be)")
     p.add_argument("--inline", action="store_true", help="run in this process (debugging; no hard deadline)")
+    p.add_argument("--no-check", action="store_true", help="skip the readiness check (and the gain over baselines)")
+    p.add_argument("--no-build", action="store_true", help="refuse to build a missing isolated backend env")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_sub = runs.add_subparsers(dest="runs_command", parser_class=_Parser)
     p = runs_sub.add_parser("list", help="every run, oldest first")
     p.add_argument("--backend")
+    p.add_argument("--promoted", action="store_true", help="only runs with a promoted candidate")
     p.add_argument("--json", action="store_true")
     p = runs_sub.add_parser("show", help="one run record")
     p.add_argument("run_id")
@@ -112,7 +115,8 @@ def _options(pairs: Sequence[str]) -> Dict[str, Any]:
 
 def _experiment_args(a: argparse.Namespace) -> Dict[str, Any]:
     return dict(budget_trials=a.budget_trials, budget_seconds=a.budget_seconds, seed=a.seed, folds=a.folds,
-                test_size=a.test_size, metric=a.metric, task=a.task, grace_s=a.grace)
+                test_size=a.test_size, metric=a.metric, task=a.task, grace_s=a.grace,
+                readiness=not a.no_check, build=not a.no_build)
 
 
 def _emit(obj: Any) -> None:
@@ -122,7 +126,21 @@ def _emit(obj: Any) -> None:
 def _run_summary(record: Any, store: Any) -> Dict[str, Any]:
     d = record.summary()
     d["record"] = str(store.run_dir(record.run_id) / "record.json")
+    if "gain" in record.extra:
+        g = record.extra["gain"]
+        d["gain"] = {k: g.get(k) for k in ("baseline", "mean_gain", "fold_spread", "fragile")}
+    if "readiness" in record.extra:
+        ready = record.extra["readiness"]
+        d["readiness"] = {"verdict": ready["verdict"], "warnings": ready["warnings"]}
     return d
+
+
+def _gain_text(record: Any) -> str:
+    g = record.extra.get("gain") or {}
+    if not g.get("available", True) or g.get("mean_gain") is None:
+        return "-"
+    text = f"{g['mean_gain']:+.4f} ±{g.get('fold_spread') or 0:.4f}"
+    return text + (" fragile" if g.get("fragile") else "")
 
 
 def _table(rows: List[List[str]], header: List[str]) -> str:
@@ -138,11 +156,12 @@ def _fmt(v: Optional[float]) -> str:
 
 
 def _leaderboard_text(records: Sequence[Any]) -> str:
-    rows = [[str(i + 1), r.backend, r.status, _fmt(r.score), str(len(r.candidates)),
+    rows = [[str(i + 1), r.backend, r.status, _fmt(r.score), _gain_text(r), str(len(r.candidates)),
              f"{r.durations['total']:.1f}", (r.predictions_sha256 or "-")[:12], r.run_id]
             for i, r in enumerate(records)]
     metric = records[0].metric if records else "score"
-    return _table(rows, ["rank", "backend", "status", metric, "candidates", "seconds", "predictions", "run_id"])
+    return _table(rows, ["rank", "backend", "status", metric, "gain vs baseline", "candidates", "seconds",
+                         "predictions", "run_id"])
 
 
 def cmd_backends(a: argparse.Namespace) -> int:
@@ -212,7 +231,7 @@ def cmd_verify(a: argparse.Namespace, store: Any) -> int:
 
 def cmd_runs(a: argparse.Namespace, store: Any) -> int:
     if a.runs_command == "list":
-        rows = store.list(backend=a.backend)
+        rows = store.list(backend=a.backend, promoted=a.promoted)
         if a.json:
             _emit(rows)
         else:

@@ -23,7 +23,13 @@ class Progress:
 
     def __call__(self, event: str, info: Dict[str, Any]) -> None:
         backend = info.get("backend", "")
-        if event == "started":
+        if event == "readiness":
+            ready = info["readiness"]
+            self._write(f"readiness: {ready['verdict']}")
+            for w in ready["warnings"]:
+                column = f" [{w['column']}]" if w.get("column") else ""
+                self._write(f"  {w.get('severity', 'warning')} {w['kind']}{column}: {w['reason']}")
+        elif event == "started":
             self._t0, self._n = time.monotonic(), 0
             self._write(f"[{backend}] run {info['run_id']} started")
         elif event == "candidate":

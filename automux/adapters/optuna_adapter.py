@@ -283,6 +283,10 @@ class OptunaAdapter(Adapter):
                               requirements=("scikit-learn>=1.3", "optuna>=4.0", "lightgbm>=4.0"),
                               import_names=("optuna", "sklearn", "lightgbm"), extra="optuna")
 
+    def check_options(self, options: Dict[str, Any]) -> None:
+        """Bad options are user errors, refused in the parent before a worker starts."""
+        parse_options(options)
+
     def validate(self, task: SearchTask) -> None:
         """The base checks, then the options (before any backend import).
 

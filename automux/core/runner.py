@@ -1,7 +1,9 @@
 """Run a spec on an adapter and leave a complete record: run, compare, verify."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +28,14 @@ from .store import RunStore, atomic_write_text
 
 ProgressFn = Callable[[str, Dict[str, Any]], None]
 LOG_TAIL_CHARS = 20000
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
+
+
+def redact_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """Options as recorded: ``scheme://user:secret@host`` becomes ``scheme://user:***@host``."""
+    return {k: _URL_PASSWORD.sub(r"\1***\3", v) if isinstance(v, str) else v for k, v in options.items()}
 
 
 def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_dir: Path) -> None:
@@ -72,15 +82,20 @@ def _validate_predictions(exp: Experiment, job_dir: Path) -> Optional[str]:
 
 def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[Dict[str, Any]] = None,
             store: Optional[RunStore] = None, inline: bool = False, progress: Optional[ProgressFn] = None,
-            extra: Optional[Dict[str, Any]] = None, build: bool = True) -> RunRecord:
+            extra: Optional[Dict[str, Any]] = None, build: bool = True,
+            finalize: Optional[Callable[[RunRecord], Dict[str, Any]]] = None) -> RunRecord:
     """Run ``exp`` on one backend and store its record, whatever the outcome.
 
     An adapter with its own environment runs in it (built first unless ``build``
     is False, then checked by a handshake: see ``automux.core.envs``).
 
+    ``finalize(record)`` returns entries merged into ``record.extra`` before the
+    record is stored and the finished / failed hooks fire (e.g. the gain over the
+    baseline). Backend options are recorded with passwords in URLs redacted.
+
     Raises only for user errors found before the worker starts (unknown or
-    unavailable backend, env missing under ``build=False``, env build or
-    handshake failed); a backend failure is a record with its status.
+    unavailable backend, bad options, env missing under ``build=False``, env
+    build or handshake failed); a backend failure is a record with its status.
     """
     adapter = backend if isinstance(backend, Adapter) else get_adapter(backend)
     reason = adapter.unavailable_reason()
@@ -91,6 +106,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         raise SpecError(f"backend {adapter.name!r} does not support a {mode} budget "
                         f"(it supports {', '.join(adapter.capabilities.budget_modes)})")
     options = dict(options or {})
+    adapter.check_options(options)
     from .envs import prepare_worker
     worker = prepare_worker(adapter, build=build, inline=inline)
     store = store or RunStore()
@@ -129,7 +145,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     declared = adapter.capabilities.deterministic.get(mode, False)
     record = RunRecord(
         run_id=run_id, spec_id=exp.spec.spec_id, spec=exp.spec, backend=adapter.name,
-        backend_options=options, status=status, created_utc=created,
+        backend_options=redact_options(options), status=status, created_utc=created,
         durations={"total": total, "search": result.get("search_s"), "predict": result.get("predict_s")},
         candidates=out.candidates, chosen=result.get("chosen"), metric=exp.spec.metric,
         score=scores.get(exp.spec.metric), scores=scores, predictions_sha256=sha,
@@ -139,8 +155,11 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         env=dict(out.env, automux_env=worker.info),
         artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json"]),
         log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
-        extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode),
+        extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode,
+                   search_info=result.get("info") or {}),
     )
+    if finalize is not None:
+        record = dataclasses.replace(record, extra=dict(record.extra, **finalize(record)))
     store.save(record)
     if status == "ok":
         fire("automux_run_finished", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record)

@@ -87,11 +87,21 @@ class RunStore:
 
     def _index(self, r: RunRecord, path: Path) -> None:
         with closing(self._connect()) as con, con:
+            # An upsert, not INSERT OR REPLACE: re-saving a record keeps its promoted flag.
             con.execute(
-                "INSERT OR REPLACE INTO runs (run_id, spec_id, backend, status, metric, score, "
-                "predictions_sha256, created_utc, record_path) VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (run_id, spec_id, backend, status, metric, score, "
+                "predictions_sha256, created_utc, record_path) VALUES (?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(run_id) DO UPDATE SET spec_id=excluded.spec_id, backend=excluded.backend, "
+                "status=excluded.status, metric=excluded.metric, score=excluded.score, "
+                "predictions_sha256=excluded.predictions_sha256, created_utc=excluded.created_utc, "
+                "record_path=excluded.record_path",
                 (r.run_id, r.spec_id, r.backend, r.status, r.metric, r.score, r.predictions_sha256,
                  r.created_utc, str(path)))
+
+    def set_promoted(self, run_id: str, promoted: bool) -> None:
+        """Flag a run in the index as holding a promoted candidate (the decision file is the truth)."""
+        with closing(self._connect()) as con, con:
+            con.execute("UPDATE runs SET promoted = ? WHERE run_id = ?", (1 if promoted else 0, run_id))
 
     def load(self, run_id: str) -> RunRecord:
         path = self.run_dir(run_id) / "record.json"
@@ -117,9 +127,13 @@ class RunStore:
             return [dict(zip(cols, row)) for row in con.execute(q, args)]
 
     def reindex(self) -> int:
-        """Rebuild the index from every record on disk; returns how many were indexed."""
+        """Rebuild the index from every record (and promotion decision) on disk; returns how many."""
         n = 0
         for path in sorted(self.root.glob("*/record.json")):
-            self._index(RunRecord.from_json(json.loads(path.read_text(encoding="utf-8"))), path)
+            record = RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+            self._index(record, path)
+            decisions = sorted(path.parent.glob("promotion/candidate_*.json"))
+            self.set_promoted(record.run_id, any(
+                json.loads(d.read_text(encoding="utf-8")).get("status") == "promoted" for d in decisions))
             n += 1
         return n
