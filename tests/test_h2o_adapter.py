@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import List, Set, Tuple
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from automux.adapters import h2o_adapter as ha
@@ -123,6 +124,47 @@ def cli_json(*args: str, timeout: float = 400) -> dict:
 
 def record_of(result: dict) -> dict:
     return json.loads(Path(result["record"]).read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# Budget -> H2OAutoML settings (no JVM)
+# ---------------------------------------------------------------------------------------------
+
+def _settings(trials=None, seconds=None, deadline_in=None, **options):
+    from automux.core.adapter import SearchTask
+    from automux.core.budget import Budget
+    from automux.core.metrics import get_metric
+
+    task = SearchTask(X=pd.DataFrame({"a": [0.0]}), y=np.zeros(1), task="binary", classes=["0", "1"], folds=[],
+                      metric=get_metric("roc_auc", "binary"), seed=7, budget=Budget(trials=trials, seconds=seconds),
+                      options=options, workdir=Path("."),
+                      deadline=None if deadline_in is None else time.monotonic() + deadline_in)
+    return ha._automl_settings(task)
+
+
+def test_count_budget_counts_ensembles_as_trials_and_excludes_deep_learning():
+    small = _settings(trials=3)
+    assert small["max_models"] == 3 and set(small["exclude_algos"]) == {"DeepLearning", "StackedEnsemble"}
+    big = _settings(trials=10)
+    assert big["max_models"] == 8 and big["exclude_algos"] == ["DeepLearning"]
+    assert _settings(trials=10, exclude_algos=["StackedEnsemble"])["max_models"] == 10
+    assert _settings(trials=2, include_algos="GLM,GBM")["include_algos"] == ["GLM", "GBM"]
+    assert big["seed"] == 7 and big["sort_metric"] == "auc" and "max_runtime_secs" not in big
+
+
+def test_seconds_budget_caps_automl_and_falls_back_to_one_glm_when_time_is_short():
+    roomy = _settings(seconds=60, deadline_in=55)
+    assert 40 <= roomy["max_runtime_secs"] <= 45 and "max_models" not in roomy
+    short = _settings(seconds=30, deadline_in=12)
+    assert short["max_models"] == 1 and short["include_algos"] == ["GLM"] and "max_runtime_secs" not in short
+
+
+def test_bad_algorithm_options_are_spec_errors():
+    from automux.core.errors import SpecError
+    with pytest.raises(SpecError):
+        _settings(trials=2, include_algos=["StackedEnsemble"])
+    with pytest.raises(SpecError):
+        _settings(trials=2, exclude_algos=[1, 2])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,6 +286,29 @@ def test_killed_worker_leaves_no_jvm(no_jvm_left):
     finally:
         if cli.poll() is None:
             cli.kill()
+
+
+def test_worker_killed_at_the_deadline_leaves_no_jvm(no_jvm_left):
+    res = cli_json("--store", str(no_jvm_left / "runs"), "run", "--data", "sklearn:iris", "--backend", "h2o",
+                   "--budget-seconds", "5", "--grace", "0")
+    assert res["status"] == "timeout"
+    pids = Path(res["record"]).parent / "scratch" / ha.CHILD_PIDS
+    if not pids.exists():
+        pytest.skip("the deadline came before the worker started its JVM (a slow machine)")
+    jvm = int(pids.read_text().split()[0])
+    assert wait_gone({jvm}, 5) == set()
+
+
+def test_failed_search_stops_its_jvm(no_jvm_left):
+    from automux.core.errors import SpecError
+
+    task, _, _ = _diabetes_task(no_jvm_left, trials=2)
+    task.options["include_algos"] = ["StackedEnsemble"]  # refused once the cluster is up
+    with pytest.raises(SpecError):
+        ha.H2OAdapter().search(task)
+    jvm = int((no_jvm_left / ha.CHILD_PIDS).read_text().split()[0])
+    assert ha._SESSION.local is None
+    assert wait_gone({jvm}, 5) == set()
 
 
 @pytest.fixture(scope="module")

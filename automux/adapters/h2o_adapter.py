@@ -200,8 +200,8 @@ class LocalH2O:
             cmd = [java, f"-Xmx{self.max_mem_size}", "-XX:-UsePerfData", f"-Djava.io.tmpdir={h2o_dir / 'tmp'}",
                    "-Dsys.ai.h2o.telemetry.disabled=true", "-jar", jar,
                    "-ip", "127.0.0.1", "-web_ip", "127.0.0.1", "-port", str(port), "-flatfile", str(flatfile),
-                   "-ice_root", str(h2o_dir / "ice"), "-log_dir", str(h2o_dir / "logs"), "-name", self.name, "-nthreads", str(self.nthreads), "-log_level", "WARN",
-                   "-allow_unsupported_java"]
+                   "-ice_root", str(h2o_dir / "ice"), "-log_dir", str(h2o_dir / "logs"), "-name", self.name,
+                   "-nthreads", str(self.nthreads), "-log_level", "WARN", "-allow_unsupported_java"]
             env = dict(os.environ, DO_NOT_TRACK="1")
             with open(h2o_dir / "jvm.out", "ab") as out:
                 self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -469,35 +469,56 @@ class H2OModel:
 # The adapter
 # --------------------------------------------------------------------------------------------
 
+def _algos(options: Dict[str, Any], key: str) -> List[str]:
+    """An algorithm list option: a JSON list, or one name / comma-separated names."""
+    value = options.get(key) or []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"h2o option {key}={value!r}: give algorithm names, e.g. [\"GBM\", \"GLM\"]")
+    return list(value)
+
+
 def _automl_settings(task: SearchTask) -> Dict[str, Any]:
     """H2OAutoML keyword arguments for the task's budget, seed and metric."""
     budget = task.budget
     kwargs: Dict[str, Any] = {"seed": int(task.seed), "keep_cross_validation_predictions": True,
                               "verbosity": None}
-    exclude = list(task.options.get("exclude_algos") or [])
+    include = _algos(task.options, "include_algos")
+    exclude = _algos(task.options, "exclude_algos")
+
+    def drop(algo: str) -> None:
+        if include and algo in include:
+            include.remove(algo)
+        elif not include and algo not in exclude:
+            exclude.append(algo)
+
     if budget.trials is not None:
-        if "DeepLearning" not in exclude:
-            exclude.append("DeepLearning")  # hogwild training: not reproducible
-        if budget.trials < ENSEMBLE_MIN_TRIALS:
-            kwargs["max_models"] = int(budget.trials)
-            if "StackedEnsemble" not in exclude:
-                exclude.append("StackedEnsemble")
-        else:
-            kwargs["max_models"] = int(budget.trials) - 2  # the two final ensembles are trials too
-    if task.options.get("include_algos"):
-        kwargs["include_algos"] = list(task.options["include_algos"])
+        if not include:
+            drop("DeepLearning")  # hogwild training: not reproducible (unless asked for by name)
+        ensembles = "StackedEnsemble" in include if include else "StackedEnsemble" not in exclude
+        if ensembles and budget.trials < ENSEMBLE_MIN_TRIALS:
+            drop("StackedEnsemble")
+            ensembles = False
+        # max_models counts base models only: up to two final ensembles are trials too.
+        kwargs["max_models"] = int(budget.trials) - (2 if ensembles else 0)
+    if task.options.get("include_algos") and not include:
+        raise SpecError(f"h2o option include_algos={task.options['include_algos']!r} leaves no algorithm "
+                        f"to train under {budget.trials} trials (ensembles need {ENSEMBLE_MIN_TRIALS})")
+    if include:
+        kwargs["include_algos"] = include
     elif exclude:
         kwargs["exclude_algos"] = exclude
-    if budget.seconds is not None:
-        left = task.time_left() - (END_MARGIN_S + END_MARGIN_SHARE * float(budget.seconds))
-        if left < QUICK_PLAN_BELOW_S:
-            return _quick_plan(kwargs)
-        kwargs["max_runtime_secs"] = int(left)
     sort = SORT_METRIC.get(task.metric.name)
     if sort == "auc" and task.task != "binary":
         sort = "logloss"
     if sort:
         kwargs["sort_metric"] = sort
+    if budget.seconds is not None:
+        left = task.time_left() - (END_MARGIN_S + END_MARGIN_SHARE * float(budget.seconds))
+        if left < QUICK_PLAN_BELOW_S:
+            return _quick_plan(kwargs)
+        kwargs["max_runtime_secs"] = int(left)
     return kwargs
 
 
