@@ -274,3 +274,15 @@ def test_identity_check_names_version_and_import_problems():
     with pytest.raises(HandshakeError, match="SyntaxError"):
         envs.check_identity(parent, dict(parent, imports={"automux.core.worker": "SyntaxError: bad"}), "e")
     envs.check_identity(parent, dict(parent, imports={"automux.core.worker": "ok"}), "e")
+
+
+def test_env_remove_and_list_on_an_empty_cache(tmp_home):
+    env = {"AUTOMUX_HOME": str(tmp_home)}
+    proc = run_cli("env", "remove", "no-such-env", env=env)
+    assert proc.returncode == 2 and "unknown env 'no-such-env'" in proc.stderr
+    proc = run_cli("env", "remove", "pycaret", "--json", env=env)
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"name": "pycaret", "removed": []}
+    proc = run_cli("env", "list", "--json", env=env)
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["pycaret"]["status"] == rows["autosklearn"]["status"] == "missing"
+    assert rows["autosklearn"]["python_range"] == "==3.9.*" and rows["pycaret"]["fingerprint"] is None
