@@ -1,0 +1,288 @@
+"""The FLAML adapter: FLAML's AutoML search on automux's folds, metric, seed and budget.
+
+How the contract maps onto FLAML 2.x:
+
+* folds: ``eval_method="cv"`` with ``split_type`` set to a splitter that yields
+  exactly ``task.folds`` (no shuffling, no rare-class augmentation, no sampling);
+* metric: FLAML minimises a custom metric that is automux's own metric
+  (``metric.loss`` of it), computed on every fold; the per-fold scores of each
+  trial are captured through ``cv_score_agg_func`` and reported as one candidate
+  the moment FLAML has scored the trial;
+* budget: trials -> ``max_iter`` with ``time_budget=-1`` (deterministic: FLAML's
+  search and its learners get no clock); seconds -> ``time_budget`` = the time
+  left minus a margin for the final refit (not deterministic: the number of
+  trials and the learners' time-capped fits depend on the machine's speed). With
+  both, ``max_iter`` and the ``time_budget``: the count decides unless the clock
+  runs out first;
+* seed: ``seed=task.seed`` (FLAML's HPO; its learners' own seeds are FLAML's
+  fixed defaults); ``n_jobs=1``; one trial at a time;
+* data: FLAML's own DataTransformer takes categorical columns (as categories,
+  missing ones as their own level) and imputes missing numbers with the median.
+  It is fitted once on all of ``task.X`` before the folds are cut: no target
+  information, but fold-level imputation is not what FLAML does;
+* the fitted model is FLAML's retrain of the best trial on all of ``task.X``
+  (the whole ``AutoML`` object is pickled on save, after the hooks are detached).
+
+Options: ``estimator_list`` (default :data:`CLASSIFIERS` / :data:`REGRESSORS`, fixed
+so that the search does not depend on which optional learners are installed),
+``n_jobs`` (default 1).
+"""
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ..core.adapter import Adapter, SearchResult, SearchTask
+from ..core.capabilities import Capabilities, Environment
+from ..core.errors import SpecError
+from ..core.hookspecs import hookimpl
+
+#: FLAML's default learners minus catboost (only used when installed) and Spark ones.
+CLASSIFIERS = ("lgbm", "rf", "xgboost", "extra_tree", "xgb_limitdepth", "sgd", "lrl1")
+REGRESSORS = ("lgbm", "rf", "xgboost", "extra_tree", "xgb_limitdepth", "sgd")
+OPTIONS = ("estimator_list", "n_jobs")
+MODEL_FILE = "flaml_automl.pkl"
+
+
+def import_automl() -> Any:
+    """FLAML's ``AutoML`` class, imported with ``mlflow`` hidden.
+
+    FLAML imports mlflow when it is installed (for its own autologging, which
+    automux does not use: it records runs itself), and that import alone takes
+    5-12 s, all of it out of a seconds budget. So unless mlflow is already
+    loaded, ``import mlflow`` is made to fail while FLAML is imported; FLAML
+    then runs without its MLflow integration, as it does when mlflow is absent.
+    """
+    import sys
+
+    hide = "mlflow" not in sys.modules
+    if hide:
+        sys.modules["mlflow"] = None  # type: ignore[assignment]  # makes `import mlflow` raise ImportError
+    try:
+        from flaml import AutoML
+    finally:
+        if hide and "mlflow" in sys.modules and sys.modules["mlflow"] is None:
+            del sys.modules["mlflow"]
+    return AutoML
+
+
+def refit_margin_s(seconds: float) -> float:
+    """Seconds kept back from FLAML's ``time_budget`` for its final refit on all rows."""
+    return min(5.0, 1.0 + 0.1 * seconds)
+
+
+class FixedFolds:
+    """A scikit-learn style splitter that yields the given (fit, valid) index pairs, in order.
+
+    ``shuffle = False`` tells FLAML not to permute the fit indices of each fold.
+    """
+
+    shuffle = False
+
+    def __init__(self, folds: List[Tuple[np.ndarray, np.ndarray]], n_rows: int) -> None:
+        self.folds = [(np.asarray(f, dtype=np.int64), np.asarray(v, dtype=np.int64)) for f, v in folds]
+        self.n_rows = n_rows
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.folds)
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None):
+        if X is not None and len(X) != self.n_rows:
+            raise RuntimeError(f"FLAML split {len(X)} rows, automux's folds cover {self.n_rows}: "
+                               "the backend changed the training rows")
+        for fit_idx, valid_idx in self.folds:
+            yield fit_idx, valid_idx
+
+
+class _TrialRecorder:
+    """Scores each fold with automux's metric and reports each finished trial.
+
+    A candidate's ``fit_time_s`` is the trial's wall time (its fits and scoring on
+    every fold).
+
+    Both hooks are plain picklable callables; ``task`` is detached after the
+    search so that the fitted AutoML object pickles without the worker's callbacks.
+    """
+
+    def __init__(self, task: SearchTask, automl: Any) -> None:
+        self.task: Optional[SearchTask] = task
+        self.automl: Any = automl
+        self.trials: List[Tuple[str, Dict[str, Any]]] = []
+        self.current: Optional[Tuple[str, Dict[str, Any]]] = None
+        self.t0 = time.monotonic()
+
+    # FLAML's custom-metric signature.
+    def metric(self, X_val: Any, y_val: Any, estimator: Any, labels: Any, X_train: Any, y_train: Any,
+               weight_val: Any = None, weight_train: Any = None, config: Any = None, groups_val: Any = None,
+               groups_train: Any = None) -> Tuple[float, Dict[str, float]]:
+        task = self.task
+        assert task is not None, "the recorder was detached"
+        if task.task == "regression":
+            pred = np.asarray(estimator.predict(X_val), dtype=np.float64).ravel()
+        else:
+            pred = _proba_in_code_order(estimator, estimator.predict_proba(X_val), task.n_classes)
+        score = float(task.metric(np.asarray(y_val), pred))
+        self.current = (_learner_name(self.automl, estimator), _plain(dict(config or {})))
+        loss = task.metric.loss(score)
+        if not math.isfinite(loss):
+            loss = float("inf")
+        return loss, {"automux_score": score}
+
+    # FLAML's cv_score_agg_func signature: called once per trial, after the last fold.
+    def aggregate(self, val_loss_folds: List[float], log_metrics_folds: List[Any]) -> Tuple[float, Dict[str, float]]:
+        task = self.task
+        assert task is not None, "the recorder was detached"
+        scores = [float(m["automux_score"]) for m in log_metrics_folds]
+        loss = sum(val_loss_folds) / len(val_loss_folds)
+        learner, config = self.current or ("unknown", {})
+        now = time.monotonic()
+        if task.trials_left() > 0:
+            task.add_candidate(learner, config, scores, steps=["flaml.DataTransformer", learner],
+                               fit_time_s=now - self.t0, trial=len(self.trials))
+        else:  # never happens with max_iter = trials; a guard for the contract
+            task.log(f"flaml: a trial past the budget of {task.budget.trials} was not reported")
+        self.trials.append((learner, config))
+        self.current = None
+        self.t0 = now
+        return loss, {"automux_score": float(np.mean(scores))}
+
+
+def _learner_name(automl: Any, estimator: Any) -> str:
+    """FLAML's short learner name (``lgbm``, ``rf``...) of a FLAML estimator instance."""
+    classes = getattr(getattr(automl, "_state", None), "learner_classes", None) or {}
+    for name, cls in classes.items():
+        if type(estimator) is cls:
+            return str(name)
+    return type(estimator).__name__
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-able copy of a FLAML config (numpy scalars -> Python scalars)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _proba_in_code_order(model: Any, proba: Any, n_classes: int) -> np.ndarray:
+    """Class probabilities with column k for class code k (absent classes get 0)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        if proba.shape[1] != n_classes:
+            raise RuntimeError(f"FLAML returned {proba.shape[1]} probability columns for {n_classes} classes")
+        return proba
+    out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
+    for j, cls in enumerate(classes):
+        out[:, int(cls)] = proba[:, j]
+    return out
+
+
+class FlamlAdapter(Adapter):
+    """FLAML AutoML behind the automux contract (see the module docstring)."""
+
+    name = "flaml"
+    capabilities = Capabilities(
+        tasks=("binary", "multiclass", "regression"),
+        budget_modes=("trials", "seconds"),
+        deterministic={"trials": True, "seconds": False},
+        custom_folds=True, categorical=True, missing_values=True,
+        produces="single", interpretable=False,
+        min_budget={"trials": 1, "seconds": 15},
+        strengths=("rapid", "fine_control_low_budget"),
+    )
+    environment = Environment(name="main", python=">=3.10",
+                              requirements=("flaml==2.7.0", "lightgbm>=4.0", "xgboost>=3.0", "scikit-learn>=1.3"),
+                              import_names=("flaml", "lightgbm", "xgboost", "sklearn"), extra="flaml")
+
+    def _settings(self, task: SearchTask) -> Dict[str, Any]:
+        unknown = sorted(set(task.options) - set(OPTIONS))
+        if unknown:
+            raise SpecError(f"unknown flaml option(s) {', '.join(unknown)}: choose from {', '.join(OPTIONS)}")
+        default = REGRESSORS if task.task == "regression" else CLASSIFIERS
+        estimators = task.options.get("estimator_list") or list(default)
+        if not isinstance(estimators, (list, tuple)) or not all(isinstance(e, str) for e in estimators):
+            raise SpecError(f"flaml estimator_list must be a list of FLAML learner names, got {estimators!r}")
+        n_jobs = task.options.get("n_jobs", 1)
+        if not isinstance(n_jobs, int) or n_jobs < 1:
+            raise SpecError(f"flaml n_jobs must be a positive integer, got {n_jobs!r}")
+        return {"estimator_list": list(estimators), "n_jobs": n_jobs}
+
+    def search(self, task: SearchTask) -> SearchResult:
+        settings = self._settings(task)
+        AutoML = import_automl()  # slow import: inside the search, so it counts against the budget
+        X = task.X.reset_index(drop=True)
+        y = np.asarray(task.y)
+        if task.task != "regression":
+            y = y.astype(np.int64)
+        automl = AutoML()
+        recorder = _TrialRecorder(task, automl)
+        budget: Dict[str, Any]
+        if task.budget.trials is not None:
+            budget = {"max_iter": int(task.budget.trials), "time_budget": -1}
+            if task.deadline is not None:
+                budget["time_budget"] = max(1.0, task.time_left() - refit_margin_s(task.budget.seconds or 0))
+        else:
+            budget = {"time_budget": max(1.0, task.time_left() - refit_margin_s(task.budget.seconds or 0))}
+        task.log(f"flaml: {budget}, learners {settings['estimator_list']}")
+        try:
+            automl.fit(
+                X_train=X, y_train=y,
+                task="regression" if task.task == "regression" else "classification",
+                metric=recorder.metric, cv_score_agg_func=recorder.aggregate,
+                eval_method="cv", split_type=FixedFolds(task.folds, len(X)), n_splits=len(task.folds),
+                auto_augment=False, sample=False, retrain_full=True,
+                seed=int(task.seed), n_jobs=settings["n_jobs"], n_concurrent_trials=1,
+                estimator_list=settings["estimator_list"], verbose=1, log_file_name="", mlflow_logging=False,
+                **budget,
+            )
+        finally:
+            recorder.task = recorder.automl = None
+        chosen = self._chosen(task, automl)
+        if getattr(automl, "_trained_estimator", None) is None:
+            raise RuntimeError("FLAML trained no model within the budget")
+        info = {"best_estimator": automl.best_estimator, "best_config": _plain(automl.best_config),
+                "trials": len(recorder.trials)}
+        return SearchResult(model={"automl": automl, "task": task.task, "n_classes": task.n_classes},
+                            chosen=chosen, info=info)
+
+    @staticmethod
+    def _chosen(task: SearchTask, automl: Any) -> Optional[int]:
+        """The reported candidate FLAML picked: same learner and config, else automux's best."""
+        best_learner, best_config = automl.best_estimator, _plain(automl.best_config or {})
+        matches = [c.index for c in task.candidates
+                   if c.algorithm == best_learner and all(c.params.get(k) == v for k, v in best_config.items())]
+        if matches:
+            return matches[0]
+        task.log(f"flaml: the best config of {best_learner} was not matched to a reported candidate")
+        return task.best_index()
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        automl = model["automl"]
+        X = X.reset_index(drop=True)
+        if model["task"] == "regression":
+            return np.asarray(automl.predict(X), dtype=np.float64).ravel()
+        return _proba_in_code_order(automl, automl.predict_proba(X), model["n_classes"])
+
+    def save(self, model: Any, path: Path) -> None:
+        with open(path / MODEL_FILE, "wb") as f:
+            pickle.dump(model, f, protocol=4)
+
+    def load(self, path: Path) -> Any:
+        import_automl()  # the pickle needs flaml; import it as search did
+        with open(path / MODEL_FILE, "rb") as f:
+            return pickle.load(f)
+
+
+@hookimpl
+def automux_adapters() -> List[Adapter]:
+    return [FlamlAdapter()]

@@ -1,0 +1,228 @@
+"""The tpot adapter against real TPOT 1.1 (Dask in-process, scikit-learn, xgboost), with small budgets."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import automux
+from automux.core.spec import candidates_identity
+
+pytest.importorskip("tpot")
+psutil = pytest.importorskip("psutil")  # installed with distributed, which TPOT needs
+
+BREAST = "sklearn:breast_cancer"
+TRIALS = 4
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+class WorkerWatch:
+    """Polls, while runs go on, the worker processes whose job dir is under ``root``.
+
+    Records every process in each worker's session (the worker starts its own) and
+    every listening TCP socket those processes hold.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self.sessions = set()
+        self.max_procs = 0
+        self.listening = set()
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "WorkerWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def session_procs(self, sid: int):
+        out = []
+        for p in psutil.process_iter(["pid"]):
+            try:
+                if os.getsid(p.pid) == sid:
+                    out.append(p)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return out
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for p in psutil.process_iter(["pid", "cmdline"]):
+                cmd = p.info.get("cmdline") or []
+                if "automux.core.worker" in cmd and any(a.startswith(self.root) for a in cmd):
+                    try:
+                        self.sessions.add(os.getsid(p.pid))
+                    except ProcessLookupError:
+                        pass
+            for sid in list(self.sessions):
+                procs = self.session_procs(sid)
+                self.max_procs = max(self.max_procs, len(procs))
+                for proc in procs:
+                    try:
+                        for conn in proc.net_connections(kind="inet"):
+                            if conn.status == psutil.CONN_LISTEN:
+                                self.listening.add((proc.pid, conn.laddr.ip, conn.laddr.port))
+                    except (psutil.NoSuchProcess, psutil.AccessDenied):
+                        pass
+            self.polls += 1
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def seeded_runs(tmp_path_factory):
+    """Two worker runs of one spec (seed 3, 4 trials, 3 folds), watched for processes and sockets."""
+    store = tmp_path_factory.mktemp("tpot-store")
+    args = dict(budget_trials=TRIALS, folds=3, seed=3, store=store)
+    with WorkerWatch(store) as watch:
+        a = automux.run(BREAST, "target", "tpot", **args)
+        b = automux.run(BREAST, "target", "tpot", **args)
+    return a, b, watch
+
+
+def test_same_seed_and_count_budget_same_predictions(seeded_runs):
+    a, b, _ = seeded_runs
+    assert a.status == b.status == "ok", (a.error, b.error)
+    assert a.predictions_sha256 == b.predictions_sha256
+    assert candidates_identity(a.candidates) == candidates_identity(b.candidates)
+    assert [c.fold_scores for c in a.candidates] == [c.fold_scores for c in b.candidates]
+    assert a.chosen == b.chosen
+    assert a.determinism["declared_deterministic"] is True
+
+
+def test_candidates_are_tpot_pipelines_within_the_trial_budget(seeded_runs):
+    a, _, _ = seeded_runs
+    assert 1 <= len(a.candidates) <= TRIALS
+    for cand in a.candidates:
+        assert len(cand.fold_scores) == 3
+        assert len(cand.steps) >= 2 and cand.steps[-1] == cand.algorithm  # scaler/selector/.../estimator
+        assert [step for step, _ in cand.params["steps"]] == cand.steps
+    scored = [c for c in a.candidates if c.cv_score is not None]
+    assert scored and all(all(math.isfinite(s) for s in c.fold_scores) for c in scored)
+    assert a.candidates[a.chosen].cv_score == max(c.cv_score for c in scored)  # roc_auc
+
+
+def test_dask_stays_in_process_and_opens_no_public_port(seeded_runs):
+    a, b, watch = seeded_runs
+    assert len(watch.sessions) == 2 and watch.polls > 20  # both workers were seen, many times
+    off_loopback = [s for s in watch.listening if s[1] not in LOOPBACK]
+    assert off_loopback == [], off_loopback
+    assert watch.max_procs == 1  # the worker alone: no Dask scheduler, nanny or worker process
+    for sid in watch.sessions:
+        assert watch.session_procs(sid) == []  # and nothing of it is left
+
+
+def _search_task(frame, trials, workdir, folds=3, seed=5):
+    from automux.core.adapter import SearchTask
+    from automux.core.experiment import make_budget, prepare
+    from automux.core.metrics import get_metric
+
+    exp = prepare(frame, "target", budget=make_budget(trials=trials), seed=seed, folds=folds)
+    ds, split = exp.dataset, exp.split
+    train = list(split.train)
+    task = SearchTask(X=ds.X.iloc[train].reset_index(drop=True), y=ds.y[train], task=ds.task,
+                      classes=[str(c) for c in ds.classes], folds=split.fold_pairs(),
+                      metric=get_metric(exp.spec.metric, ds.task), seed=exp.spec.seeds["backend"],
+                      budget=exp.spec.budget, options={}, workdir=workdir, log=lambda m: None)
+    return task, ds.X.iloc[list(split.holdout)].reset_index(drop=True)
+
+
+def _mixed_frame(n=160):
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "c": pd.Categorical(rng.choice(["x", "y", "z"], size=n))})
+    frame.loc[::9, "a"] = np.nan
+    frame.loc[::13, "c"] = np.nan
+    frame["target"] = np.where(frame["b"] + (frame["c"] == "x") > 0.3, "yes", "no")
+    return frame
+
+
+def test_fold_scores_are_automux_metric_on_the_given_folds(tmp_path):
+    """In process, on categorical + missing data: the chosen pipeline, cross-validated by automux
+    on ``task.folds``, gives exactly the fold scores the candidate reported; Dask is closed after."""
+    import distributed
+    from sklearn.base import clone
+
+    from automux.adapters._sklearn import predict_output
+    from automux.adapters.tpot_adapter import TpotAdapter
+
+    task, holdout = _search_task(_mixed_frame(), trials=3, workdir=tmp_path)
+    threads_before = {t.ident for t in threading.enumerate()}
+    adapter = TpotAdapter()
+    result = adapter.search(task)
+    assert 1 <= len(task.candidates) <= 3
+    chosen = task.candidates[result.chosen]
+    assert chosen.steps[0] == "ColumnTransformer"  # the fixed imputation / one-hot step
+    pipeline = result.model["pipeline"]
+    again = task.cross_validate(lambda Xf, yf, Xv: predict_output(clone(pipeline).fit(Xf, yf), Xv, task.task,
+                                                                  task.n_classes))
+    assert again == chosen.fold_scores
+    pred = adapter.predict(result.model, holdout)
+    assert pred.shape == (len(holdout), 2) and np.all(np.isfinite(pred))
+    adapter.save(result.model, tmp_path)
+    assert np.array_equal(adapter.predict(adapter.load(tmp_path), holdout), pred)
+    # No client, scheduler or worker thread outlives the search (Dask's process-wide
+    # offload executor, created once per process, is not a cluster's).
+    assert not distributed.client._global_clients
+    left = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()
+            and not t.name.startswith("Dask-Offload")]
+    assert left == []
+    assert psutil.Process().children(recursive=True) == []
+
+
+@pytest.mark.parametrize("source, task", [("sklearn:iris", "multiclass"), ("sklearn:diabetes", "regression")])
+def test_multiclass_and_regression(source, task, tmp_path):
+    rec = automux.run(source, None, "tpot", budget_trials=3, folds=3, seed=1, store=tmp_path)
+    assert rec.status == "ok", rec.error
+    assert rec.spec.task == task
+    assert rec.score is not None and math.isfinite(rec.score)
+    assert 1 <= len(rec.candidates) <= 3
+    assert any(c.cv_score is not None and math.isfinite(c.cv_score) for c in rec.candidates)
+
+
+def test_seconds_budget_ends_within_grace(tmp_path):
+    t0 = time.monotonic()
+    rec = automux.run(BREAST, "target", "tpot", budget_seconds=30, grace_s=15, folds=3, seed=2, store=tmp_path)
+    wall = time.monotonic() - t0
+    assert rec.status == "ok", rec.error
+    assert len(rec.candidates) >= 1
+    assert wall < 30 + 15 + 5, wall  # the parent kills at 45 s; 5 s for data prep and scoring
+    assert rec.determinism["declared_deterministic"] is False
+
+
+def test_count_plan_never_exceeds_the_trials():
+    from automux.adapters.tpot_adapter import count_plan
+
+    for trials in range(1, 60):
+        for population in (2, 5, 8, 20):
+            pop, initial, generations = count_plan(trials, population)
+            assert pop <= population and generations >= 1 and pop <= initial < 2 * pop
+            assert initial + (generations - 1) * pop == trials
+
+
+def test_unknown_option_fails_before_any_trial(tmp_path):
+    rec = automux.run("sklearn:iris", None, "tpot", budget_trials=2, folds=3, options={"generations": 5},
+                      store=tmp_path, inline=True)
+    assert rec.status == "failed"
+    assert rec.extra["error_type"] == "SpecError"
+    assert rec.candidates == []
+
+
+def test_importing_the_adapter_imports_no_backend():
+    code = ("import sys; from automux.adapters import tpot_adapter as m; a = m.TpotAdapter(); "
+            "a.unavailable_reason(); a.describe(); "
+            "print(sorted(x for x in ('tpot', 'dask', 'distributed', 'sklearn') if x in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
