@@ -36,6 +36,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -257,6 +258,7 @@ class _Build:
         self.allow_download = allow_download
         self.step = "starting"
         self.t0 = time.monotonic()
+        self.scratch = str(tmp.parent)
 
     def _log(self, text: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as f:
@@ -269,8 +271,7 @@ class _Build:
         lines: List[str] = []
         try:
             proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, text=True, env=_clean_env(),
-                                    cwd=str(self.tmp.parent))
+                                    stdin=subprocess.DEVNULL, text=True, env=_clean_env(), cwd=self.scratch)
         except OSError as e:
             self._log(f"cannot start: {e}")
             raise self._failure(str(e)) from e
@@ -306,6 +307,14 @@ class _Build:
                              f"(full log: {self.log_path})")
 
     def run(self) -> Dict[str, Any]:
+        # Steps run from a scratch dir: imports may write files into the cwd (PyCaret's logs.log).
+        self.scratch = tempfile.mkdtemp(prefix="automux-build-")
+        try:
+            return self._steps()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _steps(self) -> Dict[str, Any]:
         r = self.recipe
         self._log(f"automux {__version__} building env {r.name} into {self.tmp}\nrecipe: "
                   f"{json.dumps(r.to_json(), sort_keys=True)}\nkey: {r.key}")
