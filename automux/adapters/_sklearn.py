@@ -6,12 +6,38 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 import pandas as pd
 
 MODEL_FILE = "model.pkl"
+
+
+class FixedFolds:
+    """A scikit-learn style splitter that yields automux's (fit, valid) index pairs, in order.
+
+    Backends that take a splitter (FLAML's ``split_type``, TPOT's ``cv``) get
+    exactly the spec's folds. ``shuffle = False`` tells FLAML not to permute the
+    fit indices; a backend that changed the number of training rows is an error.
+    """
+
+    shuffle = False
+
+    def __init__(self, folds: List[Tuple[np.ndarray, np.ndarray]], n_rows: int, backend: str = "the backend") -> None:
+        self.folds = [(np.asarray(f, dtype=np.int64), np.asarray(v, dtype=np.int64)) for f, v in folds]
+        self.n_rows = n_rows
+        self.backend = backend
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.folds)
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        if X is not None and len(X) != self.n_rows:
+            raise RuntimeError(f"{self.backend} split {len(X)} rows, automux's folds cover {self.n_rows}: "
+                               "the backend changed the training rows")
+        for fit_idx, valid_idx in self.folds:
+            yield fit_idx, valid_idx
 
 
 def preprocessor(X: pd.DataFrame) -> Any:

@@ -42,6 +42,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
+from ._sklearn import FixedFolds
 
 #: FLAML's default learners minus catboost (only used when installed) and Spark ones.
 CLASSIFIERS = ("lgbm", "rf", "xgboost", "extra_tree", "xgb_limitdepth", "sgd", "lrl1")
@@ -75,29 +76,6 @@ def import_automl() -> Any:
 def refit_margin_s(seconds: float) -> float:
     """Seconds kept back from FLAML's ``time_budget`` for its final refit on all rows."""
     return min(5.0, 1.0 + 0.1 * seconds)
-
-
-class FixedFolds:
-    """A scikit-learn style splitter that yields the given (fit, valid) index pairs, in order.
-
-    ``shuffle = False`` tells FLAML not to permute the fit indices of each fold.
-    """
-
-    shuffle = False
-
-    def __init__(self, folds: List[Tuple[np.ndarray, np.ndarray]], n_rows: int) -> None:
-        self.folds = [(np.asarray(f, dtype=np.int64), np.asarray(v, dtype=np.int64)) for f, v in folds]
-        self.n_rows = n_rows
-
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        return len(self.folds)
-
-    def split(self, X: Any = None, y: Any = None, groups: Any = None):
-        if X is not None and len(X) != self.n_rows:
-            raise RuntimeError(f"FLAML split {len(X)} rows, automux's folds cover {self.n_rows}: "
-                               "the backend changed the training rows")
-        for fit_idx, valid_idx in self.folds:
-            yield fit_idx, valid_idx
 
 
 class _TrialRecorder:
@@ -239,7 +217,7 @@ class FlamlAdapter(Adapter):
                 X_train=X, y_train=y,
                 task="regression" if task.task == "regression" else "classification",
                 metric=recorder.metric, cv_score_agg_func=recorder.aggregate,
-                eval_method="cv", split_type=FixedFolds(task.folds, len(X)), n_splits=len(task.folds),
+                eval_method="cv", split_type=FixedFolds(task.folds, len(X), "FLAML"), n_splits=len(task.folds),
                 auto_augment=False, sample=False, retrain_full=True,
                 seed=int(task.seed), n_jobs=settings["n_jobs"], n_concurrent_trials=1,
                 estimator_list=settings["estimator_list"], verbose=1, log_file_name="", mlflow_logging=False,

@@ -51,6 +51,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
+from ._sklearn import FixedFolds
 from ..core.metrics import get_metric
 
 DEFAULT_POPULATION = 8
@@ -88,24 +89,6 @@ def count_plan(trials: int, population_size: int = DEFAULT_POPULATION) -> Tuple[
 def refit_margin_s(seconds: float) -> float:
     """Seconds kept back from ``max_time_mins`` for the final refit and the Dask shutdown."""
     return min(8.0, 2.0 + 0.1 * seconds)
-
-
-class FixedFolds:
-    """A scikit-learn style splitter that yields the given (fit, valid) index pairs, in order."""
-
-    def __init__(self, folds: List[Tuple[np.ndarray, np.ndarray]], n_rows: int) -> None:
-        self.folds = [(np.asarray(f, dtype=np.int64), np.asarray(v, dtype=np.int64)) for f, v in folds]
-        self.n_rows = n_rows
-
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        return len(self.folds)
-
-    def split(self, X: Any = None, y: Any = None, groups: Any = None):
-        if X is not None and len(X) != self.n_rows:
-            raise RuntimeError(f"TPOT split {len(X)} rows, automux's folds cover {self.n_rows}: "
-                               "the backend changed the training rows")
-        for fit_idx, valid_idx in self.folds:
-            yield fit_idx, valid_idx
 
 
 # --- per-fold scores: a registry the scorer writes to, in this process only ---------------
@@ -404,7 +387,7 @@ class TpotAdapter(Adapter):
                 search_space=space,
                 scorers=[FoldScorer(token, metric.name, task.task, task.n_classes)],
                 scorers_weights=[1.0 if metric.greater_is_better else -1.0],
-                classification=classification, cv=FixedFolds(task.folds, len(X)),
+                classification=classification, cv=FixedFolds(task.folds, len(X), "TPOT"),
                 validation_strategy="none", preprocessing=False, early_stop=None,
                 n_jobs=1, client=client, random_state=int(task.seed), verbose=0, **budget,
             )
