@@ -111,11 +111,15 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
         raise SpecError("no backends given: pass --backends A,B,...")
     exp = experiment(data, target, **experiment_args)
     adapters = [plugins.get_adapter(b) for b in backends]
+    from .core.envs import ensure_env
+    from .core.errors import BackendUnavailable
+
     for a in adapters:
         reason = a.unavailable_reason()
         if reason:
-            from .core.errors import BackendUnavailable
             raise BackendUnavailable(f"backend {a.name!r} cannot run here: {reason}")
+    for a in adapters:  # isolated envs are built (or refused under build=False) before any backend runs
+        ensure_env(a.environment, build=build, adapter_name=a.name)
     the_store = _store(store)
     governed = _governed(exp, readiness, progress)
     records = [execute(exp, a, options=(options or {}).get(a.name), store=the_store, inline=inline,

@@ -14,7 +14,7 @@ from automux.core.experiment import make_budget, prepare
 from automux.core.runner import execute
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKER_MODULES = ["automux", "automux.core.worker", "automux.core.executor", "automux.core.runner",
+WORKER_MODULES = ["automux", "automux.core.worker", "automux.core.executor", "automux.core.runner", "automux.core.handshake", "automux.core.predicting",
                   "automux.adapters.reference", "automux.adapters._sklearn"]
 
 

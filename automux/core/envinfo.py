@@ -13,6 +13,10 @@ def package_versions() -> Dict[str, str]:
 
     out: Dict[str, str] = {}
     for dist in distributions():
+        # setuptools' vendored copies show up once something imports setuptools:
+        # they are not the env's packages, and would make the fingerprint unstable.
+        if "_vendor" in str(getattr(dist, "_path", "")):
+            continue
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")
         if name:
             out[name] = dist.version
