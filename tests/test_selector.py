@@ -128,3 +128,58 @@ def test_cli_select_json():
     out = json.loads(proc.stdout)
     assert set(out) == {"profile", "constraints", "ranking", "excluded"}
     assert out["profile"]["rows"] == 150
+
+
+# --- the documented scenarios (docs/selector.md), on the first-party adapters' declared capabilities ---
+
+FIRST_PARTY = ("reference", "optuna", "flaml", "tpot", "h2o", "pycaret", "autosklearn")
+
+
+@pytest.fixture(scope="module")
+def first_party():
+    """Every first-party adapter as if installed: the scenarios test declarations, not this machine."""
+    import automux
+    found = [dict(b, available=True, reason=None) for b in automux.backends() if b["name"] in FIRST_PARTY]
+    assert sorted(b["name"] for b in found) == sorted(FIRST_PARTY)
+    return found
+
+
+SCENARIOS = {
+    # name: (profile, constraints, top choice, {excluded backend: rule})
+    "tiny data": (_profile(rows=150, features=4, numeric=4, task="multiclass", classes=3),
+                  Constraints(trials=20), "reference", {}),
+    "large data with a cluster": (_profile(rows=2_000_000, memory_mb=800.0),
+                                  Constraints(time_budget_s=3600, cluster=True), "h2o", {}),
+    "interpretability required": (_profile(), Constraints(trials=30, interpretable=True), "reference",
+                                  {"h2o": "interpretable_output", "autosklearn": "interpretable_output"}),
+    "determinism required with a seconds budget": (
+        _profile(), Constraints(time_budget_s=120, deterministic=True), None,
+        {name: "determinism_possible" for name in FIRST_PARTY}),
+    "a 30 s budget": (_profile(), Constraints(time_budget_s=30), "flaml",
+                      {"autosklearn": "budget_above_minimum"}),
+    "regression with categoricals": (
+        _profile(task="regression", classes=0, rows=3000, features=12, numeric=6, categorical=6),
+        Constraints(trials=30), "flaml", {}),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_documented_scenarios(scenario, first_party):
+    p, c, top, excluded = SCENARIOS[scenario]
+    sel = rank(p, c, first_party, result_files=[])
+    assert sel.choice == top
+    assert {e["backend"]: e["rule"] for e in sel.excluded} == excluded
+    for e in sel.excluded:
+        assert e["reason"]
+    for r in sel.ranking:
+        assert all(why["reason"] for why in r["reasons"])
+    if scenario == "determinism required with a seconds budget":
+        assert all("--budget-trials" in e["reason"] for e in sel.excluded)
+    if top is not None:
+        assert sel.ranking[0]["score"] > sel.ranking[1]["score"], "the top choice must not win on a tie"
+
+
+def test_declared_strengths_use_the_vocabulary(first_party):
+    from automux.core.capabilities import STRENGTHS
+    for b in first_party:
+        assert set(b["capabilities"]["strengths"]) <= set(STRENGTHS), b["name"]

@@ -121,7 +121,7 @@ class AutoSklearnAdapter(Adapter):
         custom_folds=True, categorical=True, missing_values=True,
         produces="ensemble", interpretable=False,
         min_budget={"trials": 2, "seconds": 60},
-        strengths=("meta_learning", "ensembles", "small_tabular"),
+        strengths=("thorough_search",),
     )
     environment = Environment(
         name="autosklearn", python="==3.9.*",

@@ -176,7 +176,7 @@ class FlamlAdapter(Adapter):
         custom_folds=True, categorical=True, missing_values=True,
         produces="single", interpretable=False,
         min_budget={"trials": 1, "seconds": 15},
-        strengths=("rapid", "fine_control_low_budget"),
+        strengths=("rapid", "fine_control_low_budget", "categorical_native"),
     )
     environment = Environment(name="main", python=">=3.10",
                               requirements=("flaml==2.7.0", "lightgbm>=4.0", "xgboost>=3.0", "scikit-learn>=1.3"),

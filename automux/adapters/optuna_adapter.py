@@ -277,7 +277,7 @@ class OptunaAdapter(Adapter):
         produces="single", interpretable=False,
         min_budget={"trials": 10, "seconds": 30},
         distributed="optuna-rdb",
-        strengths=("fine_control_low_budget", "shared_study_across_machines"),
+        strengths=("fine_control_low_budget", "distributed"),
     )
     environment = Environment(name="main", python=">=3.9",
                               requirements=("scikit-learn>=1.3", "optuna>=4.0", "lightgbm>=4.0"),

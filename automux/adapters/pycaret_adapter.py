@@ -87,7 +87,7 @@ class PyCaretAdapter(Adapter):
         custom_folds=True, categorical=True, missing_values=True,
         produces="pipeline", interpretable=False,
         min_budget={"trials": 1, "seconds": 30},
-        strengths=("model_zoo", "low_code", "classic_ml"),
+        strengths=("transparent_baselines",),
     )
     environment = Environment(
         name="pycaret", python="==3.11.*",

@@ -17,6 +17,7 @@ STRENGTHS = {
     "distributed": "can spread one search over several machines",
     "pipeline_search": "explores whole preprocessing + model pipelines (long runtimes)",
     "fine_control_low_budget": "sample-efficient search with a handful of trials",
+    "categorical_native": "splits on categorical columns directly (no one-hot encoding)",
 }
 
 

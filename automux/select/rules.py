@@ -18,6 +18,7 @@ Points = List[Tuple[float, str]]
 
 #: Data-size thresholds the soft rules use (rows).
 TINY_ROWS = 1_000
+SMALL_ROWS = 10_000
 LARGE_ROWS = 100_000
 #: Budgets (seconds) under which search-heavy backends are penalised, and over which they shine.
 SHORT_BUDGET_S = 60
@@ -136,6 +137,8 @@ def data_size_fit(p: Profile, c: Constraints, b: Backend) -> Points:
             out.append((-1.5, f"large data ({p.rows} rows): pipeline search is slow at this size"))
         if _has(b, "transparent_baselines") and not _has(b, "large_data"):
             out.append((-0.5, f"large data ({p.rows} rows): baselines leave accuracy on the table"))
+    if TINY_ROWS <= p.rows < SMALL_ROWS and _has(b, "large_data"):
+        out.append((-0.5, f"small data ({p.rows} rows): its start-up costs more than its scale can give"))
     return out
 
 
@@ -165,12 +168,16 @@ def data_kind_fit(p: Profile, c: Constraints, b: Backend) -> Points:
     out: Points = []
     if p.categorical and caps.get("categorical"):
         share = p.categorical / max(p.features, 1)
-        points = 1.0 if share >= 0.2 else 0.5
-        out.append((points, f"{p.categorical} categorical columns ({share:.0%} of features), handled natively"))
+        out.append((0.5, f"{p.categorical} categorical columns ({share:.0%} of features), accepted as they are"))
+        if _has(b, "categorical_native"):
+            points = 1.0 if share >= 0.2 else 0.5
+            out.append((points, f"{share:.0%} of features are categorical and it splits on them natively"))
     if p.missing_share > 0 and caps.get("missing_values"):
         out.append((0.5, f"{p.missing_share:.1%} missing values, handled natively"))
     if c.interpretable and caps.get("interpretable"):
         out.append((1.0, "interpretability required: its models are inspectable"))
+        if caps.get("produces") == "single":
+            out.append((0.5, "interpretability required: one model is simpler to explain than a pipeline"))
     if c.cluster and caps.get("distributed") and p.rows < LARGE_ROWS:
         out.append((0.25, f"a cluster is available and it can use one ({caps['distributed']})"))
     env = b.get("env") or {}
