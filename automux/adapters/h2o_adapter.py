@@ -575,7 +575,7 @@ class H2OAdapter(Adapter):
         produces="ensemble", interpretable=False,
         min_budget={"trials": 1, "seconds": 30},  # the JVM's start counts against a seconds budget
         distributed="h2o cluster (option url)",
-        strengths=("large_data", "distributed", "thorough_search"),
+        strengths=("large_data", "distributed", "thorough_search", "categorical_native"),
     )
     environment = Environment(name="main", python=">=3.9", requirements=("h2o>=3.46",),
                               import_names=("h2o",), extra="h2o")
