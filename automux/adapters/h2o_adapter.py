@@ -33,8 +33,10 @@ hold-out predictions per fold (a stacked ensemble: its metalearner's, the
 estimate H2O itself reports). The chosen candidate is the best by automux's
 metric, not necessarily H2O's leader; H2O trains every model on all rows too.
 
-Options: ``url`` (an existing cluster), ``max_mem_size`` (default ``"1G"``),
-``nthreads`` (default 1: determinism), ``include_algos`` / ``exclude_algos``.
+Options (checked in the parent by ``check_options``): ``url`` (an existing
+cluster, ``http://HOST:PORT``), ``max_mem_size`` (JVM heap, default ``"1G"``),
+``nthreads`` (default 1: repeatable runs), ``include_algos`` / ``exclude_algos``
+(H2O algorithm names, a list or comma-separated).
 """
 from __future__ import annotations
 
@@ -82,6 +84,9 @@ QUICK_PLAN_BELOW_S = 10.0
 #: (accuracy has no H2O counterpart: H2O's default applies.)
 SORT_METRIC = {"roc_auc": "auc", "log_loss": "logloss", "balanced_accuracy": "mean_per_class_error",
                "rmse": "rmse", "mae": "mae", "r2": "mse"}
+#: The algorithm families H2O AutoML knows (``include_algos`` / ``exclude_algos``).
+ALGOS = ("DRF", "GLM", "XGBoost", "GBM", "DeepLearning", "StackedEnsemble")
+OPTIONS = ("url", "max_mem_size", "nthreads", "include_algos", "exclude_algos")
 KEY_PARAMS = ("ntrees", "max_depth", "learn_rate", "sample_rate", "col_sample_rate", "col_sample_rate_per_tree",
               "min_rows", "mtries", "alpha", "lambda", "booster", "reg_lambda", "reg_alpha",
               "metalearner_algorithm")
@@ -163,10 +168,7 @@ class LocalH2O:
     """One ``h2o.jar`` JVM started by automux on 127.0.0.1; see the module docstring."""
 
     def __init__(self, root: Path, max_mem_size: str = "1G", nthreads: int = 1) -> None:
-        if not re.fullmatch(r"[1-9][0-9]*[kKmMgG]?", str(max_mem_size)):
-            raise SpecError(f"h2o option max_mem_size={max_mem_size!r}: give a JVM heap size such as '1G' or '512M'")
-        if int(nthreads) < 1:
-            raise SpecError(f"h2o option nthreads={nthreads!r}: give a positive number of threads")
+        parse_options({"max_mem_size": max_mem_size, "nthreads": nthreads})
         self.root = Path(root)
         self.max_mem_size = max_mem_size
         self.nthreads = int(nthreads)
@@ -319,19 +321,19 @@ def start_cluster(options: Dict[str, Any], workdir: Optional[Path]) -> None:
 
     Raises:
         JavaMissing: no ``url`` and no Java runtime found.
+        SpecError: bad options (see :func:`parse_options`).
     """
+    opts = parse_options(options)
     with _SESSION.lock:
         shutdown()
-        url = options.get("url")
-        if url:
-            _connect(url=str(url))
-            _SESSION.url = str(url)
+        if opts["url"]:
+            _connect(url=opts["url"])
+            _SESSION.url = opts["url"]
             return
         if workdir is None:
             _SESSION.tempdir = tempfile.mkdtemp(prefix="automux-h2o-")
             workdir = Path(_SESSION.tempdir)
-        local = LocalH2O(workdir, max_mem_size=str(options.get("max_mem_size", "1G")),
-                         nthreads=int(options.get("nthreads", 1)))
+        local = LocalH2O(workdir, max_mem_size=opts["max_mem_size"], nthreads=opts["nthreads"])
         _SESSION.local = local
         _install_sigterm_handler()
         try:
@@ -470,13 +472,53 @@ class H2OModel:
 # --------------------------------------------------------------------------------------------
 
 def _algos(options: Dict[str, Any], key: str) -> List[str]:
-    """An algorithm list option: a JSON list, or one name / comma-separated names."""
+    """An algorithm list option: a JSON list, or one name / comma-separated names, in H2O's spelling."""
     value = options.get(key) or []
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise SpecError(f"h2o option {key}={value!r}: give algorithm names, e.g. [\"GBM\", \"GLM\"]")
-    return list(value)
+    known = {a.lower(): a for a in ALGOS}
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.lower() in known for v in value):
+        raise SpecError(f"h2o option {key}={value!r}: give a list of algorithm names among {', '.join(ALGOS)}")
+    return [known[v.lower()] for v in value]
+
+
+def parse_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """The adapter's options with defaults filled in (see the module docstring).
+
+    Raises:
+        SpecError: an unknown option or a bad value.
+    """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise SpecError(f"unknown h2o option {', '.join(map(repr, unknown))}: the options are {', '.join(OPTIONS)}")
+    out = {"url": options.get("url") or None, "max_mem_size": str(options.get("max_mem_size") or "1G"),
+           "nthreads": options.get("nthreads", 1), "include_algos": _algos(options, "include_algos"),
+           "exclude_algos": _algos(options, "exclude_algos")}
+    if out["url"] is not None:
+        from urllib.parse import urlsplit
+        try:
+            parts = urlsplit(str(out["url"]))
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise SpecError(f"h2o option url={_display_url(str(out['url']))!r}: give the cluster's address as "
+                            "http://HOST:PORT (or https://HOST)")
+        out["url"] = str(out["url"])
+    if not re.fullmatch(r"[1-9][0-9]*[kKmMgG]?", out["max_mem_size"]):
+        raise SpecError(f"h2o option max_mem_size={out['max_mem_size']!r}: give a JVM heap size such as '1G' "
+                        "or '512M'")
+    if isinstance(out["nthreads"], bool) or not isinstance(out["nthreads"], int) or out["nthreads"] < 1:
+        raise SpecError(f"h2o option nthreads={out['nthreads']!r}: give a positive whole number (1 keeps runs "
+                        "repeatable)")
+    if out["include_algos"] and out["exclude_algos"]:
+        raise SpecError("h2o options include_algos and exclude_algos exclude each other: give one of them")
+    return out
+
+
+def _display_url(url: str) -> str:
+    """``url`` without a password, for logs and messages."""
+    return re.sub(r"(://[^:/@\s]+:)([^@\s]+)(@)", r"\1***\3", url)
 
 
 def _automl_settings(task: SearchTask) -> Dict[str, Any]:
@@ -484,8 +526,8 @@ def _automl_settings(task: SearchTask) -> Dict[str, Any]:
     budget = task.budget
     kwargs: Dict[str, Any] = {"seed": int(task.seed), "keep_cross_validation_predictions": True,
                               "verbosity": None}
-    include = _algos(task.options, "include_algos")
-    exclude = _algos(task.options, "exclude_algos")
+    opts = parse_options(task.options)
+    include, exclude = list(opts["include_algos"]), list(opts["exclude_algos"])
 
     def drop(algo: str) -> None:
         if include and algo in include:
@@ -502,8 +544,8 @@ def _automl_settings(task: SearchTask) -> Dict[str, Any]:
             ensembles = False
         # max_models counts base models only: up to two final ensembles are trials too.
         kwargs["max_models"] = int(budget.trials) - (2 if ensembles else 0)
-    if task.options.get("include_algos") and not include:
-        raise SpecError(f"h2o option include_algos={task.options['include_algos']!r} leaves no algorithm "
+    if opts["include_algos"] and not include:
+        raise SpecError(f"h2o option include_algos={opts['include_algos']!r} leaves no algorithm "
                         f"to train under {budget.trials} trials (ensembles need {ENSEMBLE_MIN_TRIALS})")
     if include:
         kwargs["include_algos"] = include
@@ -587,6 +629,20 @@ class H2OAdapter(Adapter):
             reason = f"Java not found. {JAVA_HINT}"
         return reason
 
+    def check_options(self, options: Dict[str, Any]) -> None:
+        """Bad options are user errors, refused in the parent before a worker starts."""
+        parse_options(options)
+
+    def validate(self, task: SearchTask) -> None:
+        """The base checks, then the options against the budget (before any JVM starts).
+
+        Raises:
+            UnsupportedTask, UnsupportedData: see :meth:`Adapter.validate`.
+            SpecError: bad options, or ``include_algos`` that leave nothing to train.
+        """
+        super().validate(task)
+        _automl_settings(task)
+
     def search(self, task: SearchTask) -> SearchResult:
         try:
             return self._search(task)
@@ -601,7 +657,7 @@ class H2OAdapter(Adapter):
         from h2o.automl import H2OAutoML, get_leaderboard
 
         task.log(f"h2o: cluster ready in {time.monotonic() - t0:.1f}s"
-                 + (f" at {task.options['url']}" if task.options.get("url") else
+                 + (f" at {_display_url(task.options['url'])}" if task.options.get("url") else
                     f" on 127.0.0.1:{_SESSION.local.port} (pid {_SESSION.local.pid})"))
         layout = _frame_layout(task.X)
         frame = _features(task.X, layout)
