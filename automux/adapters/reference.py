@@ -87,7 +87,9 @@ class ReferenceAdapter(Adapter):
         rng = random.Random(task.seed)
         plan: List["tuple[str, Dict[str, Any]]"] = [("dummy", {}), ("linear", {}), ("random_forest", {})]
         i = 0
-        while not task.should_stop():
+        # The dummy baseline is always scored, even when start-up ate the seconds
+        # budget: it is cheap, and a run without a model would lose everything.
+        while i == 0 or not task.should_stop():
             algo, params = plan[i] if i < len(plan) else _sample(rng, task.task)
             i += 1
             t0 = time.monotonic()
