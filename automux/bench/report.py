@@ -138,7 +138,9 @@ def budget_table(df: Any, budgets: Dict[str, Dict[str, Any]]) -> Tuple[Any, Any]
         b = budgets.get(cons, {})
         if b.get("seconds"):
             budget = float(b["seconds"])
-            grace = b.get("grace")
+            from ..core.budget import DEFAULT_GRACE_S
+
+            grace = DEFAULT_GRACE_S if b.get("grace") is None else float(b["grace"])
             ran = g[g["duration"].notna()]
             over = ran["budget_overrun_s"].fillna(0)
             sec_rows.append({
