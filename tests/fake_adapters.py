@@ -20,7 +20,8 @@ from automux.core.capabilities import Capabilities
 class FakeMeanAdapter(Adapter):
     """Predicts the training class frequencies / mean; one candidate per trial.
 
-    Options: ``sleep`` seconds per candidate; ``pid_file`` where it writes its pid
+    Options: ``spawn_escaping_child`` starts a sleeper in its own session and
+    lists it in ``scratch/child_pids``; ``sleep`` seconds per candidate; ``pid_file`` where it writes its pid
     after the first candidate (so a test can kill it mid-run); ``ignore_deadline``.
     """
 
@@ -29,6 +30,12 @@ class FakeMeanAdapter(Adapter):
 
     def search(self, task: SearchTask) -> SearchResult:
         sleep = float(task.options.get("sleep", 0.0))
+        if task.options.get("spawn_escaping_child"):
+            import subprocess
+            import sys
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                     start_new_session=True)
+            (task.workdir / "child_pids").write_text(f"{child.pid}\n")
         ignore_deadline = bool(task.options.get("ignore_deadline", False))
         while task.trials_left() > 0 and (ignore_deadline or task.time_left() > 0):
             time.sleep(sleep)

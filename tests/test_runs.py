@@ -178,3 +178,21 @@ def test_compare_shares_one_spec_and_ranks(store, fakes_on_path):
         plugins.unregister("fake-plugin")
     assert [r.backend for r in records] == ["reference", "fake-mean"]  # the mean predictor has AUC 0.5
     assert {r.spec_id for r in records} == {spec.spec_id}
+
+
+def test_declared_child_processes_are_ended_even_outside_the_group(store, fakes_on_path, tmp_path):
+    """A helper process in its own session (like a JVM started with setsid) listed in
+    scratch/child_pids is ended by the parent after the worker exits."""
+    from fake_adapters import FakeMeanAdapter
+
+    r = execute(_exp(trials=2), FakeMeanAdapter(), store=store, options={"spawn_escaping_child": True})
+    assert r.status == "ok", r.log
+    pid = int((store.run_dir(r.run_id) / "scratch" / "child_pids").read_text().split()[0])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and \
+            open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        time.sleep(0.05)
+    alive = os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive

@@ -64,6 +64,44 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
+#: Where an adapter lists helper processes that may escape the worker's process
+#: group (one pid per line), e.g. a JVM started in its own session.
+CHILD_PIDS = Path("scratch") / "child_pids"
+
+
+def _started_after(pid: int, wall: float) -> bool:
+    """True when ``pid`` is alive and started at or after ``wall`` (so not a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return boot + ticks / os.sysconf("SC_CLK_TCK") >= wall - 1.0
+
+
+def _kill_declared_children(job_dir: Path, launched_wall: float) -> None:
+    """Backstop: end every declared helper process of this job that is still alive."""
+    path = job_dir / CHILD_PIDS
+    if not path.exists():
+        return
+    pids = [int(x) for x in path.read_text(encoding="ascii", errors="ignore").split() if x.isdigit()]
+    alive = [p for p in pids if _started_after(p, launched_wall)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        end = time.monotonic() + (KILL_AFTER_S if sig == signal.SIGTERM else 0)
+        while time.monotonic() < end and any(_started_after(p, launched_wall) for p in alive):
+            time.sleep(0.05)
+        alive = [p for p in alive if _started_after(p, launched_wall)]
+        if not alive:
+            return
+
+
 def _finish(job_dir: Path, status: str, cands: List[Candidate], rc: Optional[int], wall: float,
             timed_out: bool) -> Outcome:
     error_file = job_dir / jf.ERROR
@@ -93,7 +131,7 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     """
     job_dir = Path(job_dir).resolve()
     job = jf.read_json(job_dir / jf.JOB)
-    job["launched_at"] = time.time()
+    job["launched_at"] = launched_wall = time.time()
     jf.write_json(job_dir / jf.JOB, job)
     t0 = time.monotonic()
     with open(job_dir / jf.LOG, "ab") as log:
@@ -135,6 +173,7 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
             while _group_alive(pgid) and time.monotonic() < end:
                 time.sleep(0.05)
             _kill_group(pgid, signal.SIGKILL)
+        _kill_declared_children(job_dir, launched_wall)
     cands = jf.read_candidates(job_dir)
     for c in cands[seen:]:
         on_candidate(c)
