@@ -36,21 +36,51 @@ def default_result_files() -> List[str]:
     return files
 
 
+def dataset_of(row: Dict[str, str]) -> str:
+    """The loadable source of a results row: AMLB's ``id`` (automux writes the source there), else ``task``."""
+    return row.get("id") or row.get("task") or ""
+
+
+def _suite_datasets(results_csv: str) -> Dict[str, Tuple[Optional[str], Optional[str]]]:
+    """source -> (target, task) from the ``suite.json`` that ``automux bench`` writes beside results.csv."""
+    import json
+
+    path = Path(results_csv).with_name("suite.json")
+    if not path.exists():
+        return {}
+    try:
+        datasets = json.loads(path.read_text(encoding="utf-8")).get("datasets", [])
+    except ValueError:
+        return {}
+    return {d["source"]: (d.get("target"), d.get("task")) for d in datasets if d.get("source")}
+
+
 def read_rows(files: Sequence[str]) -> List[Dict[str, str]]:
+    """Every results row; ``_target`` / ``_task`` added from the suite file where there is one."""
     rows: List[Dict[str, str]] = []
     for f in files:
+        suite = _suite_datasets(f)
         with open(f, newline="", encoding="utf-8") as fh:
-            rows.extend(csv.DictReader(fh))
+            for row in csv.DictReader(fh):
+                target, task = suite.get(dataset_of(row), (None, None))
+                row["_target"], row["_task"] = target or "", task or ""
+                rows.append(row)
     return rows
 
 
 @lru_cache(maxsize=64)
-def dataset_profile(name: str) -> Optional[Profile]:
+def dataset_profile(name: str, target: Optional[str] = None, task: Optional[str] = None) -> Optional[Profile]:
     """The profile of a benchmark dataset by its source name, or None if it cannot be loaded here."""
     try:
-        return profile(name)
+        return profile(name, target or None, task=task or None)
     except Exception:
         return None
+
+
+def profile_of_rows(rows: List[Dict[str, str]], name: str) -> Optional[Profile]:
+    """The profile of dataset ``name`` using the target / task its rows carry."""
+    row = next((r for r in rows if dataset_of(r) == name), {})
+    return dataset_profile(name, row.get("_target") or None, row.get("_task") or None)
 
 
 def similar(a: Profile, b: Profile) -> bool:
@@ -64,7 +94,7 @@ def mean_ranks(rows: List[Dict[str, str]], datasets: Sequence[str]) -> Tuple[Dic
     for ds in datasets:
         groups: Dict[Tuple[str, str, str], Dict[str, float]] = {}
         for r in rows:
-            if r.get("task") != ds:
+            if dataset_of(r) != ds:
                 continue
             key = (r.get("fold", ""), r.get("seed", ""), r.get("constraint", ""))
             try:
@@ -86,8 +116,8 @@ def evidence_points(p: Profile, files: Optional[Sequence[str]] = None,
     rows = read_rows(files)
     if not rows:
         return {}
-    names = sorted({r["task"] for r in rows if r.get("task")} - set(exclude_datasets))
-    close = [n for n in names if (dp := dataset_profile(n)) is not None and similar(p, dp)]
+    names = sorted({dataset_of(r) for r in rows if dataset_of(r)} - set(exclude_datasets))
+    close = [n for n in names if (dp := profile_of_rows(rows, n)) is not None and similar(p, dp)]
     if not close:
         return {}
     ranks, n = mean_ranks(rows, close)

@@ -20,10 +20,15 @@ from pathlib import Path
 from typing import Dict, List
 
 
+def dataset_of(row: Dict[str, str]) -> str:
+    from automux.select.evidence import dataset_of as source
+    return source(row)
+
+
 def mean_result(rows: List[Dict[str, str]], dataset: str, constraint: str) -> Dict[str, float]:
     by: Dict[str, List[float]] = {}
     for r in rows:
-        if r["task"] != dataset or r.get("constraint") != constraint:
+        if dataset_of(r) != dataset or r.get("constraint") != constraint:
             continue
         try:
             v = float(r.get("result") or "nan")
@@ -39,15 +44,15 @@ def mean_result(rows: List[Dict[str, str]], dataset: str, constraint: str) -> Di
 def evaluate(files: List[str]) -> Dict[str, object]:
     import automux
     from automux.select import Constraints, rank
-    from automux.select.evidence import dataset_profile, read_rows
+    from automux.select.evidence import profile_of_rows, read_rows
 
     rows = read_rows(files)
     declared = {b["name"]: dict(b, available=True) for b in automux.backends()}
     out_rows = []
-    for dataset in sorted({r["task"] for r in rows}):
-        for constraint in sorted({r["constraint"] for r in rows if r["task"] == dataset}):
+    for dataset in sorted({dataset_of(r) for r in rows}):
+        for constraint in sorted({r["constraint"] for r in rows if dataset_of(r) == dataset}):
             means = mean_result(rows, dataset, constraint)
-            p = dataset_profile(dataset)
+            p = profile_of_rows(rows, dataset)
             if p is None or len(means) < 2:
                 continue
             backends = [declared[fw] for fw in means if fw in declared]
@@ -83,7 +88,10 @@ def evaluate(files: List[str]) -> Dict[str, object]:
 
 def to_markdown(result: Dict[str, object]) -> str:
     s = result["summary"]
-    lines = ["# Selector regret (leave one dataset out)", ""]
+    lines = ["# Selector regret (leave one dataset out)", "",
+             "Regret is in each dataset's own metric (AMLB `result`, higher is better: AUC, -logloss, "
+             "-RMSE), so means mix units; read the per-case table too. Rerun: "
+             "`python benchmarks/selector/regret.py benchmarks/results/standard`.", ""]
     if not s.get("cases"):
         return "\n".join(lines + ["No cases: the results hold fewer than two backends per dataset."]) + "\n"
     lines += [f"- cases (dataset x constraint): {s['cases']}",
