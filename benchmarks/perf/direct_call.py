@@ -5,8 +5,8 @@ itself writes for a run (``job.json``, ``train.arrow``, ``holdout.arrow``). The
 backend gets exactly the settings it gets inside automux (seed, folds, budget,
 options, the same random/numpy seeding); what is left out is the harness: no
 candidate streaming to disk, no model save, no environment snapshot, no result
-files, no parent polling, scoring, record or store. Prints one JSON line:
-``{search_s, predict_s, n_candidates, predictions_sha256}``.
+files, no parent polling, scoring, record or store. Prints one line
+``AUTOMUX_DIRECT_RESULT {search_s, predict_s, n_candidates, predictions_sha256}``.
 
 Runs on Python 3.9 (isolated backend envs), like the worker.
 """
@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+MARK = "AUTOMUX_DIRECT_RESULT "
 
 
 def main(job_dir: Path) -> int:
@@ -54,7 +56,8 @@ def main(job_dir: Path) -> int:
     pred = adapter.predict(result.model, holdout)
     predict_s = time.monotonic() - t1
     arr = jf.predictions_array(jf.predictions_frame(pred, job["task"]), job["task"])
-    print(json.dumps({"search_s": search_s, "predict_s": predict_s, "n_candidates": len(task.candidates),
+    # Marked: a backend may print to stdout after us (H2O's exit hook does).
+    print(MARK + json.dumps({"search_s": search_s, "predict_s": predict_s, "n_candidates": len(task.candidates),
                       "predictions_sha256": jf.predictions_sha256(arr)}))
     sys.stdout.flush()
     return 0

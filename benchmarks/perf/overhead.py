@@ -45,6 +45,7 @@ from typing import Any, Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
+MARK = "AUTOMUX_DIRECT_RESULT "  # the line direct_call.py prints its result on
 
 
 def _median(xs: List[float]) -> Optional[float]:
@@ -89,9 +90,10 @@ def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any
         env = worker_env(exp.spec.seeds, worker.env_extra)
         wall, proc = _timed([worker.python, str(HERE / "direct_call.py"), str(job_dir)], env=env,
                             cwd=str(job_dir))
-    if proc.returncode != 0:
-        return {"wall_s": wall, "status": "failed", "error": proc.stderr[-800:]}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
+    if proc.returncode != 0 or not lines:
+        return {"wall_s": wall, "status": "failed", "error": (proc.stderr or proc.stdout)[-800:]}
+    out = json.loads(lines[-1][len(MARK):])
     return {"wall_s": wall, "search_s": out["search_s"], "predict_s": out["predict_s"], "status": "ok",
             "sha": out["predictions_sha256"], "n_candidates": out["n_candidates"]}
 
@@ -114,6 +116,25 @@ def startup(backend: str, reps: int) -> List[Dict[str, Any]]:
         rows.append({"kind": "startup", "backend": backend, "what": "import backend", "rep": rep,
                      "seconds": wall if proc.returncode == 0 else None, "error": proc.stderr[-300:] or None})
     return rows
+
+
+def _guard(fn: Any) -> Dict[str, Any]:
+    """One measurement; an exception is a failed measurement, not the end of the script."""
+    try:
+        return fn()
+    except Exception as e:
+        return {"wall_s": None, "status": "failed", "error": f"{type(e).__name__}: {e}"[:800]}
+
+
+def _write_raw(out: Path, raw: List[Dict[str, Any]]) -> None:
+    import csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    keys = sorted({k for r in raw for k in r})
+    with open(out / "raw.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(raw)
 
 
 def machine() -> Dict[str, Any]:
@@ -172,12 +193,7 @@ def write_outputs(out: Path, raw: List[Dict[str, Any]], summary: List[Dict[str, 
                   base: Dict[str, Any]) -> None:
     import csv
 
-    out.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in raw for k in r})
-    with open(out / "raw.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(raw)
+    _write_raw(out, raw)
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(summary[0]))
         w.writeheader()
@@ -282,14 +298,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             for rep in range(a.reps):
                 order = ("automux", "direct") if rep % 2 == 0 else ("direct", "automux")
                 for kind in order:
-                    r = run_automux(exp, b, store, {}) if kind == "automux" else run_direct(exp, b, {})
+                    r = _guard(lambda: run_automux(exp, b, store, {}) if kind == "automux" else
+                               run_direct(exp, b, {}))
                     raw.append({"kind": kind, "backend": b, "rep": rep, **r})
-                    sys.stderr.write(f"[perf] {b} {kind} rep {rep}: {r['status']} {r['wall_s']:.1f}s\n")
+                    sys.stderr.write(f"[perf] {b} {kind} rep {rep}: {r['status']} {r.get('wall_s') or 0:.1f}s\n")
             if not a.skip_budget:
                 for rep in range(a.reps):
-                    r = run_automux(exp_s, b, store, {})
+                    r = _guard(lambda: run_automux(exp_s, b, store, {}))
                     raw.append({"kind": "budget", "backend": b, "rep": rep, **r})
-                    sys.stderr.write(f"[perf] {b} budget rep {rep}: {r['status']} worker {r['worker_s']:.1f}s\n")
+                    sys.stderr.write(f"[perf] {b} budget rep {rep}: {r['status']} worker "
+                                     f"{r.get('worker_s') or 0:.1f}s\n")
+            _write_raw(Path(a.out), raw)  # progress survives a crash of a later backend
     info["machine_end"] = machine()
     summary = summarise(raw, names, a.seconds)
     write_outputs(Path(a.out), raw, summary, info, base)
