@@ -73,8 +73,9 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
     selection: Dict[str, Any] = {}
     if backend == "auto":
         backend, selection = _auto_backend(exp, data, target, constraints)
-    elif isinstance(backend, str):
-        plugins.get_adapter(backend)  # an unknown name fails before the readiness check
+    # an unknown name or a bad option fails before the readiness check
+    adapter = plugins.get_adapter(backend) if isinstance(backend, str) else backend
+    adapter.check_options(dict(options or {}))
     governed = _governed(exp, readiness, progress)
     extra = dict(governed.pop("extra", {}), **selection)
     return execute(exp, backend, options=options, store=_store(store), inline=inline, progress=progress,
@@ -118,6 +119,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
         reason = a.unavailable_reason()
         if reason:
             raise BackendUnavailable(f"backend {a.name!r} cannot run here: {reason}")
+        a.check_options(dict((options or {}).get(a.name) or {}))
     for a in adapters:  # isolated envs are built (or refused under build=False) before any backend runs
         ensure_env(a.environment, build=build, adapter_name=a.name)
     the_store = _store(store)

@@ -121,12 +121,23 @@ def test_rdb_study_for_other_data_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("options", [{"n_jobs": 2}, {"storage": "study.db"}, {"bogus": 1}, {"worker": -1}])
-def test_bad_options_fail_before_any_trial(options, tmp_path):
-    rec = automux.run("sklearn:iris", None, "optuna", budget_trials=1, folds=3, options=options,
-                      store=tmp_path, inline=True)
-    assert rec.status == "failed"
-    assert rec.extra["error_type"] == "SpecError"
-    assert rec.candidates == []
+def test_bad_options_are_refused_before_any_worker_starts(options, tmp_path):
+    """A bad option is the user's error: SpecError in the parent (exit 2 in the CLI), no run stored."""
+    from automux.core.errors import SpecError
+    from automux.core.store import RunStore
+
+    with pytest.raises(SpecError):
+        automux.run("sklearn:iris", None, "optuna", budget_trials=1, folds=3, options=options,
+                    store=tmp_path, readiness=False)
+    assert RunStore(tmp_path).list() == []
+
+
+def test_bad_option_exits_2_from_the_cli(tmp_path):
+    from helpers import run_cli
+    proc = run_cli("--store", str(tmp_path), "run", "--data", "sklearn:iris", "--backend", "optuna",
+                   "--budget-trials", "1", "--option", "n_jobs=2")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 FIXED_POINTS = {
