@@ -176,7 +176,7 @@ def summarise(raw: List[Dict[str, Any]], backends: List[str], seconds: float) ->
             "budget_overrun_s": _median([max(0.0, r["worker_s"] - seconds) for r in ad if r.get("worker_s")]),
             "budget_overrun_max_s": max([max(0.0, r["worker_s"] - seconds) for r in ad if r.get("worker_s")],
                                         default=None),
-            "budget_statuses": ",".join(sorted({r["status"] for r in ad})),
+            "budget_statuses": ",".join(sorted({r["status"] for r in ad})) or "n/a (no seconds budget)",
         })
     return out
 
@@ -187,6 +187,11 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.2f}"
     return str(v)
+
+
+def _load(m: Dict[str, Any]) -> str:
+    la = m.get("loadavg")
+    return "/".join(f"{x:.1f}" for x in la) + " (1/5/15 min)" if la else "?"
 
 
 def write_outputs(out: Path, raw: List[Dict[str, Any]], summary: List[Dict[str, Any]], info: Dict[str, Any],
@@ -205,7 +210,7 @@ def write_outputs(out: Path, raw: List[Dict[str, Any]], summary: List[Dict[str, 
         f"Data {info['data']}, {info['cv_folds']} CV folds, seed {info['seed']}; overhead under a "
         f"{info['trials']}-trial budget, adherence under a {info['seconds']:g} s budget; {info['reps']} repetitions, "
         f"medians. Machine: {info['machine_start']['platform']}, {info['machine_start']['cpus']} CPUs, load average "
-        f"{info['machine_start']['loadavg']} at the start and {info['machine_end']['loadavg']} at the end "
+        f"{_load(info['machine_start'])} at the start and {_load(info['machine_end'])} at the end "
         "(a shared machine: other work ran at the same time). Made by `benchmarks/perf/overhead.py`.",
         "",
         f"Interpreter start (`python -c pass`): {_fmt(base['python_s'])} s; importing automux's worker side: "
@@ -230,7 +235,8 @@ def write_outputs(out: Path, raw: List[Dict[str, Any]], summary: List[Dict[str, 
         "## Worker start-up cost",
         "",
         "`prepare worker` = env lookup plus, for an isolated env, the handshake process. `import backend` = a "
-        "fresh interpreter importing the adapter's backend modules. `worker overhead` = the worker's wall time "
+        "fresh interpreter of the backend's env importing the adapter's declared import names (a light top-level "
+        "package, as PyCaret's and auto-sklearn's are, defers the heavy imports to the search). `worker overhead` = the worker's wall time "
         "minus search and predict (interpreter start, imports, reading the data, saving the model, the env "
         "snapshot).",
         "",
@@ -258,6 +264,33 @@ def write_outputs(out: Path, raw: List[Dict[str, Any]], summary: List[Dict[str, 
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
+def _num(v: str) -> Any:
+    if v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+
+def resummarise(out: Path) -> int:
+    """Summary files again from a previous run's raw.csv (e.g. after changing how they are written)."""
+    import csv
+
+    info = json.loads((out / "machine.json").read_text())
+    with open(out / "raw.csv", newline="") as f:
+        raw = [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    # Budget runs a trial-only backend refused are not measurements.
+    raw = [r for r in raw if not (r["kind"] == "budget" and "does not support a seconds budget" in str(r.get("error")))]
+    base = {"python_s": _median([r["seconds"] for r in raw if r.get("what") == "python -c pass"]),
+            "import_worker_s": _median([r["seconds"] for r in raw if r.get("what") == "import automux.core.worker"])}
+    write_outputs(out, raw, summarise(raw, info["backends"], info["seconds"]), info, base)
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backends", help="comma list (default: every available backend)")
@@ -270,10 +303,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-budget", action="store_true", help="leave out the budget adherence runs")
     p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--summarise-only", action="store_true",
+                   help="rewrite summary.csv / summary.md from OUT/raw.csv and OUT/machine.json, run nothing")
     a = p.parse_args(argv)
+    if a.summarise_only:
+        return resummarise(Path(a.out))
 
     import automux
     from automux.core.budget import DEFAULT_GRACE_S
+    from automux.core.plugins import get_adapter
     from automux.core.store import RunStore
 
     names = a.backends.split(",") if a.backends else [b["name"] for b in automux.backends() if b["available"]]
@@ -302,7 +340,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                run_direct(exp, b, {}))
                     raw.append({"kind": kind, "backend": b, "rep": rep, **r})
                     sys.stderr.write(f"[perf] {b} {kind} rep {rep}: {r['status']} {r.get('wall_s') or 0:.1f}s\n")
-            if not a.skip_budget:
+            if not a.skip_budget and "seconds" in get_adapter(b).capabilities.budget_modes:
                 for rep in range(a.reps):
                     r = _guard(lambda: run_automux(exp_s, b, store, {}))
                     raw.append({"kind": "budget", "backend": b, "rep": rep, **r})
