@@ -120,5 +120,5 @@ def test_dask_scheduler_unreachable_is_a_user_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     r = run_cli("bench", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "dask",
-                "--scheduler", f"tcp://127.0.0.1:{port}")
+                "--scheduler", f"tcp://127.0.0.1:{port}", "--scheduler-timeout", "3")
     assert r.returncode == 2 and "cannot reach the Dask scheduler" in r.stderr, r.stderr[-2000:]

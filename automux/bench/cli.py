@@ -16,6 +16,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="where cells run: local processes (default) or a Dask cluster")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --executor dask)")
+    p.add_argument("--scheduler-timeout", type=float, default=20.0,
+                   help="seconds to wait for the Dask scheduler (default 20)")
     p.add_argument("--jobs", type=int, default=1, help="local executor: cells at a time (default 1)")
     p.add_argument("--retry-failed", action="store_true", help="rerun finished cells whose status is not ok")
     p.add_argument("--max-cells", type=int, help="run at most N cells now; the rest stay to do")
@@ -41,7 +43,8 @@ def cmd_bench(a: argparse.Namespace, store: Any) -> int:
     # finished cells are kept, a rerun resumes.
     old = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        summary = run_suite(a.suite, a.out, executor=a.executor, scheduler=a.scheduler, jobs=a.jobs,
+        summary = run_suite(a.suite, a.out, executor=a.executor, scheduler=a.scheduler,
+                            scheduler_timeout=a.scheduler_timeout, jobs=a.jobs,
                             retry_failed=a.retry_failed, max_cells=a.max_cells, progress=not a.no_progress)
     except KeyboardInterrupt:
         sys.stderr.write("automux: bench interrupted; finished cells are kept: rerun the same command to resume\n")

@@ -145,10 +145,11 @@ class DaskExecutor:
             client.close()
 
 
-def make_executor(kind: str = "local", *, jobs: int = 1, scheduler: Optional[str] = None) -> Any:
+def make_executor(kind: str = "local", *, jobs: int = 1, scheduler: Optional[str] = None,
+                  connect_timeout: float = 20.0) -> Any:
     """``local`` (``jobs`` cells at a time) or ``dask`` (``scheduler`` address)."""
     if kind == "local":
         return LocalExecutor(jobs=jobs)
     if kind == "dask":
-        return DaskExecutor(scheduler or "")
+        return DaskExecutor(scheduler or "", connect_timeout=connect_timeout)
     raise ExecutorError(f"unknown executor {kind!r}: use local or dask")

@@ -105,7 +105,8 @@ def _lock(out: Path) -> Any:
 
 
 def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor: str = "local",
-              scheduler: Optional[str] = None, jobs: int = 1, retry_failed: bool = False,
+              scheduler: Optional[str] = None, scheduler_timeout: float = 20.0, jobs: int = 1,
+              retry_failed: bool = False,
               max_cells: Optional[int] = None, progress: Union[bool, BenchProgress] = True,
               stream: Any = None) -> BenchSummary:
     """Run every cell of ``suite`` not yet finished under ``out``; regenerate ``out/results.csv``.
@@ -113,7 +114,8 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
     Args:
         suite: a suite file path or a parsed :class:`Suite`.
         out: the output directory (created; reused to resume).
-        executor: ``local`` (``jobs`` cells at a time) or ``dask`` (needs ``scheduler``).
+        executor: ``local`` (``jobs`` cells at a time) or ``dask`` (needs ``scheduler``; connecting
+            gives up after ``scheduler_timeout`` seconds).
         retry_failed: rerun finished cells whose status is not ``ok``.
         max_cells: run at most this many cells this time (the rest stay to do).
 
@@ -127,7 +129,7 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
     if max_cells is not None and max_cells < 0:
         from ..core.errors import SpecError
         raise SpecError(f"--max-cells {max_cells}: give a number >= 0")
-    exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
+    exe = make_executor(executor, jobs=jobs, scheduler=scheduler, connect_timeout=scheduler_timeout)
     check_datasets(the_suite)
     lock = _lock(out_dir)
     try:
