@@ -49,9 +49,10 @@ class BenchProgress:
         """One line of information (e.g. a backend that cannot run here)."""
         self._write(text.rstrip("\n") + "\n")
 
-    def begin(self, to_run: int) -> None:
+    def begin(self, to_run: int, limit: Optional[int] = None) -> None:
         skipped = f", {self.already} already done" if self.already else ""
-        self._write(f"bench: {self.total} cells{skipped}, {to_run} to run\n")
+        now = f" ({limit} now: --max-cells)" if limit is not None and limit < to_run else ""
+        self._write(f"bench: {self.total} cells{skipped}, {to_run} to run{now}\n")
         if self.tty:
             self._write("\r" + self._bar())
 

@@ -144,6 +144,7 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
 
         todo = [c for c in cells if not is_done(c.cell_id)]
         already = len(cells) - len(todo)
+        n_todo = len(todo)
         if max_cells is not None:
             todo = todo[:max_cells]
         stream = stream or sys.stderr
@@ -153,7 +154,7 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
             bar.note(f"bench: backend {name} cannot run here ({reason}): its cells will be failed rows")
         summary = BenchSummary(out_dir=str(out_dir), results_csv=str(out_dir / "results.csv"), total=len(cells),
                                already_done=already, ran=0)
-        bar.begin(len(todo))
+        bar.begin(n_todo, limit=max_cells)
 
         def on_done(cell: Cell, row: Optional[Dict[str, Any]], lost: Optional[str]) -> None:
             bar.done(cell, row, lost)
