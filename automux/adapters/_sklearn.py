@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,45 @@ def preprocessor(X: pd.DataFrame) -> Any:
         parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                            OneHotEncoder(handle_unknown="ignore")), cats))
     return ColumnTransformer(parts)
+
+
+def pipeline_source(title: str, imports: str, model: str, columns: Dict[str, str], seed: int) -> str:
+    """Stand-alone source of the pipeline :func:`preprocessor` builds, ending in ``model``.
+
+    ``imports`` imports the model's class; ``model`` is its constructor call and
+    may use ``seed``. The file defines ``build_model(seed=SEED)`` and needs
+    scikit-learn (plus the model's own library) only: what promotion rebuilds.
+    """
+    nums = [c for c, kind in columns.items() if kind != "categorical"]
+    cats = [c for c, kind in columns.items() if kind == "categorical"]
+    parts = []
+    if nums:
+        parts.append('        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),')
+    if cats:
+        parts.append('        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),\n'
+                     '                              OneHotEncoder(handle_unknown="ignore")), CATEGORICAL),')
+    return "\n".join([
+        f'"""{title}"""',
+        "from sklearn.compose import ColumnTransformer",
+        "from sklearn.impute import SimpleImputer",
+        "from sklearn.pipeline import Pipeline, make_pipeline",
+        "from sklearn.preprocessing import OneHotEncoder, StandardScaler",
+        imports,
+        "",
+        f"NUMERIC = {nums!r}",
+        f"CATEGORICAL = {cats!r}",
+        f"SEED = {int(seed)!r}",
+        "",
+        "",
+        "def build_model(seed=SEED):",
+        '    """The unfitted pipeline: impute + scale numbers, impute + one-hot categories, then the model."""',
+        "    prep = ColumnTransformer([",
+        *parts,
+        "    ])",
+        f"    model = {model}",
+        '    return Pipeline([("prep", prep), ("model", model)])',
+        "",
+    ])
 
 
 def to_sklearn_frame(X: pd.DataFrame) -> pd.DataFrame:

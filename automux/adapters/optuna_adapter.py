@@ -404,37 +404,10 @@ class OptunaAdapter(Adapter):
                      "        force_row_wise=True, verbose=-1)")
         else:
             return None
-        nums = [c for c, kind in columns.items() if kind != "categorical"]
-        cats = [c for c, kind in columns.items() if kind == "categorical"]
-        parts = []
-        if nums:
-            parts.append('        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),')
-        if cats:
-            parts.append('        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),\n'
-                         '                              OneHotEncoder(handle_unknown="ignore")), CATEGORICAL),')
-        return "\n".join([
-            f'"""{algo} ({task}) found by Optuna, rebuilt with scikit-learn'
-            + (' and LightGBM alone."""' if algo == "lightgbm" else ' alone."""'),
-            "from sklearn.compose import ColumnTransformer",
-            "from sklearn.impute import SimpleImputer",
-            "from sklearn.pipeline import Pipeline, make_pipeline",
-            "from sklearn.preprocessing import OneHotEncoder, StandardScaler",
-            imports,
-            "",
-            f"NUMERIC = {nums!r}",
-            f"CATEGORICAL = {cats!r}",
-            f"SEED = {int(seed)!r}",
-            "",
-            "",
-            "def build_model(seed=SEED):",
-            '    """The unfitted pipeline: impute + scale numbers, impute + one-hot categories, then the model."""',
-            "    prep = ColumnTransformer([",
-            *parts,
-            "    ])",
-            f"    model = {model}",
-            '    return Pipeline([("prep", prep), ("model", model)])',
-            "",
-        ])
+        from ._sklearn import pipeline_source
+        title = (f"{algo} ({task}) found by Optuna, rebuilt with scikit-learn"
+                 + (" and LightGBM alone." if algo == "lightgbm" else " alone."))
+        return pipeline_source(title, imports, model, columns, seed)
 
 
 @hookimpl

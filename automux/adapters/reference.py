@@ -141,36 +141,9 @@ class ReferenceAdapter(Adapter):
                      f"max_features={p.get('max_features', 1.0 if reg else 'sqrt')!r}, random_state=seed, n_jobs=1)")
         else:
             return None
-        nums = [c for c, kind in columns.items() if kind != "categorical"]
-        cats = [c for c, kind in columns.items() if kind == "categorical"]
-        parts = []
-        if nums:
-            parts.append('        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),')
-        if cats:
-            parts.append('        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),\n'
-                         '                              OneHotEncoder(handle_unknown="ignore")), CATEGORICAL),')
-        return "\n".join([
-            f'"""{candidate.algorithm} ({task}), rebuilt with scikit-learn alone from the reference adapter."""',
-            "from sklearn.compose import ColumnTransformer",
-            "from sklearn.impute import SimpleImputer",
-            "from sklearn.pipeline import Pipeline, make_pipeline",
-            "from sklearn.preprocessing import OneHotEncoder, StandardScaler",
-            imports,
-            "",
-            f"NUMERIC = {nums!r}",
-            f"CATEGORICAL = {cats!r}",
-            f"SEED = {int(seed)!r}",
-            "",
-            "",
-            "def build_model(seed=SEED):",
-            '    """The unfitted pipeline: impute + scale numbers, impute + one-hot categories, then the model."""',
-            "    prep = ColumnTransformer([",
-            *parts,
-            "    ])",
-            f"    model = {model}",
-            '    return Pipeline([("prep", prep), ("model", model)])',
-            "",
-        ])
+        from ._sklearn import pipeline_source
+        title = f"{candidate.algorithm} ({task}), rebuilt with scikit-learn alone from the reference adapter."
+        return pipeline_source(title, imports, model, columns, seed)
 
 
 @hookimpl
