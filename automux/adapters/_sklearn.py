@@ -122,6 +122,16 @@ def pipeline_steps(model: Any) -> List[str]:
     return [type(step).__name__ for _, step in getattr(model, "steps", [("model", model)])]
 
 
+class PickledModel:
+    """Mixin for adapters whose model is a picklable object (loaded in the env that saved it)."""
+
+    def save(self, model: Any, path: Path) -> None:
+        save_pickle(model, path)
+
+    def load(self, path: Path) -> Any:
+        return load_pickle(path)
+
+
 def save_pickle(model: Any, path: Path) -> None:
     with open(path / MODEL_FILE, "wb") as f:
         pickle.dump(model, f, protocol=4)

@@ -44,6 +44,7 @@ import pandas as pd
 from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.hookspecs import hookimpl
+from ._sklearn import PickledModel
 
 DEFAULT_METALEARNING = 4
 #: Under a count budget the clock must never be what stops the search.
@@ -112,7 +113,7 @@ def _oof_fold_scores(task: SearchTask, internals: Path, seed: int, num_run: int,
     return scores
 
 
-class AutoSklearnAdapter(Adapter):
+class AutoSklearnAdapter(PickledModel, Adapter):
     name = "autosklearn"
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
@@ -249,14 +250,6 @@ class AutoSklearnAdapter(Adapter):
         for j, cls in enumerate(est.classes_):
             out[:, int(cls)] = proba[:, j]
         return out
-
-    def save(self, model: Any, path: Path) -> None:
-        from ._sklearn import save_pickle
-        save_pickle(model, path)
-
-    def load(self, path: Path) -> Any:
-        from ._sklearn import load_pickle
-        return load_pickle(path)
 
 
 @hookimpl

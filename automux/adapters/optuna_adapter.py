@@ -89,6 +89,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
+from ._sklearn import PickledModel
 
 ALGORITHMS = ("linear", "random_forest", "extra_trees", "lightgbm")
 OPTIONS = ("storage", "study_name", "worker", "n_jobs")
@@ -265,7 +266,7 @@ def open_study(task: SearchTask, opts: Dict[str, Any]) -> Tuple[Any, Dict[str, A
                    "trials_before": existing, "note": "shared study: not repeatable"}
 
 
-class OptunaAdapter(Adapter):
+class OptunaAdapter(PickledModel, Adapter):
     """Optuna TPE over scikit-learn and LightGBM pipelines; see the module docstring for the space."""
 
     name = "optuna"
@@ -373,13 +374,6 @@ class OptunaAdapter(Adapter):
         from ._sklearn import predict_output
         return predict_output(model["model"], X, model["task"], model["n_classes"])
 
-    def save(self, model: Any, path: Path) -> None:
-        from ._sklearn import save_pickle
-        save_pickle(model, path)
-
-    def load(self, path: Path) -> Any:
-        from ._sklearn import load_pickle
-        return load_pickle(path)
 
     def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Any:
         """The same pipeline as :func:`build_model`, as a stand-alone scikit-learn / LightGBM file."""

@@ -19,6 +19,7 @@ import pandas as pd
 from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.hookspecs import hookimpl
+from ._sklearn import PickledModel
 
 #: Options: ``n_jobs`` (default 1) for the forest.
 ALGORITHMS = ("dummy", "linear", "random_forest")
@@ -66,7 +67,7 @@ def _sample(rng: random.Random, task: str) -> "tuple[str, Dict[str, Any]]":
     }
 
 
-class ReferenceAdapter(Adapter):
+class ReferenceAdapter(PickledModel, Adapter):
     name = "reference"
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
@@ -114,13 +115,6 @@ class ReferenceAdapter(Adapter):
         from ._sklearn import predict_output
         return predict_output(model["model"], X, model["task"], model["n_classes"])
 
-    def save(self, model: Any, path: Path) -> None:
-        from ._sklearn import save_pickle
-        save_pickle(model, path)
-
-    def load(self, path: Path) -> Any:
-        from ._sklearn import load_pickle
-        return load_pickle(path)
 
     def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
         """The same pipeline as :func:`build_model`, as a stand-alone scikit-learn file."""

@@ -51,7 +51,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
-from ._sklearn import FixedFolds
+from ._sklearn import FixedFolds, PickledModel
 from ..core.metrics import get_metric
 
 DEFAULT_POPULATION = 8
@@ -314,7 +314,7 @@ def _disable_update_check() -> None:
 
 # --- the adapter -------------------------------------------------------------------------
 
-class TpotAdapter(Adapter):
+class TpotAdapter(PickledModel, Adapter):
     """TPOT 1.x behind the automux contract (see the module docstring)."""
 
     name = "tpot"
@@ -446,14 +446,6 @@ class TpotAdapter(Adapter):
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
         from ._sklearn import predict_output
         return predict_output(model["pipeline"], X.reset_index(drop=True), model["task"], model["n_classes"])
-
-    def save(self, model: Any, path: Path) -> None:
-        from ._sklearn import save_pickle
-        save_pickle(model, path)
-
-    def load(self, path: Path) -> Any:
-        from ._sklearn import load_pickle
-        return load_pickle(path)
 
 
 @hookimpl
