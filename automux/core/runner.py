@@ -54,15 +54,13 @@ def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_d
     })
 
 
-def _holdout_scores(exp: Experiment, job_dir: Path) -> "tuple[Dict[str, float], Optional[str]]":
-    pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
+def _holdout_scores(exp: Experiment, pred: np.ndarray) -> "tuple[Dict[str, float], Optional[str]]":
     y = exp.dataset.y[list(exp.split.holdout)]
     return score_all(exp.dataset.task, y, pred), jf.predictions_sha256(pred)
 
 
-def _validate_predictions(exp: Experiment, job_dir: Path) -> Optional[str]:
+def _validate_predictions(exp: Experiment, pred: np.ndarray) -> Optional[str]:
     """Why the worker's predictions are malformed, or None."""
-    pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
     n = len(exp.split.holdout)
     if exp.dataset.task == "regression":
         if pred.shape != (n,):
@@ -134,11 +132,12 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     sha = None
     status, error = out.status, out.error
     if status == "ok":
-        problem = _validate_predictions(exp, job_dir)
+        pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
+        problem = _validate_predictions(exp, pred)
         if problem:
             status, error = "failed", f"malformed predictions: {problem}"
         else:
-            scores, sha = _holdout_scores(exp, job_dir)
+            scores, sha = _holdout_scores(exp, pred)
     result = out.result or {}
     log_path = job_dir / jf.LOG
     log = log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log_path.exists() else ""
