@@ -184,7 +184,7 @@ def run_inline(job_dir: Path, on_candidate: Callable[[Candidate], None] = lambda
     """The same job in this process: no deadline enforcement, live tracebacks in the log."""
     import traceback
 
-    from .worker import run_job
+    from .worker import run_job, write_error
 
     job = jf.read_json(job_dir / jf.JOB)
     job["launched_at"] = time.time()
@@ -194,9 +194,7 @@ def run_inline(job_dir: Path, on_candidate: Callable[[Candidate], None] = lambda
     try:
         run_job(job_dir)
     except Exception as e:
-        from .envinfo import describe_env
-        jf.write_json(job_dir / jf.ERROR, {"type": type(e).__name__, "message": str(e),
-                                           "traceback": traceback.format_exc(), "env": describe_env()})
+        write_error(job_dir, e)
         (job_dir / jf.LOG).write_text(traceback.format_exc(), encoding="utf-8")
         rc = 1
     cands = jf.read_candidates(job_dir)

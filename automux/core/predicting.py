@@ -64,9 +64,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         run_predict_job(job_dir)
     except BaseException as e:  # recorded for the parent, then a non-zero exit
-        from .envinfo import describe_env
-        jf.write_json(job_dir / jf.ERROR, {"type": type(e).__name__, "message": str(e),
-                                           "traceback": traceback.format_exc(), "env": describe_env()})
+        from .worker import write_error
+        write_error(job_dir, e)
         traceback.print_exc()
         return 1
     return 0

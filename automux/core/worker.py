@@ -92,6 +92,12 @@ def run_job(job_dir: Path, adapter: Optional[Adapter] = None) -> Dict[str, Any]:
     return out
 
 
+def write_error(job_dir: Path, e: BaseException) -> None:
+    """Record an exception for the parent as ``error.json`` (type, message, traceback, env)."""
+    jf.write_json(job_dir / jf.ERROR, {"type": type(e).__name__, "message": str(e),
+                                       "traceback": traceback.format_exc(), "env": describe_env()})
+
+
 def main(argv: Optional[list] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -101,8 +107,7 @@ def main(argv: Optional[list] = None) -> int:
     try:
         run_job(job_dir)
     except BaseException as e:  # recorded for the parent, then a non-zero exit
-        jf.write_json(job_dir / jf.ERROR, {"type": type(e).__name__, "message": str(e),
-                                           "traceback": traceback.format_exc(), "env": describe_env()})
+        write_error(job_dir, e)
         traceback.print_exc()
         return EXIT_ADAPTER_ERROR
     return 0
