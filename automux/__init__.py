@@ -4,17 +4,16 @@ Importing automux imports no backend library and loads no plugin; plugins load
 on first use (``backends()``, ``run()``, ...).
 """
 from ._version import __version__
-from .api import backends, check, compare, experiment, load_run, plugin_failures, predict, promote, run, runs, verify
+from .api import (backends, check, compare, experiment, load_run, plugin_failures, predict, promote, run, runs, verify)
 from .core.adapter import Adapter, SearchResult, SearchTask
-from .core.budget import Budget
+from .core.contract.budget import Budget
 from .core.capabilities import Capabilities, Environment
-from .core.data import Dataset, load_data
-from .core.errors import (AutomuxError, BackendNotFound, BackendUnavailable, DataError, SpecError,
-                          UnsupportedData, UnsupportedTask, UserError)
+from .core.contract.data import Dataset, load_data
+from .core.errors import (AutomuxError, BackendNotFound, BackendUnavailable, DataError, SpecError, UnsupportedData, UnsupportedTask, UserError)
 from .core.hookspecs import hookimpl
-from .core.record import RunRecord
-from .core.spec import Candidate, Spec
-from .core.store import RunStore
+from .core.contract.record import RunRecord
+from .core.contract.spec import Candidate, Spec
+from .core.run.store import RunStore
 
 __all__ = [
     "__version__", "run", "compare", "verify", "check", "promote", "predict", "backends", "experiment", "runs", "load_run",

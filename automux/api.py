@@ -8,11 +8,11 @@ import pandas as pd
 from .core import plugins
 from .core.adapter import Adapter
 from .core.errors import SpecError
-from .core.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
-from .core.record import RunRecord
-from .core.runner import ProgressFn, compare_records, execute, experiment_from_record, leaderboard
-from .core.spec import Spec
-from .core.store import RunStore
+from .core.contract.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
+from .core.contract.record import RunRecord
+from .core.run.execute import ProgressFn, compare_records, execute, experiment_from_record, leaderboard
+from .core.contract.spec import Spec
+from .core.run.store import RunStore
 
 DataLike = Union[str, pd.DataFrame]
 
@@ -112,7 +112,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
         raise SpecError("no backends given: pass --backends A,B,...")
     exp = experiment(data, target, **experiment_args)
     adapters = [plugins.get_adapter(b) for b in backends]
-    from .core.envs import ensure_env
+    from .core.env.build import ensure_env
     from .core.errors import BackendUnavailable
 
     for a in adapters:
@@ -170,7 +170,7 @@ def runs(store: Union[str, RunStore, None] = None, backend: Optional[str] = None
 def predict(run_id: str, data: DataLike, *, store: Union[str, RunStore, None] = None,
             build: bool = True) -> Dict[str, Any]:
     """Predictions from a stored model, run in the env that trained it (``automux predict``)."""
-    from .core.predicting import predict as predict_run
+    from .core.run.predict import predict as predict_run
     return predict_run(run_id, data, store=_store(store), build=build)
 
 

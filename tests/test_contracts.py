@@ -52,7 +52,7 @@ def test_reference_is_always_checked():
 
 
 def test_contracts_command_module_is_import_light():
-    code = ("import sys, automux.contracts.cli, automux.contracts; "
+    code = ("import sys, automux.cli.contracts, automux.contracts; "
             "heavy = [m for m in ('automux.contracts.checks', 'automux.contracts.runner', "
             "'automux.contracts.context', 'pytest', 'sklearn') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from automux.core import envs
-from automux.core.env_errors import EnvBuildError, EnvNotBuilt, HandshakeError, InterpreterNotFound
-from automux.core.envs import Recipe, build_env, find_built, recipe_for, remove_env
-from automux.core.interpreters import (find_interpreter, probe, pyenv_candidates, version_in,
-                                       wanted_minors)
+from automux.core.env import build
+from automux.core.env.errors import EnvBuildError, EnvNotBuilt, HandshakeError, InterpreterNotFound
+from automux.core.env.build import Recipe, build_env, find_built, recipe_for, remove_env
+from automux.core.env.interpreters import find_interpreter, probe, pyenv_candidates, version_in, wanted_minors
 
 from helpers import run_cli
 
@@ -184,8 +183,8 @@ def test_venv_pip_fallback_build_ignores_half_built_dir_then_remove(tmp_home, mo
 
 def test_missing_env_with_no_build_refuses_before_any_run(tmp_home, tmp_path):
     import automux
-    from automux.core.runner import execute
-    from automux.core.store import RunStore
+    from automux.core.run.execute import execute
+    from automux.core.run.store import RunStore
 
     exp = automux.experiment("sklearn:breast_cancer", budget_trials=1)
     store = RunStore(tmp_path / "runs")
@@ -272,8 +271,8 @@ def test_identity_check_names_version_and_import_problems():
     with pytest.raises(HandshakeError, match="automux 0.0.9"):
         envs.check_identity(parent, dict(parent, automux_version="0.0.9"), "pycaret")
     with pytest.raises(HandshakeError, match="SyntaxError"):
-        envs.check_identity(parent, dict(parent, imports={"automux.core.worker": "SyntaxError: bad"}), "e")
-    envs.check_identity(parent, dict(parent, imports={"automux.core.worker": "ok"}), "e")
+        envs.check_identity(parent, dict(parent, imports={"automux.core.run.worker": "SyntaxError: bad"}), "e")
+    envs.check_identity(parent, dict(parent, imports={"automux.core.run.worker": "ok"}), "e")
 
 
 def test_env_remove_and_list_on_an_empty_cache(tmp_home):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import automux
-from automux.core.spec import candidates_identity
+from automux.core.contract.spec import candidates_identity
 
 pytest.importorskip("optuna")
 pytest.importorskip("lightgbm")
@@ -124,7 +124,7 @@ def test_rdb_study_for_other_data_is_refused(tmp_path):
 def test_bad_options_are_refused_before_any_worker_starts(options, tmp_path):
     """A bad option is the user's error: SpecError in the parent (exit 2 in the CLI), no run stored."""
     from automux.core.errors import SpecError
-    from automux.core.store import RunStore
+    from automux.core.run.store import RunStore
 
     with pytest.raises(SpecError):
         automux.run("sklearn:iris", None, "optuna", budget_trials=1, folds=3, options=options,
@@ -160,7 +160,7 @@ def test_every_algorithm_takes_categorical_and_missing_values(algorithm, task):
     import optuna
     import pandas as pd
 
-    from automux.adapters._sklearn import predict_output, to_sklearn_frame
+    from automux.core.sklearn_kit import predict_output, to_sklearn_frame
     from automux.adapters.optuna_adapter import build_model, suggest
 
     rng = np.random.RandomState(0)

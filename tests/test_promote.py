@@ -17,10 +17,9 @@ import automux
 from automux.adapters.reference import ReferenceAdapter
 from automux.core import plugins
 from automux.core.hookspecs import hookimpl
-from automux.core.store import RunStore
+from automux.core.run.store import RunStore
 from automux.governance import promote as gate
-from automux.governance.promote import (FRAGILE_GAIN, NOT_REPRODUCIBLE, PROMOTED, REFUSED, WORSE_THAN_REPORTED,
-                                        PromotionError, load_promotion, promote)
+from automux.governance.promote import (FRAGILE_GAIN, NOT_REPRODUCIBLE, PROMOTED, REFUSED, WORSE_THAN_REPORTED, PromotionError, load_promotion, promote)
 from helpers import run_cli
 
 
@@ -40,7 +39,7 @@ class FakeAutomuxImportingAdapter(ReferenceAdapter):
     name = "fake-automux-importing"
 
     def candidate_source(self, candidate, task, columns, seed):
-        return "import automux.core.metrics\n" + super().candidate_source(candidate, task, columns, seed)
+        return "import automux.core.contract.metrics\n" + super().candidate_source(candidate, task, columns, seed)
 
 
 class FakeNoRebuildAdapter(ReferenceAdapter):
@@ -182,7 +181,7 @@ def test_worse_than_reported_rule_with_a_fake_revalidation(store):
     """The decision rule alone, fed a fabricated re-validation (named fake): seed 0 agrees, others are worse."""
     record = automux.run("sklearn:breast_cancer", backend="reference", budget_trials=3, seed=4, store=store,
                          inline=True)
-    exp = automux.core.runner.experiment_from_record(record, store)
+    exp = automux.core.run.execute.experiment_from_record(record, store)
     readiness = gate._baselines(record, exp)
     cand = record.candidates[record.chosen]
     folds = list(cand.fold_scores)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from automux.core.experiment import make_budget, prepare
-from automux.core.runner import execute
+from automux.core.contract.experiment import make_budget, prepare
+from automux.core.run.execute import execute
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKER_MODULES = ["automux", "automux.core.worker", "automux.core.executor", "automux.core.runner", "automux.core.handshake", "automux.core.predicting",
-                  "automux.adapters.reference", "automux.adapters._sklearn"]
+WORKER_MODULES = ["automux", "automux.core.run.worker", "automux.core.run.executor", "automux.core.run.execute", "automux.core.env.handshake", "automux.core.run.predict",
+                  "automux.adapters.reference", "automux.core.sklearn_kit"]
 
 
 def _python39():
@@ -63,7 +63,7 @@ def test_worker_modules_import_on_python39(py39_env):
 
 def test_a_job_runs_in_a_python39_worker(py39_env, store, monkeypatch):
     """End to end: a 3.11 parent drives a 3.9 worker through the job dir (Arrow, JSON)."""
-    import automux.core.runner as runner
+    import automux.core.run.execute as runner
     from fake_adapters import FakeMeanAdapter
 
     monkeypatch.setenv("PYTHONPATH", _env39()["PYTHONPATH"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import automux
-from automux.core.spec import candidates_identity
+from automux.core.contract.spec import candidates_identity
 
 from helpers import run_cli
 

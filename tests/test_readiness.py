@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 import automux
-from automux.governance.readiness import (BLOCKER, NOT_READY, READY, READY_WITH_WARNINGS, Readiness, check,
-                                          check_data)
+from automux.governance.readiness import (BLOCKER, NOT_READY, READY, READY_WITH_WARNINGS, Readiness, check, check_data)
 from helpers import run_cli
 
 

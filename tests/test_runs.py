@@ -11,9 +11,9 @@ import pytest
 
 import automux
 from automux.core import plugins
-from automux.core.experiment import make_budget, prepare
+from automux.core.contract.experiment import make_budget, prepare
 from automux.core.hookspecs import hookimpl
-from automux.core.runner import execute
+from automux.core.run.execute import execute
 from helpers import run_cli
 
 
@@ -53,7 +53,7 @@ def test_record_is_complete_and_reloadable(store):
 def test_backend_never_sees_the_holdout(store):
     exp = _exp(trials=1)
     r = execute(exp, "reference", store=store)
-    from automux.core import jobfiles as jf
+    from automux.core.run import jobfiles as jf
     train = jf.read_arrow(store.run_dir(r.run_id) / jf.TRAIN)
     holdout = jf.read_arrow(store.run_dir(r.run_id) / jf.HOLDOUT)
     assert len(train) == len(exp.split.train) and len(holdout) == len(exp.split.holdout)

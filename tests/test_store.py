@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 
-from automux.core.experiment import make_budget, prepare
-from automux.core.record import RunRecord
-from automux.core.store import RunStore, atomic_write_text
+from automux.core.contract.experiment import make_budget, prepare
+from automux.core.contract.record import RunRecord
+from automux.core.run.store import RunStore, atomic_write_text
 
 
 def _record(run_id: str, i: int) -> RunRecord:

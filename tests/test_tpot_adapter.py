@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import automux
-from automux.core.spec import candidates_identity
+from automux.core.contract.spec import candidates_identity
 
 pytest.importorskip("tpot")
 psutil = pytest.importorskip("psutil")  # installed with distributed, which TPOT needs
@@ -62,7 +62,7 @@ class WorkerWatch:
         while not self._stop.is_set():
             for p in psutil.process_iter(["pid", "cmdline"]):
                 cmd = p.info.get("cmdline") or []
-                if "automux.core.worker" in cmd and any(a.startswith(self.root) for a in cmd):
+                if "automux.core.run.worker" in cmd and any(a.startswith(self.root) for a in cmd):
                     try:
                         self.sessions.add(os.getsid(p.pid))
                     except ProcessLookupError:
@@ -126,8 +126,8 @@ def test_dask_stays_in_process_and_opens_no_public_port(seeded_runs):
 
 def _search_task(frame, trials, workdir, folds=3, seed=5):
     from automux.core.adapter import SearchTask
-    from automux.core.experiment import make_budget, prepare
-    from automux.core.metrics import get_metric
+    from automux.core.contract.experiment import make_budget, prepare
+    from automux.core.contract.metrics import get_metric
 
     exp = prepare(frame, "target", budget=make_budget(trials=trials), seed=seed, folds=folds)
     ds, split = exp.dataset, exp.split
@@ -155,7 +155,7 @@ def test_fold_scores_are_automux_metric_on_the_given_folds(tmp_path):
     import distributed
     from sklearn.base import clone
 
-    from automux.adapters._sklearn import predict_output
+    from automux.core.sklearn_kit import predict_output
     from automux.adapters.tpot_adapter import TpotAdapter
 
     task, holdout = _search_task(_mixed_frame(), trials=3, workdir=tmp_path)

@@ -44,7 +44,7 @@ import pandas as pd
 from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.hookspecs import hookimpl
-from ._sklearn import PickledModel
+from ..core.sklearn_kit import PickledModel
 
 DEFAULT_METALEARNING = 4
 #: Under a count budget the clock must never be what stops the search.
@@ -133,7 +133,7 @@ class AutoSklearnAdapter(PickledModel, Adapter):
     )
 
     def unavailable_reason(self) -> Optional[str]:
-        from ..core.envs import unavailable_reason
+        from ..core.env.build import unavailable_reason
         return unavailable_reason(self.environment)
 
     def check_options(self, options: Dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
-from ._sklearn import FixedFolds
+from ..core.sklearn_kit import FixedFolds
 
 #: FLAML's default learners minus catboost (only used when installed) and Spark ones.
 CLASSIFIERS = ("lgbm", "rf", "xgboost", "extra_tree", "xgb_limitdepth", "sgd", "lrl1")

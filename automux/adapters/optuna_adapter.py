@@ -5,7 +5,7 @@ How it searches
 One Optuna study per run, ``TPESampler(seed=task.seed)`` (Optuna's defaults
 otherwise: 10 random start-up trials, then TPE), ``n_jobs=1``. Every trial
 builds a scikit-learn ``Pipeline([prep, model])`` (``prep`` is
-:func:`automux.adapters._sklearn.preprocessor`: median-impute + scale numeric
+:func:`automux.core.sklearn_kit.preprocessor`: median-impute + scale numeric
 columns, most-frequent-impute + one-hot categorical ones), scores it on the
 spec's folds with automux's metric (``task.cross_validate``), and reports it as
 a candidate. The objective Optuna sees is the mean fold score; the study's
@@ -89,7 +89,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
-from ._sklearn import PickledModel
+from ..core.sklearn_kit import PickledModel
 
 ALGORITHMS = ("linear", "random_forest", "extra_trees", "lightgbm")
 OPTIONS = ("storage", "study_name", "worker", "n_jobs")
@@ -138,7 +138,7 @@ def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFra
     """
     from sklearn.pipeline import Pipeline
 
-    from ._sklearn import preprocessor
+    from ..core.sklearn_kit import preprocessor
 
     reg = task == "regression"
     if algorithm == "linear":
@@ -303,7 +303,7 @@ class OptunaAdapter(PickledModel, Adapter):
         import optuna
         import sklearn.pipeline  # noqa: F401  (scipy + sklearn: the bulk of start-up)
 
-        from ._sklearn import predict_output, to_sklearn_frame
+        from ..core.sklearn_kit import predict_output, to_sklearn_frame
 
         opts = parse_options(task.options)
         task.log(f"optuna {optuna.__version__}: imports took {time.monotonic() - t_import:.1f}s")
@@ -371,7 +371,7 @@ class OptunaAdapter(PickledModel, Adapter):
                             chosen=chosen, info=info)
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
-        from ._sklearn import predict_output
+        from ..core.sklearn_kit import predict_output
         return predict_output(model["model"], X, model["task"], model["n_classes"])
 
 
@@ -398,7 +398,7 @@ class OptunaAdapter(PickledModel, Adapter):
                      "        force_row_wise=True, verbose=-1)")
         else:
             return None
-        from ._sklearn import pipeline_source
+        from ..core.sklearn_kit import pipeline_source
         title = (f"{algo} ({task}) found by Optuna, rebuilt with scikit-learn"
                  + (" and LightGBM alone." if algo == "lightgbm" else " alone."))
         return pipeline_source(title, imports, model, columns, seed)

@@ -97,7 +97,7 @@ class PyCaretAdapter(Adapter):
     )
 
     def unavailable_reason(self) -> Optional[str]:
-        from ..core.envs import unavailable_reason
+        from ..core.env.build import unavailable_reason
         return unavailable_reason(self.environment)
 
     def check_options(self, options: Dict[str, Any]) -> None:
@@ -123,7 +123,7 @@ class PyCaretAdapter(Adapter):
 
         from sklearn.model_selection import PredefinedSplit
 
-        from ._sklearn import to_sklearn_frame
+        from ..core.sklearn_kit import to_sklearn_frame
 
         regression = task.task == "regression"
         # PyCaret opens its log file (default ./logs.log) when it is first imported.
@@ -191,7 +191,7 @@ class PyCaretAdapter(Adapter):
                                   "pycaret_test_set": "a copy of the training rows (unused)"})
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
-        from ._sklearn import predict_output
+        from ..core.sklearn_kit import predict_output
         return predict_output(model["pipeline"], X.reset_index(drop=True), model["task"], model["n_classes"])
 
     def save(self, model: Any, path: Path) -> None:

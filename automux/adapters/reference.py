@@ -19,7 +19,7 @@ import pandas as pd
 from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.hookspecs import hookimpl
-from ._sklearn import PickledModel
+from ..core.sklearn_kit import PickledModel
 
 #: Options: ``n_jobs`` (default 1) for the forest.
 ALGORITHMS = ("dummy", "linear", "random_forest")
@@ -30,14 +30,14 @@ def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFra
 
     ``X`` is automux's feature frame (categoricals as pandas categoricals): it
     only decides which columns are numeric and which categorical. Fit the
-    pipeline on ``_sklearn.to_sklearn_frame(X)``.
+    pipeline on ``automux.core.sklearn_kit.to_sklearn_frame(X)``.
     """
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline
 
-    from ._sklearn import preprocessor
+    from ..core.sklearn_kit import preprocessor
 
     reg = task == "regression"
     if algorithm == "dummy":
@@ -82,7 +82,7 @@ class ReferenceAdapter(PickledModel, Adapter):
                               import_names=("sklearn",), extra="sklearn")
 
     def search(self, task: SearchTask) -> SearchResult:
-        from ._sklearn import to_sklearn_frame
+        from ..core.sklearn_kit import to_sklearn_frame
 
         X = to_sklearn_frame(task.X)
         rng = random.Random(task.seed)
@@ -96,7 +96,7 @@ class ReferenceAdapter(PickledModel, Adapter):
             t0 = time.monotonic()
 
             def fit_predict(Xf: pd.DataFrame, yf: np.ndarray, Xv: pd.DataFrame) -> np.ndarray:
-                from ._sklearn import predict_output
+                from ..core.sklearn_kit import predict_output
                 m = build_model(algo, params, task.task, task.X, task.seed).fit(Xf, yf)
                 return predict_output(m, Xv, task.task, task.n_classes)
 
@@ -112,7 +112,7 @@ class ReferenceAdapter(PickledModel, Adapter):
                             chosen=chosen)
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
-        from ._sklearn import predict_output
+        from ..core.sklearn_kit import predict_output
         return predict_output(model["model"], X, model["task"], model["n_classes"])
 
 
@@ -135,7 +135,7 @@ class ReferenceAdapter(PickledModel, Adapter):
                      f"max_features={p.get('max_features', 1.0 if reg else 'sqrt')!r}, random_state=seed, n_jobs=1)")
         else:
             return None
-        from ._sklearn import pipeline_source
+        from ..core.sklearn_kit import pipeline_source
         title = f"{candidate.algorithm} ({task}), rebuilt with scikit-learn alone from the reference adapter."
         return pipeline_source(title, imports, model, columns, seed)
 

@@ -51,8 +51,8 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
-from ._sklearn import FixedFolds, PickledModel
-from ..core.metrics import get_metric
+from ..core.sklearn_kit import FixedFolds, PickledModel
+from ..core.contract.metrics import get_metric
 
 DEFAULT_POPULATION = 8
 DEFAULT_SEARCH_SPACE = "automux-light"
@@ -210,7 +210,7 @@ class FoldScorer:
         self.__name__ = metric  # TPOT names the objective column after the scorer
 
     def __call__(self, estimator: Any, X: Any, y: Any) -> float:
-        from ._sklearn import predict_output
+        from ..core.sklearn_kit import predict_output
 
         if self.task != "regression" and not hasattr(estimator, "predict_proba"):
             raise TypeError(f"{type(estimator).__name__} gives no class probabilities")
@@ -364,7 +364,7 @@ class TpotAdapter(PickledModel, Adapter):
         import tpot  # slow import: inside the search, so it counts against the budget
         from dask.distributed import Client, LocalCluster
 
-        from ._sklearn import to_sklearn_frame
+        from ..core.sklearn_kit import to_sklearn_frame
 
         X = to_sklearn_frame(task.X.reset_index(drop=True))
         y = np.asarray(task.y)
@@ -444,7 +444,7 @@ class TpotAdapter(PickledModel, Adapter):
         return best, live.pipelines[best].fit(X, y)
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
-        from ._sklearn import predict_output
+        from ..core.sklearn_kit import predict_output
         return predict_output(model["pipeline"], X.reset_index(drop=True), model["task"], model["n_classes"])
 
 

@@ -21,7 +21,7 @@ from .results import RUNS_DIR, failed_row, row_from_record, write_cell
 
 def split_seed_for(split_seed: int, fold: int) -> int:
     """The seed of outer fold ``fold``'s hold-out and CV split."""
-    from ..core.seeds import derive_seed
+    from ..core.contract.seeds import derive_seed
 
     return derive_seed(split_seed, f"bench-fold-{fold}")
 
@@ -29,7 +29,7 @@ def split_seed_for(split_seed: int, fold: int) -> int:
 @functools.lru_cache(maxsize=16)
 def load_dataset(source: str, target: Optional[str], task: Optional[str]) -> Any:
     """Load (and cache per process) one data set of the suite."""
-    from ..core.data import load_data
+    from ..core.contract.data import load_data
     from .datasets import ensure_loaders
 
     ensure_loaders()
@@ -42,8 +42,8 @@ def build_experiment(cell: Cell) -> Any:
     Raises:
         DataError, SpecError: the data set or the settings cannot be used.
     """
-    from ..core.experiment import make_budget, prepare
-    from ..core.split import make_split
+    from ..core.contract.experiment import make_budget, prepare
+    from ..core.contract.split import make_split
 
     ds = load_dataset(cell.dataset.source, cell.dataset.target, cell.dataset.task)
     s_seed = split_seed_for(cell.split_seed, cell.fold)
@@ -84,7 +84,7 @@ def run_cell(cell: Union[Cell, Dict[str, Any]], out_dir: Union[str, Path], mode:
     propagates after the worker is killed, and nothing is written.
     """
     from ..core.errors import UserError
-    from ..core.store import RunStore
+    from ..core.run.store import RunStore
 
     if isinstance(cell, dict):
         cell = Cell.from_json(cell)
@@ -96,7 +96,7 @@ def run_cell(cell: Union[Cell, Dict[str, Any]], out_dir: Union[str, Path], mode:
     try:
         exp = build_experiment(cell)
         task, metric = exp.spec.task, exp.spec.metric
-        from ..core.runner import execute
+        from ..core.run.execute import execute
 
         record = execute(exp, cell.backend.name, options=dict(cell.backend.options), store=RunStore(out / RUNS_DIR),
                          extra={"bench_cell": cell.cell_id})

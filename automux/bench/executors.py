@@ -1,6 +1,6 @@
 """Where cells run: local processes (default) or a Dask distributed cluster.
 
-Either way each cell is one ``automux.core.runner.execute`` run, which starts its
+Either way each cell is one ``automux.core.run.execute.execute`` run, which starts its
 own worker process under a hard deadline; the executor only decides which
 process calls ``execute``. Every cell writes its own result file as soon as it
 finishes, so an executor that dies loses at most the cells still running.

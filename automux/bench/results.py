@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from .._version import __version__
-from ..core.metrics import METRICS
-from ..core.spec import canonical_json
-from ..core.store import atomic_write_text
+from ..core.contract.metrics import METRICS
+from ..core.contract.spec import canonical_json
+from ..core.run.store import atomic_write_text
 
 AMLB_COLUMNS = ["id", "task", "framework", "constraint", "fold", "type", "result", "metric", "mode", "version",
                 "params", "app_version", "utc", "duration", "training_duration", "predict_duration",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from ..core.errors import UserError
-from ..core.store import atomic_write_text
+from ..core.run.store import atomic_write_text
 from .cells import Cell, expand
 from .executors import make_executor
 from .progress import BenchProgress
@@ -59,7 +59,7 @@ def check_datasets(suite: Suite) -> None:
     Raises:
         DataError, SpecError: naming the data set.
     """
-    from ..core.metrics import get_metric
+    from ..core.contract.metrics import get_metric
     from .cellrun import build_experiment
 
     for ds in suite.datasets:

@@ -17,11 +17,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 
 import numpy as np
 
-from ..core import jobfiles as jf
+from ..core.run import jobfiles as jf
 from ..core.adapter import Adapter
 from ..core.capabilities import BUDGET_MODES, TASK_NAMES, Capabilities, Environment
 from ..core.errors import UnsupportedData, UnsupportedTask
-from ..core.spec import candidates_identity
+from ..core.contract.spec import candidates_identity
 from . import data, processes
 from .context import ContractContext, ContractRun, context_for
 from .results import CheckFailed, CheckSkipped

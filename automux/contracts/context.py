@@ -1,6 +1,6 @@
 """The runs a contract suite makes for one adapter, made once and shared by the checks.
 
-Checks run adapters through the real machinery (``automux.core.runner.execute``:
+Checks run adapters through the real machinery (``automux.core.run.execute.execute``:
 worker subprocess, hard deadline, streamed candidates) in a scratch run store.
 Each run is made on first use and cached under a key, so the determinism check
 and the seed check share the same base run. After every run the scratch root is
@@ -23,14 +23,14 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from ..core import jobfiles as jf
+from ..core.run import jobfiles as jf
 from ..core.adapter import Adapter, SearchTask
-from ..core.budget import DEFAULT_GRACE_S
+from ..core.contract.budget import DEFAULT_GRACE_S
 from ..core.capabilities import TASK_NAMES
-from ..core.experiment import Experiment
-from ..core.metrics import get_metric
-from ..core.record import RunRecord
-from ..core.store import RunStore
+from ..core.contract.experiment import Experiment
+from ..core.contract.metrics import get_metric
+from ..core.contract.record import RunRecord
+from ..core.run.store import RunStore
 from . import data, processes
 
 #: Trials of the base runs unless the adapter's ``min_budget`` asks for more:
@@ -165,7 +165,7 @@ class ContractContext:
         return self.runs[key]
 
     def _execute(self, key: Hashable, exp: Experiment) -> ContractRun:
-        from ..core.runner import execute
+        from ..core.run.execute import execute
 
         previous = os.environ.get(processes.MARKER_VAR)
         os.environ[processes.MARKER_VAR] = self.token
@@ -252,7 +252,7 @@ class ContractContext:
         """The interpreter (and its extra variables) the run's worker used."""
         extra: Dict[str, str] = {}
         try:
-            from ..core.envs import prepare_worker
+            from ..core.env.build import prepare_worker
         except ImportError:  # an automux without isolated envs: workers use this interpreter
             prepare_worker = None
         if prepare_worker is not None:
@@ -272,7 +272,7 @@ class ContractContext:
 
 
 def _probe_env(seeds: Dict[str, int], extra: Dict[str, str]) -> Dict[str, str]:
-    from ..core.executor import worker_env
+    from ..core.run.executor import worker_env
 
     env = worker_env(seeds, extra)
     env.pop(processes.MARKER_VAR, None)

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from ..core import jobfiles as jf
-from ..core.worker import load_adapter, seed_everything
+from ..core.run import jobfiles as jf
+from ..core.run.worker import load_adapter, seed_everything
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -22,11 +22,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from .budget import Budget
+from .contract.budget import Budget
 from .capabilities import Capabilities, Environment
 from .errors import UnsupportedData, UnsupportedTask
-from .metrics import Metric
-from .spec import Candidate
+from .contract.metrics import Metric
+from .contract.spec import Candidate
 
 
 @dataclass

@@ -12,8 +12,8 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adapter import Adapter
-    from .record import RunRecord
-    from .spec import Candidate, Spec
+    from .contract.record import RunRecord
+    from .contract.spec import Candidate, Spec
 
 PROJECT = "automux"
 hookspec = pluggy.HookspecMarker(PROJECT)

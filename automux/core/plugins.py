@@ -134,7 +134,7 @@ def get_adapter(name: str) -> Adapter:
 
 
 def dataset_loaders() -> Dict[str, Callable[[str], Any]]:
-    from .datasets import BUILTIN_LOADERS
+    from .contract.datasets import BUILTIN_LOADERS
 
     loaders: Dict[str, Callable[[str], Any]] = dict(BUILTIN_LOADERS)
     for contributed in get_manager().hook.automux_dataset_loaders():

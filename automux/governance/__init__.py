@@ -4,5 +4,5 @@ Modules (imported on use, so ``automux`` and its CLI stay light):
 :mod:`~automux.governance.readiness` (``check``, ``check_data``),
 :mod:`~automux.governance.gain` (``compute``),
 :mod:`~automux.governance.promote` (``promote``, ``load_promotion``),
-:mod:`~automux.governance.cli` (``automux check`` / ``automux promote``).
+:mod:`~automux.cli.governance` (``automux check`` / ``automux promote``).
 """

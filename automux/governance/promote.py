@@ -52,9 +52,9 @@ import pandas as pd
 
 from .._version import __version__
 from ..core.errors import SpecError, UserError
-from ..core.experiment import Experiment
-from ..core.record import RunRecord
-from ..core.store import RunStore, atomic_write_text
+from ..core.contract.experiment import Experiment
+from ..core.contract.record import RunRecord
+from ..core.run.store import RunStore, atomic_write_text
 
 PROMOTED, REFUSED = "promoted", "refused"
 NOT_REPRODUCIBLE, WORSE_THAN_REPORTED, FRAGILE_GAIN = "not_reproducible", "worse_than_reported", "fragile_gain"
@@ -89,7 +89,7 @@ def _columns(exp: Experiment) -> Dict[str, str]:
 
 def promotion_seeds(master: int, backend_seed: int, n: int) -> List[int]:
     """The run's own backend seed, then ``n - 1`` seeds derived from the master seed."""
-    from ..core.seeds import derive_seed
+    from ..core.contract.seeds import derive_seed
 
     return [backend_seed] + [derive_seed(master, f"promote-{i}") for i in range(1, n)]
 
@@ -109,9 +109,9 @@ def revalidate(code_path: Path, exp: Experiment, seeds: List[int],
     Returns ``{per_seed: [{seed, fold_scores, cv, holdout}], modules, seconds}``
     or ``{error: ...}`` when the file fails or overruns ``timeout_s``.
     """
-    from ..adapters._sklearn import to_sklearn_frame
-    from ..core.executor import worker_env
-    from ..core.metrics import get_metric
+    from ..core.sklearn_kit import to_sklearn_frame
+    from ..core.run.executor import worker_env
+    from ..core.contract.metrics import get_metric
 
     ds, split = exp.dataset, exp.split
     metric = get_metric(exp.spec.metric, ds.task)
@@ -230,7 +230,7 @@ def _judge(record: RunRecord, index: int, reval: Dict[str, Any], readiness: Dict
 
 def _judge_backend_model(record: RunRecord, store: RunStore, readiness: Dict[str, Any]) -> Dict[str, Any]:
     """No explicit rebuild: check the stored model and predictions against the record, and the gain."""
-    from ..core import jobfiles as jf
+    from ..core.run import jobfiles as jf
     from . import gain
 
     run_dir = store.run_dir(record.run_id)
@@ -289,9 +289,9 @@ def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate:
         DataError: the run's data changed or was an in-memory frame (pass ``data``).
         SpecError: ``seeds`` < 1.
     """
-    from ..core.metrics import get_metric
+    from ..core.contract.metrics import get_metric
     from ..core.plugins import get_adapter
-    from ..core.runner import experiment_from_record
+    from ..core.run.execute import experiment_from_record
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise SpecError(f"--seeds {seeds!r}: give a positive number of seeds")

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..core.experiment import Experiment
+from ..core.contract.experiment import Experiment
 
 READY, READY_WITH_WARNINGS, NOT_READY = "ready", "ready with warnings", "not ready"
 BLOCKER, WARNING = "blocker", "warning"
@@ -131,9 +131,9 @@ def _warn(kind: str, column: Optional[str], reason: str, severity: str = WARNING
 
 def baselines(exp: Experiment) -> Dict[str, Baseline]:
     """``dummy`` and ``linear`` (the reference adapter's models) on the experiment's folds and hold-out."""
-    from ..adapters._sklearn import predict_output, to_sklearn_frame
+    from ..core.sklearn_kit import predict_output, to_sklearn_frame
     from ..adapters.reference import build_model
-    from ..core.metrics import get_metric
+    from ..core.contract.metrics import get_metric
 
     ds, split = exp.dataset, exp.split
     metric = get_metric(exp.spec.metric, ds.task)
@@ -331,7 +331,7 @@ def check(exp: Experiment, *, leakage: bool = True) -> Readiness:
     (the hold-out is touched only to score the baselines). Costs two baseline
     models per fold plus, with ``leakage``, one small tree per column and fold.
     """
-    from ..core.metrics import get_metric
+    from ..core.contract.metrics import get_metric
 
     ds, split = exp.dataset, exp.split
     metric = get_metric(exp.spec.metric, ds.task)
@@ -377,7 +377,7 @@ def check_data(data: DataLike, target: Optional[str] = None, *, seed: int = 0, f
     Raises:
         DataError, SpecError: bad input (as for ``automux.run``).
     """
-    from ..core.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, make_budget, prepare
+    from ..core.contract.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, make_budget, prepare
 
     exp = prepare(data, target, budget=make_budget(trials=1), seed=seed,
                   folds=DEFAULT_FOLDS if folds is None else folds,

@@ -60,7 +60,7 @@ def _raw_frame(data: Union[str, "os.PathLike[str]", pd.DataFrame], target: Optio
     if isinstance(data, pd.DataFrame):
         frame, source = data, "<dataframe>"
     else:
-        from ..core.data import _read_source
+        from ..core.contract.data import _read_source
         from ..core.plugins import dataset_loaders
 
         source = os.fspath(data)
@@ -81,7 +81,7 @@ def profile(data: Union[str, pd.DataFrame], target: Optional[str] = None, task: 
         DataError: the data cannot be loaded or the target is unusable (the same
             checks as :func:`automux.load_data`).
     """
-    from ..core.data import load_data
+    from ..core.contract.data import load_data
 
     frame, target, source = _raw_frame(data, target)
     X = frame.drop(columns=[target]) if target in frame.columns else frame

@@ -8,7 +8,7 @@ Usage::
 Three measurements, each repeated ``--reps`` times, medians reported:
 
 1. **overhead**: the same experiment (data, split, seed, trial budget, options)
-   run (a) through automux (``automux.core.runner.execute``: env check and
+   run (a) through automux (``automux.core.run.execute.execute``: env check and
    handshake, job files, worker process, candidate streaming, model save,
    environment snapshot, scoring, run record, store) and (b) by calling the
    backend directly, through its adapter's ``search`` + ``predict`` in a bare
@@ -61,7 +61,7 @@ def _timed(cmd: List[str], env: Optional[Dict[str, str]] = None, cwd: Optional[s
 
 
 def run_automux(exp: Any, backend: str, store: Any, options: Dict[str, Any]) -> Dict[str, Any]:
-    from automux.core.runner import execute
+    from automux.core.run.execute import execute
 
     t0 = time.monotonic()
     rec = execute(exp, backend, options=options, store=store)
@@ -77,10 +77,10 @@ def run_automux(exp: Any, backend: str, store: Any, options: Dict[str, Any]) -> 
 
 def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """The backend through its adapter in a bare interpreter of its env (see direct_call.py)."""
-    from automux.core.envs import prepare_worker
-    from automux.core.executor import worker_env
+    from automux.core.env.build import prepare_worker
+    from automux.core.run.executor import worker_env
     from automux.core.plugins import get_adapter
-    from automux.core.runner import _write_job  # the very job files automux writes
+    from automux.core.run.execute import _write_job
 
     adapter = get_adapter(backend)
     worker = prepare_worker(adapter)  # not timed: the env must exist for both sides
@@ -99,8 +99,8 @@ def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any
 
 
 def startup(backend: str, reps: int) -> List[Dict[str, Any]]:
-    from automux.core.envs import prepare_worker
-    from automux.core.executor import worker_env
+    from automux.core.env.build import prepare_worker
+    from automux.core.run.executor import worker_env
     from automux.core.plugins import get_adapter
 
     adapter = get_adapter(backend)
@@ -286,7 +286,7 @@ def resummarise(out: Path) -> int:
     # Budget runs a trial-only backend refused are not measurements.
     raw = [r for r in raw if not (r["kind"] == "budget" and "does not support a seconds budget" in str(r.get("error")))]
     base = {"python_s": _median([r["seconds"] for r in raw if r.get("what") == "python -c pass"]),
-            "import_worker_s": _median([r["seconds"] for r in raw if r.get("what") == "import automux.core.worker"])}
+            "import_worker_s": _median([r["seconds"] for r in raw if r.get("what") == "import automux.core.run.worker"])}
     write_outputs(out, raw, summarise(raw, info["backends"], info["seconds"]), info, base)
     return 0
 
@@ -310,9 +310,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return resummarise(Path(a.out))
 
     import automux
-    from automux.core.budget import DEFAULT_GRACE_S
+    from automux.core.contract.budget import DEFAULT_GRACE_S
     from automux.core.plugins import get_adapter
-    from automux.core.store import RunStore
+    from automux.core.run.store import RunStore
 
     names = a.backends.split(",") if a.backends else [b["name"] for b in automux.backends() if b["available"]]
     info: Dict[str, Any] = {"data": a.data, "cv_folds": a.cv_folds, "seed": a.seed, "trials": a.trials,
@@ -320,10 +320,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                             "reps": a.reps, "backends": names, "machine_start": machine()}
     raw: List[Dict[str, Any]] = []
     py = [_timed([sys.executable, "-c", "pass"])[0] for _ in range(a.reps)]
-    imp = [_timed([sys.executable, "-c", "import automux.core.worker"])[0] for _ in range(a.reps)]
+    imp = [_timed([sys.executable, "-c", "import automux.core.run.worker"])[0] for _ in range(a.reps)]
     raw += [{"kind": "startup", "backend": "-", "what": "python -c pass", "rep": i, "seconds": s}
             for i, s in enumerate(py)]
-    raw += [{"kind": "startup", "backend": "-", "what": "import automux.core.worker", "rep": i, "seconds": s}
+    raw += [{"kind": "startup", "backend": "-", "what": "import automux.core.run.worker", "rep": i, "seconds": s}
             for i, s in enumerate(imp)]
     base = {"python_s": _median(py), "import_worker_s": _median(imp)}
     exp = automux.experiment(a.data, budget_trials=a.trials, seed=a.seed, folds=a.cv_folds)

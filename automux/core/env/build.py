@@ -16,7 +16,7 @@ Invariants:
   the marker is never used, and a failed build leaves none behind: only its log
   under ``$AUTOMUX_HOME/logs``, whose path the error message gives;
 * the env's fingerprint is sha256 over its lock (Python version, machine, every
-  package version; the formula of :func:`automux.core.envinfo.describe_env`),
+  package version; the formula of :func:`automux.core.env.envinfo.describe_env`),
   taken right after the install. Every run record of a worker in the env holds
   it as ``env.automux_env.fingerprint`` (``env.fingerprint`` is the worker's own
   view at the end of the job, which can also list distributions that a backend
@@ -45,9 +45,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .._version import __version__
-from .capabilities import Environment
-from .env_errors import EnvBuildError, EnvError, EnvNotBuilt, HandshakeError, InterpreterNotFound
+from ..._version import __version__
+from ..capabilities import Environment
+from .errors import EnvBuildError, EnvError, EnvNotBuilt, HandshakeError, InterpreterNotFound
 from .interpreters import DOWNLOADS_ENV, find_interpreter, find_uv, parse_version, version_in
 
 HOME_ENV = "AUTOMUX_HOME"
@@ -65,7 +65,7 @@ _SHOWN_PREFIXES = ("Resolved", "Prepared", "Installed", "Downloading", "Collecti
 
 Echo = Callable[[str], None]
 
-# Mirrors automux.core.envinfo.package_versions / describe_env: keep the two in step.
+# Mirrors automux.core.env.envinfo.package_versions / describe_env: keep the two in step.
 _LOCK_SCRIPT = r"""
 import json, platform
 from importlib.metadata import distributions
@@ -538,7 +538,7 @@ _handshakes: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
 
 
 def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
-    """Run ``automux.core.handshake`` in ``env`` the way a worker runs, and check it.
+    """Run ``automux.core.env.handshake`` in ``env`` the way a worker runs, and check it.
 
     Returns the worker's identity. Raises ``HandshakeError`` on any difference.
     With the default variables (``extra`` None: the worker imports the parent's
@@ -568,7 +568,7 @@ def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[s
 def _ask_worker(env: BuiltEnv, modules: Sequence[str], env_vars: Dict[str, str]) -> Dict[str, Any]:
     cwd = Path(env_vars["PYTHONPATH"].split(os.pathsep)[0])
     try:
-        proc = subprocess.run([str(env.python), "-m", "automux.core.handshake", *modules], capture_output=True,
+        proc = subprocess.run([str(env.python), "-m", "automux.core.env.handshake", *modules], capture_output=True,
                               text=True, timeout=HANDSHAKE_TIMEOUT_S, env=env_vars, cwd=str(cwd),
                               stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as e:

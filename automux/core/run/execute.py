@@ -12,18 +12,18 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .._version import __version__
+from ..._version import __version__
 from . import jobfiles as jf
-from .adapter import Adapter
-from .data import load_data
-from .errors import BackendUnavailable, DataError, SpecError
+from ..adapter import Adapter
+from ..contract.data import load_data
+from ..errors import BackendUnavailable, DataError, SpecError
 from .executor import Outcome, run_inline, run_worker
-from .experiment import Experiment
-from .metrics import get_metric, score_all
-from .plugins import fire, get_adapter
-from .record import RunRecord
-from .spec import Candidate, Spec, candidates_identity
-from .split import Split
+from ..contract.experiment import Experiment
+from ..contract.metrics import get_metric, score_all
+from ..plugins import fire, get_adapter
+from ..contract.record import RunRecord
+from ..contract.spec import Candidate, Spec, candidates_identity
+from ..contract.split import Split
 from .store import RunStore, atomic_write_text
 
 ProgressFn = Callable[[str, Dict[str, Any]], None]
@@ -85,7 +85,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     """Run ``exp`` on one backend and store its record, whatever the outcome.
 
     An adapter with its own environment runs in it (built first unless ``build``
-    is False, then checked by a handshake: see ``automux.core.envs``).
+    is False, then checked by a handshake: see ``automux.core.env.build``).
 
     ``finalize(record)`` returns entries merged into ``record.extra`` before the
     record is stored and the finished / failed hooks fire (e.g. the gain over the
@@ -105,7 +105,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
                         f"(it supports {', '.join(adapter.capabilities.budget_modes)})")
     options = dict(options or {})
     adapter.check_options(options)
-    from .envs import prepare_worker
+    from ..env.build import prepare_worker
     worker = prepare_worker(adapter, build=build, inline=inline)
     store = store or RunStore()
     progress = progress or (lambda event, info: None)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from . import jobfiles as jf
-from .spec import Candidate
+from ..contract.spec import Candidate
 
 KILL_AFTER_S = 3.0
 POLL_S = 0.1
@@ -124,7 +124,7 @@ def _finish(job_dir: Path, status: str, cands: List[Candidate], rc: Optional[int
 def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional[float] = None,
                seeds: Optional[Dict[str, int]] = None, on_candidate: Callable[[Candidate], None] = lambda c: None,
                on_start: Callable[[int], None] = lambda pid: None,
-               env_extra: Optional[Dict[str, str]] = None, module: str = "automux.core.worker") -> Outcome:
+               env_extra: Optional[Dict[str, str]] = None, module: str = "automux.core.run.worker") -> Outcome:
     """Run ``python -m MODULE JOB_DIR`` (the worker by default) under a hard deadline.
 
     ``deadline_s`` counts from launch; None means no deadline (count budgets).

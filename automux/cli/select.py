@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> None:
 
 
 def constraints_from_args(a: argparse.Namespace) -> Any:
-    from .rules import Constraints
+    from ..select.rules import Constraints
 
     return Constraints(time_budget_s=a.budget_seconds, trials=a.budget_trials, interpretable=a.interpretable,
                        deterministic=a.deterministic, cluster=a.cluster, memory_gb=a.memory_gb,
@@ -34,8 +34,8 @@ def constraints_from_args(a: argparse.Namespace) -> Any:
 
 
 def run(a: argparse.Namespace, store: Any) -> int:
-    from .evidence import default_result_files
-    from .selector import select
+    from ..select.evidence import default_result_files
+    from ..select.selector import select
 
     files = None
     if a.evidence:

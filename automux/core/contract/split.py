@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import DataError, SpecError
+from ..errors import DataError, SpecError
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, asdict
 from typing import Any, Dict, Optional
 
-from .errors import SpecError
+from ..errors import SpecError
 
 #: Seconds the parent waits past ``seconds`` before it terminates the worker:
 #: it covers interpreter start-up, backend imports, the final fit and predict.

@@ -11,7 +11,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from .errors import SpecError
+from ..errors import SpecError
 
 
 def _labels(proba: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
-from .env_errors import InterpreterNotFound
+from .errors import InterpreterNotFound
 
 Version = Tuple[int, ...]
 

@@ -5,7 +5,7 @@ the training columns (order, dtypes, the training categories of categorical
 columns; the target column is dropped when present), picks the env that
 trained the model (the built env whose fingerprint the record holds, else the
 adapter's current recipe, flagged ``env_matches: false``), and runs
-``python -m automux.core.predicting JOB_DIR`` there under the usual worker
+``python -m automux.core.run.predict JOB_DIR`` there under the usual worker
 process rules. Outputs go to ``RUN_DIR/predict/ID/``: ``predictions.arrow``
 (the job-dir format), ``predictions.csv`` (one column per class label, or
 ``prediction``), and their sha256 computed exactly like a record's
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from . import jobfiles as jf
-from .errors import UserError
+from ..errors import UserError
 
 INPUT = "input.arrow"
 PREDICT_DIR = "predict"
@@ -38,7 +38,7 @@ class ModelNotFound(UserError, LookupError):
 
 def run_predict_job(job_dir: Path) -> Dict[str, Any]:
     """Load the model named in ``job.json`` and predict ``input.arrow`` (in this process)."""
-    from .envinfo import describe_env
+    from ..env.envinfo import describe_env
     from .worker import load_adapter, seed_everything
 
     job = jf.read_json(job_dir / jf.JOB)
@@ -58,7 +58,7 @@ def run_predict_job(job_dir: Path) -> Dict[str, Any]:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m automux.core.predicting JOB_DIR\n")
+        sys.stderr.write("usage: python -m automux.core.run.predict JOB_DIR\n")
         return 2
     job_dir = Path(argv[0])
     try:
@@ -84,8 +84,8 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     """
     import pandas as pd
 
-    from .data import _normalise_features
-    from .errors import DataError
+    from ..contract.data import _normalise_features
+    from ..errors import DataError
 
     template = jf.read_arrow(run_dir / jf.TRAIN).drop(columns=[jf.TARGET_COL, jf.FOLD_COL]).iloc[:0]
     X = frame.drop(columns=[target]) if target in frame.columns else frame
@@ -112,13 +112,13 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
 def _read_frame(data: Any) -> Any:
     import pandas as pd
 
-    from .data import _read_source
+    from ..contract.data import _read_source
     return data if isinstance(data, pd.DataFrame) else _read_source(str(data))
 
 
 def _choose_env(record: Any) -> Any:
     """The built env that trained the record's model, if it is still in the cache."""
-    from .envs import built_envs
+    from ..env.build import built_envs
 
     recorded = (record.env or {}).get("automux_env") or {}
     if not recorded.get("isolated"):
@@ -144,9 +144,9 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
 
     import pandas as pd
 
-    from .envs import prepare_worker
+    from ..env.build import prepare_worker
     from .executor import run_worker
-    from .plugins import get_adapter
+    from ..plugins import get_adapter
     from .store import RunStore, new_run_id
 
     the_store = store if isinstance(store, RunStore) else RunStore(store)
@@ -169,7 +169,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
                                      "model_dir": str(model_dir.resolve()), "run_id": run_id})
     t0 = time.monotonic()
     outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra,
-                         module="automux.core.predicting")
+                         module="automux.core.run.predict")
     if worker.info.get("isolated"):  # the lock fingerprint, taken when the env was built
         env_matches = worker.info.get("fingerprint") == ((record.env or {}).get("automux_env") or {}).get(
             "fingerprint")

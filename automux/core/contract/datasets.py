@@ -9,7 +9,7 @@ from typing import Callable, Dict, Tuple
 
 import pandas as pd
 
-from .errors import DataError
+from ..errors import DataError
 
 Loader = Callable[[str], Tuple[pd.DataFrame, str]]
 

@@ -79,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 #: (registering subcommands whose ``handler`` default is ``run(args, store) -> int``).
 #: They must import no backend library at module level.
 EXTENSION_COMMANDS = (
-    "automux.contracts.cli",
-    "automux.core.envs_cli",
-    "automux.bench.cli",
-    "automux.select.cli",
-    "automux.governance.cli",
+    "automux.cli.contracts",
+    "automux.cli.env",
+    "automux.cli.bench",
+    "automux.cli.select",
+    "automux.cli.governance",
 )
 
 
@@ -188,7 +188,7 @@ def _installed() -> List[str]:
 
 def cmd_run(a: argparse.Namespace, store: Any) -> int:
     import automux
-    from .progress import Progress
+    from ..progress import Progress
 
     record = automux.run(a.data, a.target, a.backend, options=_options(a.option), store=store, inline=a.inline,
                          progress=Progress(), **_experiment_args(a))
@@ -203,7 +203,7 @@ def cmd_run(a: argparse.Namespace, store: Any) -> int:
 
 def cmd_compare(a: argparse.Namespace, store: Any) -> int:
     import automux
-    from .progress import Progress
+    from ..progress import Progress
 
     names = _installed() if a.backends == "installed" else [b.strip() for b in a.backends.split(",") if b.strip()]
     opts = _options(a.option)
@@ -219,7 +219,7 @@ def cmd_compare(a: argparse.Namespace, store: Any) -> int:
 
 def cmd_verify(a: argparse.Namespace, store: Any) -> int:
     import automux
-    from .progress import Progress
+    from ..progress import Progress
 
     out = automux.verify(a.run_id, store=store, data=a.data, inline=a.inline, progress=Progress())
     if a.json:
@@ -253,13 +253,13 @@ def cmd_runs(a: argparse.Namespace, store: Any) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .core.errors import UserError
+    from ..core.errors import UserError
 
     parser = build_parser()
     try:
         a = parser.parse_args(argv)
         if a.version:
-            from ._version import __version__
+            from .._version import __version__
             print(__version__)
             return EXIT_OK
         if a.command is None:
@@ -267,7 +267,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_USAGE
         if a.command == "backends":
             return cmd_backends(a)
-        from .core.store import RunStore
+        from ..core.run.store import RunStore
         store = RunStore(a.store)
         builtin = {"run": cmd_run, "compare": cmd_compare, "verify": cmd_verify, "runs": cmd_runs}
         handler = builtin.get(a.command) or getattr(a, "handler")

@@ -37,7 +37,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 def cmd_bench(a: argparse.Namespace, store: Any) -> int:
     """Exit 0: every cell finished ok; 1: some cell failed or is still to do; 2: bad input; 130: interrupted."""
-    from . import run_suite
+    from ..bench import run_suite
 
     # SIGTERM stops the bench as cleanly as Ctrl-C: running workers are killed,
     # finished cells are kept, a rerun resumes.
@@ -65,7 +65,7 @@ def cmd_bench(a: argparse.Namespace, store: Any) -> int:
 
 
 def cmd_report(a: argparse.Namespace, store: Any) -> int:
-    from . import make_report
+    from ..bench import make_report
 
     paths = make_report(a.dir)
     if a.json:

@@ -53,9 +53,9 @@ def resolve(name: str) -> Tuple[Any, Any]:
     Raises:
         EnvError: ``main`` (nothing to build) or a name no adapter declares.
     """
-    from .env_errors import EnvError
-    from .envs import MAIN, recipe_for
-    from .plugins import adapters
+    from ..core.env.errors import EnvError
+    from ..core.env.build import MAIN, recipe_for
+    from ..core.plugins import adapters
 
     found = adapters()
     if name == MAIN:
@@ -74,7 +74,7 @@ def resolve(name: str) -> Tuple[Any, Any]:
 
 
 def cmd_env(a: argparse.Namespace, store: Any) -> int:
-    from . import envs
+    from ..core.env import build
 
     if a.env_command == "build":
         recipe, adapter = resolve(a.name)
@@ -90,7 +90,7 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
                   f"in {built.meta['build_s']}s")
         return 0
     if a.env_command == "list":
-        from .plugins import adapters
+        from ..core.plugins import adapters
 
         rows = envs.env_table(adapters())
         if a.json:
@@ -109,12 +109,12 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
         else:
             print("\n".join(f"removed {p}" for p in removed) or f"env {a.name}: nothing cached to remove")
         return 0
-    from ..cli import UsageError
+    from . import UsageError
     raise UsageError("env needs a subcommand: build, list or remove")
 
 
 def cmd_predict(a: argparse.Namespace, store: Any) -> int:
-    from .predicting import predict
+    from ..core.run.predict import predict
 
     out: Dict[str, Any] = predict(a.run_id, a.data, store=store, build=not a.no_build, out=a.out)
     if a.json:

@@ -1,7 +1,7 @@
 """Errors about isolated backend environments: all user errors (the CLI exits 2, one line)."""
 from __future__ import annotations
 
-from .errors import UserError
+from ..errors import UserError
 
 
 class EnvError(UserError, RuntimeError):

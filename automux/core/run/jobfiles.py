@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from .spec import Candidate
+from ..contract.spec import Candidate
 
 JOB = "job.json"
 TRAIN = "train.arrow"

@@ -1,9 +1,9 @@
 """The handshake: proves that a worker interpreter runs the same automux code as the parent.
 
-``python -m automux.core.handshake [MODULE ...]`` prints one JSON line: the
+``python -m automux.core.env.handshake [MODULE ...]`` prints one JSON line: the
 automux version, a sha256 over every ``.py`` file of the automux package it
 imported (relative path + bytes), where that package lives, the interpreter
-and its version, and whether ``automux.core.worker`` and each MODULE (adapter
+and its version, and whether ``automux.core.run.worker`` and each MODULE (adapter
 modules) import. The parent compares the version and the hash with its own
 before it starts a job. Imports on Python 3.9 with the standard library only.
 """
@@ -40,14 +40,14 @@ def source_fingerprint(root: Optional[Path] = None) -> str:
 
 def identity(modules: Optional[List[str]] = None) -> Dict[str, Any]:
     """What this interpreter says about itself and the automux code it runs."""
-    from .._version import __version__
+    from ..._version import __version__
 
     out: Dict[str, Any] = {
         "automux_version": __version__, "source_sha256": source_fingerprint(),
         "package_dir": str(package_dir()), "python": platform.python_version(),
         "executable": sys.executable, "prefix": sys.prefix, "pid": os.getpid(), "imports": {},
     }
-    for name in ["automux.core.worker"] + list(modules or []):
+    for name in ["automux.core.run.worker"] + list(modules or []):
         try:
             importlib.import_module(name)
             out["imports"][name] = "ok"

@@ -39,7 +39,7 @@ def _emit(obj: Any) -> None:
 
 
 def cmd_check(a: argparse.Namespace, store: Any) -> int:
-    from .readiness import NOT_READY, check_data
+    from ..governance.readiness import NOT_READY, check_data
 
     r = check_data(a.data, a.target, seed=a.seed, folds=a.folds, test_size=a.test_size, metric=a.metric,
                    task=a.task)
@@ -61,7 +61,7 @@ def cmd_check(a: argparse.Namespace, store: Any) -> int:
 
 
 def cmd_promote(a: argparse.Namespace, store: Any) -> int:
-    from .promote import PROMOTED, promote
+    from ..governance.promote import PROMOTED, promote
 
     d = promote(a.run_id, store=store, candidate=a.candidate, seeds=a.seeds, data=a.data, timeout_s=a.timeout)
     if a.json:

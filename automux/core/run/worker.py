@@ -1,4 +1,4 @@
-"""The worker: ``python -m automux.core.worker JOB_DIR`` runs one adapter on one job.
+"""The worker: ``python -m automux.core.run.worker JOB_DIR`` runs one adapter on one job.
 
 It imports on Python 3.9 with only pluggy, numpy, pandas and pyarrow. It seeds
 ``random`` and numpy from the spec, imports the adapter by module and class (no
@@ -20,10 +20,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from . import jobfiles as jf
-from .adapter import Adapter, SearchTask
-from .budget import Budget
-from .envinfo import describe_env
-from .metrics import get_metric
+from ..adapter import Adapter, SearchTask
+from ..contract.budget import Budget
+from ..env.envinfo import describe_env
+from ..contract.metrics import get_metric
 
 EXIT_ADAPTER_ERROR = 1
 
@@ -101,7 +101,7 @@ def write_error(job_dir: Path, e: BaseException) -> None:
 def main(argv: Optional[list] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m automux.core.worker JOB_DIR\n")
+        sys.stderr.write("usage: python -m automux.core.run.worker JOB_DIR\n")
         return 2
     job_dir = Path(argv[0])
     try:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from ..errors import DataError
 
 TASKS = ("binary", "multiclass", "regression")
 #: A numeric target with at most this many distinct integer values is classification.
@@ -60,7 +60,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _read_source(src: str) -> pd.DataFrame:
-    from .plugins import dataset_loaders
+    from ..plugins import dataset_loaders
 
     prefix, sep, name = src.partition(":")
     loaders = dataset_loaders()
@@ -183,7 +183,7 @@ def load_data(
         frame = _read_source(source)
         if target is None:
             prefix = source.partition(":")[0]
-            from .plugins import dataset_loaders
+            from ..plugins import dataset_loaders
             if prefix in dataset_loaders() and not os.path.exists(source):
                 target = dataset_loaders()[prefix](source.partition(":")[2])[1]
     if target is None:

@@ -55,9 +55,9 @@ def _pairs(items: List[str], flag: str, as_json: bool) -> Dict[str, Any]:
 
 def run(args: argparse.Namespace, store: Any) -> int:
     """Run the suite (the run store is not used: checks run in a scratch store)."""
-    from .checks import ALL_CHECKS, yield_checks
-    from .context import ContractConfig
-    from .runner import check_adapter, resolve_adapter
+    from ..contracts.checks import ALL_CHECKS, yield_checks
+    from ..contracts.context import ContractConfig
+    from ..contracts.runner import check_adapter, resolve_adapter
 
     expected = _pairs(args.xfail, "--xfail", as_json=False)
     known = {c.__name__ for c in ALL_CHECKS}

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from .errors import RunNotFound
-from .record import RunRecord
+from ..errors import RunNotFound
+from ..contract.record import RunRecord
 
 DEFAULT_STORE = "automux-runs"
 INDEX = "index.sqlite"

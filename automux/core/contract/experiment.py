@@ -8,7 +8,7 @@ import pandas as pd
 
 from .budget import DEFAULT_GRACE_S, Budget
 from .data import Dataset, load_data
-from .errors import SpecError
+from ..errors import SpecError
 from .metrics import DEFAULT_METRIC, get_metric
 from .seeds import derive_all
 from .spec import Spec
