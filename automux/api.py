@@ -8,7 +8,7 @@ import pandas as pd
 from .core import plugins
 from .core.adapter import Adapter
 from .core.errors import SpecError
-from .core.contract.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
+from .core.contract.experiment import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
 from .core.contract.record import RunRecord
 from .core.run.execute import ProgressFn, compare_records, execute, experiment_from_record, leaderboard
 from .core.contract.spec import Spec
@@ -22,7 +22,7 @@ def _store(store: Union[str, RunStore, None]) -> RunStore:
 
 
 def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: Optional[int] = None,
-               budget_seconds: Optional[float] = None, seed: int = 0, folds: int = DEFAULT_FOLDS,
+               budget_seconds: Optional[float] = None, seed: int = DEFAULT_SEED, folds: int = DEFAULT_FOLDS,
                test_size: float = DEFAULT_TEST_SIZE, metric: Optional[str] = None, task: Optional[str] = None,
                split: Optional[Dict[str, Any]] = None, grace_s: Optional[float] = None) -> Experiment:
     """Fix data, split, metric, seeds and budget before any backend runs."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from automux.core.env import build
+from automux.core.env import build as envs
 from automux.core.env.errors import EnvBuildError, EnvNotBuilt, HandshakeError, InterpreterNotFound
 from automux.core.env.build import Recipe, build_env, find_built, recipe_for, remove_env
 from automux.core.env.interpreters import find_interpreter, probe, pyenv_candidates, version_in, wanted_minors

@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import numpy as np

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -19,40 +18,10 @@ import pandas as pd
 from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.hookspecs import hookimpl
+from ..core.baselines import ALGORITHMS, build_model  # noqa: F401 (ALGORITHMS re-exported)
 from ..core.sklearn_kit import PickledModel
 
 #: Options: ``n_jobs`` (default 1) for the forest.
-ALGORITHMS = ("dummy", "linear", "random_forest")
-
-
-def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFrame, seed: int) -> Any:
-    """A scikit-learn pipeline for one candidate.
-
-    ``X`` is automux's feature frame (categoricals as pandas categoricals): it
-    only decides which columns are numeric and which categorical. Fit the
-    pipeline on ``automux.core.sklearn_kit.to_sklearn_frame(X)``.
-    """
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import Pipeline
-
-    from ..core.sklearn_kit import preprocessor
-
-    reg = task == "regression"
-    if algorithm == "dummy":
-        est = DummyRegressor() if reg else DummyClassifier(strategy="prior")
-    elif algorithm == "linear":
-        est = Ridge(alpha=params.get("alpha", 1.0)) if reg else \
-            LogisticRegression(C=params.get("C", 1.0), max_iter=2000)
-    elif algorithm == "random_forest":
-        cls = RandomForestRegressor if reg else RandomForestClassifier
-        est = cls(n_estimators=params.get("n_estimators", 100), max_depth=params.get("max_depth"),
-                  min_samples_leaf=params.get("min_samples_leaf", 1),
-                  max_features=params.get("max_features", 1.0 if reg else "sqrt"), random_state=seed, n_jobs=1)
-    else:
-        raise ValueError(f"unknown reference algorithm {algorithm!r}")
-    return Pipeline([("prep", preprocessor(X)), ("model", est)])
 
 
 def _sample(rng: random.Random, task: str) -> "tuple[str, Dict[str, Any]]":

@@ -41,7 +41,6 @@ import math
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np

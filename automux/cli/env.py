@@ -1,19 +1,18 @@
-"""``automux env build|list|remove`` and ``automux predict``: registered by ``automux.cli``.
+"""``automux env build|list|remove``: isolated backend environments.
 
 Import-light: argparse only at import; handlers import the library on use.
-Handlers take ``(args, store)`` and return the exit code (0 ok, 1 a prediction
-failed, 2 bad input via ``UserError``).
+Handlers take ``(args, store)`` and return the exit code (0 ok, 2 bad input via ``UserError``).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any, Tuple
+
+from ._common import UsageError, emit as _emit, table as _table
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``env`` (build / list / remove) and ``predict`` on the CLI's subparsers."""
+    """Register ``env`` (build / list / remove) on the CLI's subparsers."""
     p = sub.add_parser("env", help="isolated backend environments: build, list, remove")
     env_sub = p.add_subparsers(dest="env_command", parser_class=type(p))
     b = env_sub.add_parser("build", help="build (or find cached) the env a backend runs in")
@@ -26,25 +25,6 @@ def add_parser(sub: Any) -> None:
     r.add_argument("name")
     r.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_env)
-
-    q = sub.add_parser("predict", help="predictions from a stored model, in the env that trained it")
-    q.add_argument("run_id")
-    q.add_argument("--data", required=True, help="CSV / Parquet path or bundled source (sklearn:breast_cancer)")
-    q.add_argument("--out", help="also write the predictions CSV here")
-    q.add_argument("--no-build", action="store_true", help="refuse to build a missing env")
-    q.add_argument("--json", action="store_true", help="print JSON for scripts")
-    q.set_defaults(handler=cmd_predict)
-
-
-def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def _table(rows: List[List[str]], header: List[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
 
 
 def resolve(name: str) -> Tuple[Any, Any]:
@@ -74,7 +54,7 @@ def resolve(name: str) -> Tuple[Any, Any]:
 
 
 def cmd_env(a: argparse.Namespace, store: Any) -> int:
-    from ..core.env import build
+    from ..core.env import build as envs
 
     if a.env_command == "build":
         recipe, adapter = resolve(a.name)
@@ -109,23 +89,4 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
         else:
             print("\n".join(f"removed {p}" for p in removed) or f"env {a.name}: nothing cached to remove")
         return 0
-    from . import UsageError
     raise UsageError("env needs a subcommand: build, list or remove")
-
-
-def cmd_predict(a: argparse.Namespace, store: Any) -> int:
-    from ..core.run.predict import predict
-
-    out: Dict[str, Any] = predict(a.run_id, a.data, store=store, build=not a.no_build, out=a.out)
-    if a.json:
-        _emit(out)
-    elif out["status"] == "ok":
-        print(f"predictions: {out['predictions']}\nsha256:      {out['predictions_sha256']}\n"
-              f"rows:        {out['rows']}\nenv:         {out['env'].get('name')} "
-              f"(fingerprint {out['env'].get('fingerprint') or '-'}"
-              f"{'' if out['env_matches'] else ', NOT the env that trained the model'})")
-    else:
-        print(f"prediction failed: {out['error']} (log: {out['job_dir']}/worker.log)")
-    if not out["env_matches"] and not a.json:
-        sys.stderr.write("automux: warning: the env differs from the one that trained this model\n")
-    return 0 if out["status"] == "ok" else 1

@@ -236,12 +236,17 @@ class ContractContext:
         Raises:
             RuntimeError: the probe process failed; the message holds its output.
         """
-        out = self.root / "probe" / f"{run.record.run_id}.arrow"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        job_dir = self.root / "probe" / run.record.run_id
+        job_dir.mkdir(parents=True, exist_ok=True)
+        out = job_dir / jf.PREDICTIONS
+        job = jf.read_json(run.run_dir / jf.JOB)
+        jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": job["adapter"], "task": job["task"],
+                                         "seeds": job["seeds"], "model_dir": str(run.run_dir / jf.MODEL_DIR),
+                                         "input": str(run.run_dir / jf.HOLDOUT)})
         python, extra = self._worker_interpreter(run)
-        proc = subprocess.run([python, "-m", "automux.contracts.probe", str(run.run_dir), str(out)],
+        proc = subprocess.run([python, "-m", "automux.core.run.worker", str(job_dir)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              cwd=str(out.parent), timeout=PROBE_TIMEOUT_S,
+                              cwd=str(job_dir), timeout=PROBE_TIMEOUT_S,
                               env=_probe_env(run.record.spec.seeds, extra))
         if proc.returncode != 0 or not out.exists():
             tail = proc.stdout.decode(errors="replace")[-2000:]

@@ -4,7 +4,7 @@ What it measures, all on the experiment's own split (the hold-out is used only
 to score the two baselines, exactly as automux scores a run):
 
 * **baselines**: ``dummy`` and ``linear`` from the reference adapter
-  (:func:`automux.adapters.reference.build_model`), fitted on each fold's fit
+  (:func:`automux.core.baselines.build_model`), fitted on each fold's fit
   rows and scored with the spec's metric on its validation rows, then refit on
   all training rows and scored on the hold-out;
 * **small data** (``small_data``): validation rows per fold; **rows per class**
@@ -132,7 +132,7 @@ def _warn(kind: str, column: Optional[str], reason: str, severity: str = WARNING
 def baselines(exp: Experiment) -> Dict[str, Baseline]:
     """``dummy`` and ``linear`` (the reference adapter's models) on the experiment's folds and hold-out."""
     from ..core.sklearn_kit import predict_output, to_sklearn_frame
-    from ..adapters.reference import build_model
+    from ..core.baselines import build_model
     from ..core.contract.metrics import get_metric
 
     ds, split = exp.dataset, exp.split

@@ -14,6 +14,7 @@ from .seeds import derive_all
 from .spec import Spec
 from .split import Split, split_from_options
 
+DEFAULT_SEED = 0
 DEFAULT_FOLDS = 5
 DEFAULT_TEST_SIZE = 0.25
 
@@ -37,7 +38,7 @@ def prepare(
     target: Optional[str] = None,
     *,
     budget: Budget,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     folds: int = DEFAULT_FOLDS,
     test_size: float = DEFAULT_TEST_SIZE,
     metric: Optional[str] = None,

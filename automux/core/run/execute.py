@@ -22,7 +22,7 @@ from ..contract.experiment import Experiment
 from ..contract.metrics import get_metric, score_all
 from ..plugins import fire, get_adapter
 from ..contract.record import RunRecord
-from ..contract.spec import Candidate, Spec, candidates_identity
+from ..contract.spec import Candidate, candidates_identity
 from ..contract.split import Split
 from .store import RunStore, atomic_write_text
 

@@ -23,6 +23,7 @@ from ..contract.spec import Candidate
 JOB = "job.json"
 TRAIN = "train.arrow"
 HOLDOUT = "holdout.arrow"
+PREDICT_INPUT = "input.arrow"  # a predict job's rows
 CANDIDATES = "candidates.jsonl"
 PREDICTIONS = "predictions.arrow"
 RESULT = "result.json"

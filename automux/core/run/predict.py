@@ -5,26 +5,22 @@ the training columns (order, dtypes, the training categories of categorical
 columns; the target column is dropped when present), picks the env that
 trained the model (the built env whose fingerprint the record holds, else the
 adapter's current recipe, flagged ``env_matches: false``), and runs
-``python -m automux.core.run.predict JOB_DIR`` there under the usual worker
-process rules. Outputs go to ``RUN_DIR/predict/ID/``: ``predictions.arrow``
+a ``predict`` job of the worker (:mod:`automux.core.run.worker`) there under
+the usual worker process rules. Outputs go to ``RUN_DIR/predict/ID/``: ``predictions.arrow``
 (the job-dir format), ``predictions.csv`` (one column per class label, or
 ``prediction``), and their sha256 computed exactly like a record's
 ``predictions_sha256``: predicting a run's own hold-out rows gives its hash back.
-
-Worker side (:func:`main`): imports on Python 3.9 with the light dependencies only.
 """
 from __future__ import annotations
 
-import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from . import jobfiles as jf
 from ..errors import UserError
 
-INPUT = "input.arrow"
+INPUT = jf.PREDICT_INPUT
 PREDICT_DIR = "predict"
 CSV = "predictions.csv"
 
@@ -33,45 +29,6 @@ class ModelNotFound(UserError, LookupError):
     """The run has no stored model to predict with (it failed, or its model dir is gone)."""
 
 
-# --------------------------------------------------------------------------- worker side
-
-
-def run_predict_job(job_dir: Path) -> Dict[str, Any]:
-    """Load the model named in ``job.json`` and predict ``input.arrow`` (in this process)."""
-    from ..env.envinfo import describe_env
-    from .worker import load_adapter, seed_everything
-
-    job = jf.read_json(job_dir / jf.JOB)
-    seed_everything(job.get("seeds") or {})
-    adapter = load_adapter(job["adapter"])
-    model = adapter.load(Path(job["model_dir"]))
-    X = jf.read_arrow(job_dir / INPUT)
-    t0 = time.monotonic()
-    pred = adapter.predict(model, X)
-    predict_s = time.monotonic() - t0
-    jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.PREDICTIONS)
-    out = {"predict_s": predict_s, "rows": int(len(X)), "env": describe_env()}
-    jf.write_json(job_dir / jf.RESULT, out)
-    return out
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m automux.core.run.predict JOB_DIR\n")
-        return 2
-    job_dir = Path(argv[0])
-    try:
-        run_predict_job(job_dir)
-    except BaseException as e:  # recorded for the parent, then a non-zero exit
-        from .worker import write_error
-        write_error(job_dir, e)
-        traceback.print_exc()
-        return 1
-    return 0
-
-
-# --------------------------------------------------------------------------- parent side
 
 
 def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[str]]":
@@ -165,11 +122,10 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     job_dir = run_dir / PREDICT_DIR / new_run_id()
     job_dir.mkdir(parents=True)
     jf.write_arrow(X, job_dir / INPUT)
-    jf.write_json(job_dir / jf.JOB, {"adapter": run_job["adapter"], "task": spec.task, "seeds": spec.seeds,
+    jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": run_job["adapter"], "task": spec.task, "seeds": spec.seeds,
                                      "model_dir": str(model_dir.resolve()), "run_id": run_id})
     t0 = time.monotonic()
-    outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra,
-                         module="automux.core.run.predict")
+    outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra)
     if worker.info.get("isolated"):  # the lock fingerprint, taken when the env was built
         env_matches = worker.info.get("fingerprint") == ((record.env or {}).get("automux_env") or {}).get(
             "fingerprint")
@@ -197,7 +153,3 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     result.update(predictions=str(Path(out) if out is not None else csv),
                   predictions_arrow=str(job_dir / jf.PREDICTIONS), predictions_sha256=jf.predictions_sha256(pred))
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,15 +1,21 @@
-"""The worker: ``python -m automux.core.run.worker JOB_DIR`` runs one adapter on one job.
+"""The worker: ``python -m automux.core.run.worker JOB_DIR``, the one entry point of every job.
 
-It imports on Python 3.9 with only pluggy, numpy, pandas and pyarrow. It seeds
-``random`` and numpy from the spec, imports the adapter by module and class (no
-entry-point scan), streams candidates to the job dir, saves the model, predicts
-the hold-out features and writes ``result.json``; on an adapter exception it
-writes ``error.json`` and exits 1. The parent owns deadlines and scoring.
+``job.json`` names the job's ``kind``:
+
+- ``search`` (the default): seed ``random`` and numpy from the spec, import the
+  adapter by module and class (no entry-point scan), stream candidates to the
+  job dir, save the model, predict the hold-out features, write ``result.json``;
+- ``predict``: load a saved model (``model_dir``) and predict ``input`` (default
+  ``input.arrow`` in the job dir) into ``output`` (default ``predictions.arrow``):
+  ``automux predict`` and the contracts' save/load probe.
+
+On an exception it writes ``error.json`` and exits 1. The parent owns deadlines
+and scoring. Imports on Python 3.9 with only pluggy, numpy, pandas and pyarrow,
+and nothing of automux's API, store or CLI (``tests/test_layers.py`` checks).
 """
 from __future__ import annotations
 
 import importlib
-import os
 import random
 import sys
 import time
@@ -92,6 +98,26 @@ def run_job(job_dir: Path, adapter: Optional[Adapter] = None) -> Dict[str, Any]:
     return out
 
 
+def run_predict_job(job_dir: Path) -> Dict[str, Any]:
+    """Load the model named in ``job.json`` and predict its input (in this process)."""
+    job = jf.read_json(job_dir / jf.JOB)
+    seed_everything(job.get("seeds") or {})
+    adapter = load_adapter(job["adapter"])
+    model = adapter.load(Path(job["model_dir"]))
+    X = jf.read_arrow(Path(job.get("input") or job_dir / jf.PREDICT_INPUT))
+    t0 = time.monotonic()
+    pred = adapter.predict(model, X)
+    predict_s = time.monotonic() - t0
+    jf.write_arrow(jf.predictions_frame(pred, job["task"]), Path(job.get("output") or job_dir / jf.PREDICTIONS))
+    out = {"predict_s": predict_s, "rows": int(len(X)), "env": describe_env()}
+    jf.write_json(job_dir / jf.RESULT, out)
+    return out
+
+
+#: What each job kind runs.
+JOB_KINDS = {"search": run_job, "predict": run_predict_job}
+
+
 def write_error(job_dir: Path, e: BaseException) -> None:
     """Record an exception for the parent as ``error.json`` (type, message, traceback, env)."""
     jf.write_json(job_dir / jf.ERROR, {"type": type(e).__name__, "message": str(e),
@@ -105,7 +131,10 @@ def main(argv: Optional[list] = None) -> int:
         return 2
     job_dir = Path(argv[0])
     try:
-        run_job(job_dir)
+        kind = jf.read_json(job_dir / jf.JOB).get("kind", "search")
+        if kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {kind!r} (known: {', '.join(JOB_KINDS)})")
+        JOB_KINDS[kind](job_dir)
     except BaseException as e:  # recorded for the parent, then a non-zero exit
         write_error(job_dir, e)
         traceback.print_exc()

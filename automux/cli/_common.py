@@ -1,0 +1,94 @@
+"""What every ``automux`` command shares: exit codes, the usage error, JSON and table output, shared options.
+
+Import-light: argparse and the standard library only; the defaults come from
+the contract's own constants so that the CLI and the library cannot drift.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Dict, List, NoReturn, Optional, Sequence
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+#: 128 + the signal number, as shells report a process ended by a signal.
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+class UsageError(Exception):
+    """A bad command line: one line on stderr, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are :class:`UsageError` (one line, exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def emit(obj: Any) -> None:
+    """Print ``obj`` as indented JSON (``--json`` output)."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def table(rows: List[List[str]], header: List[str]) -> str:
+    """A plain-text table, columns padded to their widest cell."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def fmt(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.5f}"
+
+
+def parse_options(pairs: Sequence[str], flag: str = "--option") -> Dict[str, Any]:
+    """``KEY=VALUE`` pairs as a dict; VALUE is parsed as JSON when it can be."""
+    out: Dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} {pair!r}: write it as KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def add_store(p: argparse.ArgumentParser) -> None:
+    """``--store`` on a subcommand too (``automux run --store DIR``); the root's value is kept when absent."""
+    p.add_argument("--store", default=argparse.SUPPRESS,
+                   help="run store directory (default ./automux-runs or $AUTOMUX_STORE)")
+
+
+def add_data(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--data``, ``--target``, ``--task``."""
+    from ..core.capabilities import TASK_NAMES
+
+    p.add_argument("--data", required=required, help="CSV / Parquet path or bundled source (sklearn:breast_cancer)")
+    p.add_argument("--target", help="target column (bundled sources have a default)")
+    p.add_argument("--task", choices=list(TASK_NAMES), help="inferred when omitted")
+
+
+def add_split(p: argparse.ArgumentParser) -> None:
+    """``--seed``, ``--folds``, ``--test-size``, ``--metric`` with the library's defaults."""
+    from ..core.contract.experiment import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE
+
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"master seed; every other seed is derived (default {DEFAULT_SEED})")
+    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help=f"CV folds (default {DEFAULT_FOLDS})")
+    p.add_argument("--test-size", type=float, default=DEFAULT_TEST_SIZE,
+                   help=f"hold-out share (default {DEFAULT_TEST_SIZE})")
+    p.add_argument("--metric", help="roc_auc, log_loss, accuracy, balanced_accuracy, rmse, mae, r2")
+
+
+def add_budget(p: argparse.ArgumentParser) -> None:
+    """``--budget-trials``, ``--budget-seconds``, ``--grace``."""
+    from ..core.contract.budget import DEFAULT_GRACE_S
+
+    p.add_argument("--budget-trials", type=int, help="number of candidates (deterministic runs possible)")
+    p.add_argument("--budget-seconds", type=float, help="wall seconds for the search")
+    p.add_argument("--grace", type=float,
+                   help=f"seconds past the budget before the worker is killed (default {DEFAULT_GRACE_S:g})")
