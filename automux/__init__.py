@@ -1,24 +1,43 @@
 """automux: many AutoML backends behind one API and one reproducibility contract.
 
-Importing automux imports no backend library and loads no plugin; plugins load
-on first use (``backends()``, ``run()``, ...).
+Importing automux imports nothing but this file and the version: every public
+name below is imported on first attribute access (PEP 562), so that the
+worker (``python -m automux.core.run.worker``) never loads the API, the store or
+sqlite3, and no backend library or plugin is loaded until it is used.
 """
-from ._version import __version__
-from .api import (backends, check, compare, experiment, load_run, plugin_failures, predict, promote, run, runs, verify)
-from .core.adapter import Adapter, SearchResult, SearchTask
-from .core.contract.budget import Budget
-from .core.capabilities import Capabilities, Environment
-from .core.contract.data import Dataset, load_data
-from .core.errors import (AutomuxError, BackendNotFound, BackendUnavailable, DataError, SpecError, UnsupportedData, UnsupportedTask, UserError)
-from .core.hookspecs import hookimpl
-from .core.contract.record import RunRecord
-from .core.contract.spec import Candidate, Spec
-from .core.run.store import RunStore
+from __future__ import annotations
 
-__all__ = [
-    "__version__", "run", "compare", "verify", "check", "promote", "predict", "backends", "experiment", "runs", "load_run",
-    "plugin_failures", "load_data", "Adapter", "SearchTask", "SearchResult", "Budget", "Capabilities",
-    "Environment", "Dataset", "Candidate", "Spec", "RunRecord", "RunStore", "hookimpl",
-    "AutomuxError", "UserError", "DataError", "SpecError", "BackendNotFound", "BackendUnavailable",
-    "UnsupportedTask", "UnsupportedData",
-]
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+#: public name -> the module that defines it
+_WHERE = {
+    **{name: "automux.api" for name in ("run", "compare", "verify", "check", "promote", "predict", "backends",
+                                         "experiment", "runs", "load_run", "plugin_failures")},
+    "Adapter": "automux.core.adapter", "SearchResult": "automux.core.adapter", "SearchTask": "automux.core.adapter",
+    "Budget": "automux.core.contract.budget",
+    "Capabilities": "automux.core.capabilities", "Environment": "automux.core.capabilities",
+    "Dataset": "automux.core.contract.data", "load_data": "automux.core.contract.data",
+    **{name: "automux.core.errors" for name in ("AutomuxError", "BackendNotFound", "BackendUnavailable", "DataError",
+                                                 "SpecError", "UnsupportedData", "UnsupportedTask", "UserError")},
+    "hookimpl": "automux.core.hookspecs",
+    "RunRecord": "automux.core.contract.record",
+    "Candidate": "automux.core.contract.spec", "Spec": "automux.core.contract.spec",
+    "RunStore": "automux.core.run.store",
+}
+
+__all__ = ["__version__", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'automux' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))

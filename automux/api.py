@@ -10,7 +10,9 @@ from .core.adapter import Adapter
 from .core.errors import SpecError
 from .core.contract.experiment import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
 from .core.contract.record import RunRecord
-from .core.run.execute import ProgressFn, compare_records, execute, experiment_from_record, leaderboard
+from .core.run.execute import ProgressFn, execute
+from .core.run.leaderboard import leaderboard
+from .core.run.verify import compare_records, experiment_from_record
 from .core.contract.spec import Spec
 from .core.run.store import RunStore
 

@@ -181,7 +181,8 @@ def test_worse_than_reported_rule_with_a_fake_revalidation(store):
     """The decision rule alone, fed a fabricated re-validation (named fake): seed 0 agrees, others are worse."""
     record = automux.run("sklearn:breast_cancer", backend="reference", budget_trials=3, seed=4, store=store,
                          inline=True)
-    exp = automux.core.run.execute.experiment_from_record(record, store)
+    from automux.core.run.verify import experiment_from_record
+    exp = experiment_from_record(record, store)
     readiness = gate._baselines(record, exp)
     cand = record.candidates[record.chosen]
     folds = list(cand.fold_scores)

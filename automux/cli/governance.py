@@ -7,20 +7,15 @@ it is refused. Bad input exits 2 (``cli.main`` handles ``UserError``).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
+
+from ._common import add_data, add_split, add_store, emit as _emit
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="readiness before AutoML: baselines, small-data and leakage warnings, verdict")
-    p.add_argument("--data", required=True, help="CSV / Parquet path or bundled source (sklearn:breast_cancer)")
-    p.add_argument("--target", help="target column (bundled sources have a default)")
-    p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="inferred when omitted")
-    p.add_argument("--seed", type=int, default=0, help="master seed, as for `run` (default 0)")
-    p.add_argument("--folds", type=int, default=5, help="CV folds, as for `run` (default 5)")
-    p.add_argument("--test-size", type=float, default=0.25, help="hold-out share, as for `run` (default 0.25)")
-    p.add_argument("--metric", help="the metric `run` will use (default: the task's)")
+    add_data(p)
+    add_split(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(handler=cmd_check)
 
@@ -31,11 +26,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", help="the data again, when the run was made from a DataFrame")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds the rebuild may take (default 900)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_store(p)
     p.set_defaults(handler=cmd_promote)
-
-
-def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
 def cmd_check(a: argparse.Namespace, store: Any) -> int:

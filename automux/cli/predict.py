@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Any, Dict
 
-from ._common import emit as _emit
+from ._common import add_store, emit as _emit
 
 
 def add_parser(sub: Any) -> None:
@@ -19,6 +19,7 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--out", help="also write the predictions CSV here")
     q.add_argument("--no-build", action="store_true", help="refuse to build a missing env")
     q.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_store(q)
     q.set_defaults(handler=cmd_predict)
 
 

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
+
+from ._common import add_data, emit
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("select", help="profile + constraints -> ranked backends with reasons")
-    p.add_argument("--data", required=True)
-    p.add_argument("--target")
-    p.add_argument("--task", choices=["binary", "multiclass", "regression"])
+    add_data(p)
     p.add_argument("--budget-seconds", type=float, help="the time budget the run will get")
     p.add_argument("--budget-trials", type=int, help="the count budget the run will get")
     p.add_argument("--interpretable", action="store_true", help="interpretability required (no ensembles)")
@@ -44,7 +42,7 @@ def run(a: argparse.Namespace, store: Any) -> int:
         files = default_result_files()
     sel = select(a.data, a.target, constraints_from_args(a), task=a.task, result_files=files)
     if a.json:
-        sys.stdout.write(json.dumps(sel.to_json(), indent=2) + "\n")
+        emit(sel.to_json())
         return 0
     p = sel.profile
     print(f"profile: {p.rows} rows, {p.features} features ({p.numeric} numeric, {p.categorical} categorical, "

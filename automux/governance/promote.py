@@ -291,7 +291,7 @@ def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate:
     """
     from ..core.contract.metrics import get_metric
     from ..core.plugins import get_adapter
-    from ..core.run.execute import experiment_from_record
+    from ..core.run.verify import experiment_from_record
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise SpecError(f"--seeds {seeds!r}: give a positive number of seeds")

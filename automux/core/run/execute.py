@@ -1,4 +1,4 @@
-"""Run a spec on an adapter and leave a complete record: run, compare, verify."""
+"""Run a spec on one adapter and leave a complete record, whatever the outcome."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,23 +7,20 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
-import pandas as pd
 
 from ..._version import __version__
 from . import jobfiles as jf
 from ..adapter import Adapter
-from ..contract.data import load_data
-from ..errors import BackendUnavailable, DataError, SpecError
+from ..errors import BackendUnavailable, SpecError
 from .executor import Outcome, run_inline, run_worker
 from ..contract.experiment import Experiment
-from ..contract.metrics import get_metric, score_all
+from ..contract.metrics import score_all
 from ..plugins import fire, get_adapter
 from ..contract.record import RunRecord
-from ..contract.spec import Candidate, candidates_identity
-from ..contract.split import Split
+from ..contract.spec import Candidate
 from .store import RunStore, atomic_write_text
 
 ProgressFn = Callable[[str, Dict[str, Any]], None]
@@ -167,48 +164,3 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
              error=error or status)
     progress("finished", {"run_id": run_id, "backend": adapter.name, "record": record})
     return record
-
-
-def experiment_from_record(record: RunRecord, store: RunStore,
-                           data: Optional[Union[str, pd.DataFrame]] = None) -> Experiment:
-    """Rebuild a recorded experiment, checking that the data is still the same."""
-    spec = record.spec
-    source = data if data is not None else spec.data["source"]
-    if isinstance(source, str) and source == "<dataframe>":
-        raise DataError(f"run {record.run_id} was made from an in-memory DataFrame: pass the same data again")
-    ds = load_data(source, spec.data["target"], task=spec.data["task"])
-    if ds.fingerprint != spec.data["fingerprint"]:
-        raise DataError(f"the data at {spec.data['source']} has changed since run {record.run_id} "
-                        f"(fingerprint {ds.fingerprint[:12]} != recorded {spec.data['fingerprint'][:12]})")
-    split = Split.from_json(json.loads((store.run_dir(record.run_id) / "split.json").read_text()))
-    if split.fingerprint != spec.split["fingerprint"]:
-        raise DataError(f"the split file of run {record.run_id} does not match its recorded fingerprint")
-    return Experiment(dataset=ds, split=split, spec=spec)
-
-
-def compare_records(a: RunRecord, b: RunRecord, store: RunStore, rtol: float = 1e-6) -> Dict[str, Any]:
-    """Verdict ``identical`` (bitwise predictions, same candidates), ``within_tolerance`` or ``different``."""
-    details: Dict[str, Any] = {"status": [a.status, b.status], "score": [a.score, b.score],
-                               "predictions_sha256": [a.predictions_sha256, b.predictions_sha256]}
-    same_cands = candidates_identity(a.candidates) == candidates_identity(b.candidates)
-    details["same_candidates"] = same_cands
-    if a.status != "ok" or b.status != "ok":
-        return {"verdict": "different", "details": details}
-    if a.predictions_sha256 == b.predictions_sha256 and same_cands:
-        return {"verdict": "identical", "details": details}
-    task = a.spec.task
-    pa_ = jf.predictions_array(jf.read_arrow(store.run_dir(a.run_id) / jf.PREDICTIONS), task)
-    pb = jf.predictions_array(jf.read_arrow(store.run_dir(b.run_id) / jf.PREDICTIONS), task)
-    close = pa_.shape == pb.shape and bool(np.allclose(pa_, pb, rtol=rtol, atol=rtol))
-    details["max_abs_diff"] = float(np.max(np.abs(pa_ - pb))) if pa_.shape == pb.shape else None
-    return {"verdict": "within_tolerance" if close else "different", "details": details}
-
-
-def leaderboard(records: Sequence[RunRecord]) -> List[RunRecord]:
-    """Records best first by the spec's metric; failed runs last."""
-    if not records:
-        return []
-    metric = get_metric(records[0].metric, records[0].spec.task)
-    ok = [r for r in records if r.status == "ok" and r.score is not None]
-    ok.sort(key=lambda r: metric.loss(r.score))
-    return ok + [r for r in records if r not in ok]

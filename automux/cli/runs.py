@@ -1,0 +1,187 @@
+"""The run commands: ``backends``, ``run``, ``compare``, ``verify``, ``runs list|show``.
+
+Each handler takes ``(args, store)`` and returns the exit code: 0 ok, 1 a run
+failed (its record is stored), 2 bad input (``UserError`` / ``UsageError``).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict, List, Sequence
+
+from ._common import (EXIT_OK, EXIT_RUN_FAILED, UsageError, add_budget, add_data, add_split, add_store, emit as _emit,
+                      fmt as _fmt, parse_options as _options, table as _table)
+
+
+def _experiment_parser(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand taking the shared experiment options (data, budget, split, options, store)."""
+    p = sub.add_parser(name, help=help)
+    add_data(p)
+    add_budget(p)
+    add_split(p)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend option (repeatable; VALUE parsed as JSON when it can be)")
+    p.add_argument("--inline", action="store_true", help="run in this process (debugging; no hard deadline)")
+    p.add_argument("--no-check", action="store_true", help="skip the readiness check (and the gain over baselines)")
+    p.add_argument("--no-build", action="store_true", help="refuse to build a missing isolated backend env")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_store(p)
+    return p
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``backends``, ``run``, ``compare``, ``verify`` and ``runs``."""
+    p = sub.add_parser("backends", help="adapters found, whether each can run here; imports no backend")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_backends)
+
+    p = _experiment_parser(sub, "run", "one run under the contract")
+    p.add_argument("--backend", required=True)
+    p.set_defaults(handler=cmd_run)
+
+    p = _experiment_parser(sub, "compare", "the same spec on several backends, one leaderboard")
+    p.add_argument("--backends", required=True, help="comma list, or `installed` for every available one")
+    p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("verify", help="re-run a recorded spec and compare")
+    p.add_argument("run_id")
+    p.add_argument("--data", help="the data again, when the run was made from a DataFrame")
+    p.add_argument("--inline", action="store_true")
+    p.add_argument("--json", action="store_true")
+    add_store(p)
+    p.set_defaults(handler=cmd_verify)
+
+    runs = sub.add_parser("runs", help="the run store")
+    runs.set_defaults(handler=cmd_runs)
+    runs_sub = runs.add_subparsers(dest="runs_command", parser_class=type(runs))
+    p = runs_sub.add_parser("list", help="every run, oldest first")
+    p.add_argument("--backend")
+    p.add_argument("--promoted", action="store_true", help="only runs with a promoted candidate")
+    p.add_argument("--json", action="store_true")
+    add_store(p)
+    p = runs_sub.add_parser("show", help="one run record")
+    p.add_argument("run_id")
+    p.add_argument("--json", action="store_true")
+    add_store(p)
+
+
+def _experiment_args(a: argparse.Namespace) -> Dict[str, Any]:
+    return dict(budget_trials=a.budget_trials, budget_seconds=a.budget_seconds, seed=a.seed, folds=a.folds,
+                test_size=a.test_size, metric=a.metric, task=a.task, grace_s=a.grace,
+                readiness=not a.no_check, build=not a.no_build)
+
+
+def _run_summary(record: Any, store: Any) -> Dict[str, Any]:
+    d = record.summary()
+    d["record"] = str(store.run_dir(record.run_id) / "record.json")
+    if "gain" in record.extra:
+        g = record.extra["gain"]
+        d["gain"] = {k: g.get(k) for k in ("baseline", "mean_gain", "fold_spread", "fragile")}
+    if "readiness" in record.extra:
+        ready = record.extra["readiness"]
+        d["readiness"] = {"verdict": ready["verdict"], "warnings": ready["warnings"]}
+    return d
+
+
+def _gain_text(record: Any) -> str:
+    g = record.extra.get("gain") or {}
+    if not g.get("available", True) or g.get("mean_gain") is None:
+        return "-"
+    text = f"{g['mean_gain']:+.4f} ±{g.get('fold_spread') or 0:.4f}"
+    return text + (" fragile" if g.get("fragile") else "")
+
+
+def _leaderboard_text(records: Sequence[Any]) -> str:
+    rows = [[str(i + 1), r.backend, r.status, _fmt(r.score), _gain_text(r), str(len(r.candidates)),
+             f"{r.durations['total']:.1f}", (r.predictions_sha256 or "-")[:12], r.run_id]
+            for i, r in enumerate(records)]
+    metric = records[0].metric if records else "score"
+    return _table(rows, ["rank", "backend", "status", metric, "gain vs baseline", "candidates", "seconds",
+                         "predictions", "run_id"])
+
+
+def cmd_backends(a: argparse.Namespace, store: Any = None) -> int:
+    import automux
+
+    found = automux.backends()
+    failures = automux.plugin_failures()
+    if a.json:
+        _emit(found if not failures else found + [{"name": f["plugin"], "available": False,
+                                                    "reason": f"plugin failed to load: {f['error']}",
+                                                    "env": None, "capabilities": None} for f in failures])
+        return EXIT_OK
+    rows = [[b["name"], "yes" if b["available"] else "no", b["env"]["name"], ",".join(b["capabilities"]["tasks"]),
+             b["reason"] or ""] for b in found]
+    rows += [[f["plugin"], "no", "-", "-", f"plugin failed to load: {f['error']}"] for f in failures]
+    print(_table(rows, ["backend", "available", "env", "tasks", "reason"]))
+    return EXIT_OK
+
+
+def _installed() -> List[str]:
+    import automux
+    return [b["name"] for b in automux.backends() if b["available"]]
+
+
+def cmd_run(a: argparse.Namespace, store: Any) -> int:
+    import automux
+    from ..progress import Progress
+
+    record = automux.run(a.data, a.target, a.backend, options=_options(a.option), store=store, inline=a.inline,
+                         progress=Progress(), **_experiment_args(a))
+    if a.json:
+        _emit(_run_summary(record, store))
+    else:
+        print(_leaderboard_text([record]))
+        if record.error:
+            print(f"error: {record.error}")
+    return EXIT_OK if record.status == "ok" else EXIT_RUN_FAILED
+
+
+def cmd_compare(a: argparse.Namespace, store: Any) -> int:
+    import automux
+    from ..progress import Progress
+
+    names = _installed() if a.backends == "installed" else [b.strip() for b in a.backends.split(",") if b.strip()]
+    opts = _options(a.option)
+    spec, records = automux.compare(a.data, a.target, names, options={n: opts for n in names}, store=store,
+                                    inline=a.inline, progress=Progress(), **_experiment_args(a))
+    if a.json:
+        _emit({"spec_id": spec.spec_id, "results": [_run_summary(r, store) for r in records]})
+    else:
+        print(f"spec {spec.spec_id}: {spec.data['source']} ({spec.task}), metric {spec.metric}, seed {spec.seed}")
+        print(_leaderboard_text(records))
+    return EXIT_OK if all(r.status == "ok" for r in records) else EXIT_RUN_FAILED
+
+
+def cmd_verify(a: argparse.Namespace, store: Any) -> int:
+    import automux
+    from ..progress import Progress
+
+    out = automux.verify(a.run_id, store=store, data=a.data, inline=a.inline, progress=Progress())
+    if a.json:
+        _emit(out)
+    else:
+        print(f"{a.run_id} vs {out['rerun_id']}: {out['verdict']}")
+    return EXIT_OK if out["verdict"] != "different" else EXIT_RUN_FAILED
+
+
+def cmd_runs(a: argparse.Namespace, store: Any) -> int:
+    if a.runs_command == "list":
+        rows = store.list(backend=a.backend, promoted=a.promoted)
+        if a.json:
+            _emit(rows)
+        else:
+            print(_table([[r["run_id"], r["backend"], r["status"], r["metric"], _fmt(r["score"]),
+                           (r["predictions_sha256"] or "-")[:12], r["spec_id"]] for r in rows],
+                         ["run_id", "backend", "status", "metric", "score", "predictions", "spec_id"]))
+        return EXIT_OK
+    if a.runs_command == "show":
+        record = store.load(a.run_id)
+        if a.json:
+            _emit(record.to_json())
+        else:
+            d = record.summary()
+            for k, v in d.items():
+                print(f"{k:20} {v}")
+            print(f"{'record':20} {store.run_dir(record.run_id) / 'record.json'}")
+        return EXIT_OK
+    raise UsageError("runs needs a subcommand: list or show")
