@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
-from .core import plugins
+from .core import plugins, registry
 from .core.adapter import Adapter
 from .core.errors import SpecError
 from .core.contract.experiment import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
@@ -76,7 +76,7 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
     if backend == "auto":
         backend, selection = _auto_backend(exp, data, target, constraints)
     # an unknown name or a bad option fails before the readiness check
-    adapter = plugins.get_adapter(backend) if isinstance(backend, str) else backend
+    adapter = registry.get_adapter(backend) if isinstance(backend, str) else backend
     adapter.check_options(dict(options or {}))
     governed = _governed(exp, readiness, progress)
     extra = dict(governed.pop("extra", {}), **selection)
@@ -113,7 +113,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     if not backends:
         raise SpecError("no backends given: pass --backends A,B,...")
     exp = experiment(data, target, **experiment_args)
-    adapters = [plugins.get_adapter(b) for b in backends]
+    adapters = [registry.get_adapter(b) for b in backends]
     from .core.env.build import ensure_env
     from .core.errors import BackendUnavailable
 
@@ -149,13 +149,11 @@ def verify(run_id: str, *, store: Union[str, RunStore, None] = None, data: Optio
 
 
 def backends() -> List[Dict[str, Any]]:
-    """Adapters found, whether each can run here and why not; imports no backend."""
-    out = []
-    for name, adapter in plugins.adapters().items():
-        reason = adapter.unavailable_reason()
-        out.append({"name": name, "available": reason is None, "reason": reason,
-                    "env": adapter.environment.to_json(), "capabilities": adapter.capabilities.to_json()})
-    return out
+    """Adapters found, whether each can run here and why not, and the distribution each came from.
+
+    Imports no backend. See :func:`automux.core.registry.describe`.
+    """
+    return registry.describe()
 
 
 def plugin_failures() -> List[Dict[str, str]]:

@@ -13,7 +13,7 @@ import sys
 from typing import Dict, List
 
 from automux.contracts import parametrize_with_checks
-from automux.core import plugins
+from automux.core import registry
 from automux.core.adapter import Adapter
 
 import pytest
@@ -28,7 +28,7 @@ EXPECTED_FAILURES: Dict[str, Dict[str, str]] = {}
 
 def runnable(names: "tuple[str, ...]") -> List[Adapter]:
     """The named adapters that are registered and can run here, in the given order."""
-    found = plugins.adapters()
+    found = registry.adapters()
     return [found[n] for n in names if n in found and found[n].unavailable_reason() is None]
 
 

@@ -236,7 +236,7 @@ def test_env_build_and_list_show_both_envs_with_fingerprints(real_envs):
 
 
 def _built(name):
-    from automux.core.plugins import get_adapter
+    from automux.core.registry import get_adapter
     return find_built(recipe_for(get_adapter(name).environment))
 
 

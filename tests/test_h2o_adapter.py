@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automux.adapters import h2o_adapter as ha
+from automux.adapters import h2o as ha
 from helpers import run_cli
 
 pytestmark = [
@@ -226,7 +226,7 @@ def test_missing_java_is_a_user_error_that_says_how_to_install_it(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from automux.adapters import h2o_adapter as ha
+from automux.adapters import h2o as ha
 ha.start_cluster({}, Path(sys.argv[1]))
 print("JVM", ha._SESSION.local.pid, flush=True)
 time.sleep(300)
@@ -331,7 +331,7 @@ def existing_cluster(tmp_path_factory):
 def test_never_attaches_to_a_server_already_on_its_port(existing_cluster, no_jvm_left, monkeypatch):
     ports = iter([existing_cluster.port])
     real = ha.free_port_pair
-    monkeypatch.setattr(ha, "free_port_pair", lambda tries=200: next(ports, None) or real())
+    monkeypatch.setattr(ha.cluster, "free_port_pair", lambda tries=200: next(ports, None) or real())
     ha.start_cluster({}, no_jvm_left)
     import h2o
     ours = ha._SESSION.local

@@ -7,10 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
-from automux.core import hookspecs, plugins
-from automux.core.errors import AutomuxError
+from automux.core import hookspecs, plugins, registry
 from helpers import run_cli
 
 BACKEND_MODULES = ("optuna", "flaml", "tpot", "h2o", "pycaret", "autosklearn", "sklearn", "lightgbm",
@@ -28,7 +26,7 @@ def test_every_hookspec_is_documented():
 def test_first_party_adapters_come_from_entry_points():
     names = {ep.name: ep.value for ep in plugins._entry_points()}
     assert names["reference"] == "automux.adapters.reference"
-    assert "reference" in plugins.adapters()
+    assert "reference" in registry.adapters()
 
 
 def test_import_and_backends_import_no_backend_library():
@@ -72,19 +70,26 @@ def test_disable_all_plugins():
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
 
 
-def test_duplicate_adapter_names_are_an_error():
+def test_duplicate_adapter_names_are_reported_and_the_first_party_adapter_kept():
     from automux.adapters.reference import ReferenceAdapter
     from automux.core.hookspecs import hookimpl
+
+    class ClashingFake(ReferenceAdapter):
+        """A fake third-party adapter that takes the first-party name ``reference``."""
 
     class Clash:
         @hookimpl
         def automux_adapters(self):
-            return [ReferenceAdapter()]
+            return [ClashingFake()]
 
     plugins.register(Clash(), name="clash")
     try:
-        with pytest.raises(AutomuxError, match="registered twice"):
-            plugins.adapters()
+        found = registry.adapters()
+        assert type(found["reference"]) is ReferenceAdapter
+        dupes = registry.duplicates()
+        assert [(d["name"], d["ignored"]["plugin"]) for d in dupes] == [("reference", "clash")]
+        assert dupes[0]["kept"]["distribution"] == "automux"
+        assert any(name == "clash" and "already registered" in err for name, err in plugins.load_failures())
     finally:
         plugins.unregister("clash")
 
@@ -96,5 +101,5 @@ def test_backends_lists_capabilities_and_reasons():
     assert ref["capabilities"]["tasks"] == ["binary", "multiclass", "regression"]
     assert ref["env"]["name"] == "main"
     for r in rows:
-        assert set(r) == {"name", "available", "reason", "env", "capabilities"}
+        assert set(r) == {"name", "available", "reason", "env", "capabilities", "origin"}
         assert r["available"] or r["reason"]

@@ -57,7 +57,7 @@ def build_experiment(cell: Cell) -> Any:
 
 def _import_names(backend: str) -> Tuple[str, ...]:
     try:
-        from ..core.plugins import get_adapter
+        from ..core.registry import get_adapter
 
         return tuple(get_adapter(backend).environment.import_names)
     except Exception:
@@ -66,7 +66,7 @@ def _import_names(backend: str) -> Tuple[str, ...]:
 
 def _declared(backend: str, mode: str) -> Optional[bool]:
     try:
-        from ..core.plugins import get_adapter
+        from ..core.registry import get_adapter
 
         return bool(get_adapter(backend).capabilities.deterministic.get(mode, False))
     except Exception:

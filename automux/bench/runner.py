@@ -75,9 +75,9 @@ def check_datasets(suite: Suite) -> None:
 
 def unknown_backends(suite: Suite) -> Dict[str, str]:
     """Backends of the suite that cannot run here, with why (their cells will be failed rows)."""
-    from ..core import plugins
+    from ..core import registry
 
-    found = plugins.adapters()
+    found = registry.adapters()
     out = {}
     for b in suite.backends:
         if b.name not in found:

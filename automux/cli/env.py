@@ -17,9 +17,16 @@ def add_parser(sub: Any) -> None:
     env_sub = p.add_subparsers(dest="env_command", parser_class=type(p))
     b = env_sub.add_parser("build", help="build (or find cached) the env a backend runs in")
     b.add_argument("name", help="env name (or a backend name), e.g. pycaret, autosklearn")
-    b.add_argument("--force", action="store_true", help="rebuild even when a complete env is cached")
+    b.add_argument("--force", action="store_true", help="rebuild from the same lock even when a complete env is cached")
+    b.add_argument("--upgrade", action="store_true",
+                   help="re-resolve the env's lock on purpose (newest versions the recipe allows), then build it")
     b.add_argument("--json", action="store_true")
-    lst = env_sub.add_parser("list", help="every env the backends declare, built or not, with fingerprints")
+    lk = env_sub.add_parser("lock", help="resolve an env's lock now (no build); --out writes a copy, e.g. "
+                            "automux/envlocks/NAME.txt to commit a first-party lock")
+    lk.add_argument("name")
+    lk.add_argument("--out", default=None, help="also write the lock to this path")
+    lk.add_argument("--json", action="store_true")
+    lst = env_sub.add_parser("list", help="every env the backends declare, built or not, with lock hashes")
     lst.add_argument("--json", action="store_true")
     r = env_sub.add_parser("remove", help="delete every cached env of that name")
     r.add_argument("name")
@@ -35,7 +42,7 @@ def resolve(name: str) -> Tuple[Any, Any]:
     """
     from ..core.env.errors import EnvError
     from ..core.env.build import MAIN, recipe_for
-    from ..core.plugins import adapters
+    from ..core.registry import adapters
 
     found = adapters()
     if name == MAIN:
@@ -58,27 +65,45 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
 
     if a.env_command == "build":
         recipe, adapter = resolve(a.name)
-        built = envs.build_env(recipe, force=a.force)
-        worker = envs.handshake(built, [type(adapter).__module__])
+        built = envs.build_env(recipe, force=a.force, upgrade=a.upgrade)
+        plugin = envs.plugin_packages(adapter)
+        worker = envs.handshake(built, [type(adapter).__module__], plugin=plugin)
         row = dict(built.to_json(), handshake={k: worker.get(k) for k in ("automux_version", "source_sha256",
-                                                                            "python")})
+                                                                            "python", "sources")})
+        if plugin:
+            row["plugin"] = envs.plugin_distribution(adapter)
         if a.json:
             _emit(row)
         else:
             print(f"env {built.name}: {built.path}\n  Python {built.meta['python_version']}, "
-                  f"{row['n_packages']} packages, fingerprint {built.fingerprint}, built by {built.meta['builder']} "
-                  f"in {built.meta['build_s']}s")
+                  f"{row['n_packages']} packages, fingerprint (lock hash) {built.fingerprint} from "
+                  f"{built.meta.get('lock_path')}, built by {built.meta['builder']} in {built.meta['build_s']}s")
+        return 0
+    if a.env_command == "lock":
+        recipe, _adapter = resolve(a.name)
+        lock = envs.resolve_lock(recipe)
+        if a.out:
+            from pathlib import Path
+            Path(a.out).write_text(lock.text, encoding="utf-8")
+        row = {"name": recipe.name, "key": recipe.key, "lock": lock.short, "lock_sha256": lock.sha256,
+               "path": str(lock.path), "out": a.out, "n_packages": len(lock.pins())}
+        if a.json:
+            _emit(row)
+        else:
+            print(f"env {recipe.name}: lock {lock.short} ({row['n_packages']} packages) at {lock.path}"
+                  + (f", copied to {a.out}" if a.out else ""))
         return 0
     if a.env_command == "list":
-        from ..core.plugins import adapters
+        from ..core.registry import adapters
 
         rows = envs.env_table(adapters())
         if a.json:
             _emit(rows)
         else:
             print(_table([[r["name"], r["status"], ",".join(r["backends"]) or "-", r.get("python_version") or
-                           r["python_range"], r["fingerprint"] or "-", r["path"]] for r in rows],
-                         ["env", "status", "backends", "python", "fingerprint", "path"]))
+                           r["python_range"], r.get("lock") or "-", r.get("lock_source") or "-",
+                           r["path"] or "-"] for r in rows],
+                         ["env", "status", "backends", "python", "lock (fingerprint)", "lock from", "path"]))
         return 0
     if a.env_command == "remove":
         removed = envs.remove_env(a.name)
@@ -89,4 +114,4 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
         else:
             print("\n".join(f"removed {p}" for p in removed) or f"env {a.name}: nothing cached to remove")
         return 0
-    raise UsageError("env needs a subcommand: build, list or remove")
+    raise UsageError("env needs a subcommand: build, lock, list or remove")

@@ -100,19 +100,22 @@ def _leaderboard_text(records: Sequence[Any]) -> str:
 
 
 def cmd_backends(a: argparse.Namespace, store: Any = None) -> int:
+    """Every adapter with where it came from; plugin problems (load errors, hook errors, duplicate names) too."""
     import automux
 
     found = automux.backends()
-    failures = automux.plugin_failures()
+    failures = [{"name": f["plugin"], "available": False, "reason": f"plugin problem: {f['error']}",
+                 "env": None, "capabilities": None, "origin": None} for f in automux.plugin_failures()]
     if a.json:
-        _emit(found if not failures else found + [{"name": f["plugin"], "available": False,
-                                                    "reason": f"plugin failed to load: {f['error']}",
-                                                    "env": None, "capabilities": None} for f in failures])
+        _emit(found + failures)
         return EXIT_OK
+    def source(b: Dict[str, Any]) -> str:
+        o = b.get("origin") or {}
+        return f"{o['distribution']} {o.get('version') or ''}".strip() if o.get("distribution") else "-"
     rows = [[b["name"], "yes" if b["available"] else "no", b["env"]["name"], ",".join(b["capabilities"]["tasks"]),
-             b["reason"] or ""] for b in found]
-    rows += [[f["plugin"], "no", "-", "-", f"plugin failed to load: {f['error']}"] for f in failures]
-    print(_table(rows, ["backend", "available", "env", "tasks", "reason"]))
+             source(b), b["reason"] or ""] for b in found]
+    rows += [[f["name"], "no", "-", "-", "-", f["reason"]] for f in failures]
+    print(_table(rows, ["backend", "available", "env", "tasks", "from", "reason"]))
     return EXIT_OK
 
 

@@ -43,7 +43,7 @@ def resolve_adapter(adapter: AdapterLike) -> Adapter:
             raise BackendNotFound(f"{adapter!r} is not an automux.Adapter subclass")
         return cls()
     if isinstance(adapter, str):
-        from ..core.plugins import get_adapter
+        from ..core.registry import get_adapter
         return get_adapter(adapter)
     raise TypeError(f"expected an Adapter, an Adapter subclass, a backend name or 'module:Class', got {adapter!r}")
 

@@ -290,7 +290,7 @@ def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate:
         SpecError: ``seeds`` < 1.
     """
     from ..core.contract.metrics import get_metric
-    from ..core.plugins import get_adapter
+    from ..core.registry import get_adapter
     from ..core.run.verify import experiment_from_record
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:

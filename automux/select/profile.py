@@ -61,7 +61,7 @@ def _raw_frame(data: Union[str, "os.PathLike[str]", pd.DataFrame], target: Optio
         frame, source = data, "<dataframe>"
     else:
         from ..core.contract.data import _read_source
-        from ..core.plugins import dataset_loaders
+        from ..core.contract.datasets import all_loaders as dataset_loaders
 
         source = os.fspath(data)
         frame = _read_source(source)

@@ -30,13 +30,34 @@ class Selection:
 
 
 def plugin_rules() -> List[Rule]:
-    """Rules contributed by plugins through ``automux_selector_rules``."""
-    from ..core.plugins import get_manager
+    """Rules contributed by plugins through ``automux_selector_rules``, each guarded (see :func:`_guarded`).
+
+    A plugin whose hook raises, or that contributes something that is not a
+    ``Rule``, is reported (``automux backends`` lists it) and skipped.
+    """
+    from ..core.plugins import call_each, record_failure
 
     out: List[Rule] = []
-    for contributed in get_manager().hook.automux_selector_rules():
-        out.extend(contributed or [])
+    for plugin, contributed in call_each("automux_selector_rules"):
+        for rule in contributed or []:
+            if not isinstance(rule, Rule) or rule.kind not in ("hard", "soft"):
+                record_failure(plugin, f"selector rule {rule!r} is not a hard or soft Rule: ignored")
+                continue
+            out.append(_guarded(rule, plugin))
     return out
+
+
+def _guarded(rule: Rule, plugin: str) -> Rule:
+    """The rule with its ``apply`` wrapped: an exception is reported once and counts as "no opinion"."""
+    def apply(p: Profile, c: Constraints, b: Dict[str, Any]) -> Any:
+        from ..core.plugins import record_failure
+
+        try:
+            return rule.apply(p, c, b)
+        except Exception as e:
+            record_failure(plugin, f"selector rule {rule.name!r} raised {type(e).__name__}: {e}")
+            return None
+    return Rule(name=rule.name, kind=rule.kind, apply=apply, doc=rule.doc)
 
 
 def rank(p: Profile, constraints: Constraints, backends: Sequence[Dict[str, Any]],
@@ -73,9 +94,9 @@ def select(data: Union[str, pd.DataFrame, Profile], target: Optional[str] = None
            result_files: Optional[Sequence[str]] = None) -> Selection:
     """Rank the registered backends for this data under ``constraints``.
 
-    ``backends`` defaults to :func:`automux.backends` (imports no backend).
+    ``backends`` defaults to :func:`automux.core.registry.describe` (imports no backend).
     """
-    from ..api import backends as list_backends
+    from ..core.registry import describe as list_backends
 
     p = data if isinstance(data, Profile) else profile(data, target, task=task)
     return rank(p, constraints or Constraints(), list_backends() if backends is None else backends,

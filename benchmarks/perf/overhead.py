@@ -79,7 +79,7 @@ def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any
     """The backend through its adapter in a bare interpreter of its env (see direct_call.py)."""
     from automux.core.env.build import prepare_worker
     from automux.core.run.executor import worker_env
-    from automux.core.plugins import get_adapter
+    from automux.core.registry import get_adapter
     from automux.core.run.execute import _write_job
 
     adapter = get_adapter(backend)
@@ -101,7 +101,7 @@ def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any
 def startup(backend: str, reps: int) -> List[Dict[str, Any]]:
     from automux.core.env.build import prepare_worker
     from automux.core.run.executor import worker_env
-    from automux.core.plugins import get_adapter
+    from automux.core.registry import get_adapter
 
     adapter = get_adapter(backend)
     rows = []
@@ -311,7 +311,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     import automux
     from automux.core.contract.budget import DEFAULT_GRACE_S
-    from automux.core.plugins import get_adapter
+    from automux.core.registry import get_adapter
     from automux.core.run.store import RunStore
 
     names = a.backends.split(",") if a.backends else [b["name"] for b in automux.backends() if b["available"]]

@@ -60,10 +60,10 @@ def _jsonable(v: Any) -> Any:
 
 
 def _read_source(src: str) -> pd.DataFrame:
-    from ..plugins import dataset_loaders
+    from .datasets import all_loaders
 
     prefix, sep, name = src.partition(":")
-    loaders = dataset_loaders()
+    loaders = all_loaders()
     if sep and prefix in loaders and not os.path.exists(src):
         frame, _default_target = loaders[prefix](name)
         return frame
@@ -183,9 +183,10 @@ def load_data(
         frame = _read_source(source)
         if target is None:
             prefix = source.partition(":")[0]
-            from ..plugins import dataset_loaders
-            if prefix in dataset_loaders() and not os.path.exists(source):
-                target = dataset_loaders()[prefix](source.partition(":")[2])[1]
+            from .datasets import all_loaders
+            loaders = all_loaders()
+            if prefix in loaders and not os.path.exists(source):
+                target = loaders[prefix](source.partition(":")[2])[1]
     if target is None:
         raise DataError("no target column given: pass --target COLUMN")
     if frame.shape[0] == 0 or frame.shape[1] == 0:

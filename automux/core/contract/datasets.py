@@ -45,3 +45,10 @@ BUILTIN_LOADERS: Dict[str, Loader] = {
     "sklearn": load_sklearn,
     "palmerpenguins": load_palmerpenguins,
 }
+
+
+def all_loaders() -> Dict[str, Callable[[str], Tuple[pd.DataFrame, str]]]:
+    """Every data source by prefix: the bundled ones above, then those plugins contribute."""
+    from ..plugins import dataset_loaders
+
+    return dict(BUILTIN_LOADERS, **dataset_loaders())

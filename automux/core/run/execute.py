@@ -18,7 +18,8 @@ from ..errors import BackendUnavailable, SpecError
 from .executor import Outcome, run_inline, run_worker
 from ..contract.experiment import Experiment
 from ..contract.metrics import score_all
-from ..plugins import fire, get_adapter
+from ..plugins import fire
+from ..registry import get_adapter
 from ..contract.record import RunRecord
 from ..contract.spec import Candidate
 from .store import RunStore, atomic_write_text

@@ -103,7 +103,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
 
     from ..env.build import prepare_worker
     from .executor import run_worker
-    from ..plugins import get_adapter
+    from ..registry import get_adapter
     from .store import RunStore, new_run_id
 
     the_store = store if isinstance(store, RunStore) else RunStore(store)

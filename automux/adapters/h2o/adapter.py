@@ -1,0 +1,222 @@
+"""The H2O AutoML adapter: search on automux's folds, candidates in AutoML's build order, save / load / predict."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from ...core.adapter import Adapter, SearchResult, SearchTask
+from ...core.capabilities import Capabilities, Environment
+from ...core.errors import SpecError
+from ...core.hookspecs import hookimpl
+from .cluster import (
+    _SESSION,
+    JAVA_HINT,
+    ensure_cluster,
+    find_java,
+    shutdown,
+    start_cluster,
+)
+from .frames import (
+    FOLD,
+    TARGET,
+    H2OModel,
+    _download,
+    _features,
+    _frame_layout,
+    _level,
+    _output,
+    _upload,
+)
+from .plan import _automl_settings, _display_url, _quick_plan, parse_options
+
+MODEL_FILE = "model.h2o"
+META_FILE = "automux_h2o.json"
+KEY_PARAMS = ("ntrees", "max_depth", "learn_rate", "sample_rate", "col_sample_rate", "col_sample_rate_per_tree",
+              "min_rows", "mtries", "alpha", "lambda", "booster", "reg_lambda", "reg_alpha",
+              "metalearner_algorithm")
+
+
+def _build_order(aml: Any, model_ids: List[str]) -> List[str]:
+    """Leaderboard models in the order AutoML started them (its event log)."""
+    log = _download(aml.event_log)
+    started: List[str] = []
+    for msg in log["message"].astype(str):
+        m = re.match(r"AutoML: starting (\S+) model training", msg)
+        if m and m.group(1) in model_ids and m.group(1) not in started:
+            started.append(m.group(1))
+    return started + [m for m in model_ids if m not in started]
+
+
+def _key_params(model: Any) -> Dict[str, Any]:
+    params = model.actual_params or {}
+    out: Dict[str, Any] = {}
+    for key in KEY_PARAMS:
+        v = params.get(key)
+        if isinstance(v, (int, float, str, bool)) or (isinstance(v, list) and len(v) <= 4):
+            out[key] = v
+    if model.algo == "stackedensemble":
+        out["base_models"] = len(params.get("base_models") or [])
+    return out
+
+
+def _holdout_predictions(model: Any) -> Optional[Any]:
+    """Out-of-fold predictions for every training row (a stacked ensemble: its metalearner's)."""
+    if model.algo == "stackedensemble":
+        meta = model.metalearner()
+        return None if meta is None else meta.cross_validation_holdout_predictions()
+    return model.cross_validation_holdout_predictions()
+
+
+class H2OAdapter(Adapter):
+    name = "h2o"
+    capabilities = Capabilities(
+        tasks=("binary", "multiclass", "regression"),
+        budget_modes=("trials", "seconds"),
+        deterministic={"trials": True, "seconds": False},
+        custom_folds=True, categorical=True, missing_values=True,
+        produces="ensemble", interpretable=False,
+        min_budget={"trials": 1, "seconds": 30},  # the JVM's start counts against a seconds budget
+        distributed="h2o cluster (option url)",
+        strengths=("large_data", "distributed", "thorough_search", "categorical_native"),
+    )
+    environment = Environment(name="main", python=">=3.9", requirements=("h2o>=3.46",),
+                              import_names=("h2o",), extra="h2o")
+
+    def unavailable_reason(self) -> Optional[str]:
+        """Missing ``h2o`` package or missing Java (checked without importing h2o)."""
+        reason = super().unavailable_reason()
+        if reason is None and find_java() is None:
+            reason = f"Java not found. {JAVA_HINT}"
+        return reason
+
+    def check_options(self, options: Dict[str, Any]) -> None:
+        """Bad options are user errors, refused in the parent before a worker starts."""
+        parse_options(options)
+
+    def validate(self, task: SearchTask) -> None:
+        """The base checks, then the options against the budget (before any JVM starts).
+
+        Raises:
+            UnsupportedTask, UnsupportedData: see :meth:`Adapter.validate`.
+            SpecError: bad options, or ``include_algos`` that leave nothing to train.
+        """
+        super().validate(task)
+        _automl_settings(task)
+
+    def search(self, task: SearchTask) -> SearchResult:
+        try:
+            return self._search(task)
+        except BaseException:
+            shutdown()
+            raise
+
+    def _search(self, task: SearchTask) -> SearchResult:
+        t0 = time.monotonic()
+        start_cluster(task.options, task.workdir)
+        import h2o
+        from h2o.automl import H2OAutoML, get_leaderboard
+
+        task.log(f"h2o: cluster ready in {time.monotonic() - t0:.1f}s"
+                 + (f" at {_display_url(task.options['url'])}" if task.options.get("url") else
+                    f" on 127.0.0.1:{_SESSION.local.port} (pid {_SESSION.local.pid})"))
+        layout = _frame_layout(task.X)
+        frame = _features(task.X, layout)
+        types = dict(layout["types"])
+        if task.task != "regression":
+            frame[TARGET] = [_level(int(v)) for v in task.y]
+            types[TARGET] = "enum"
+        else:
+            frame[TARGET] = np.asarray(task.y, dtype=np.float64)
+            types[TARGET] = "real"
+        fold = np.full(len(frame), -1, dtype=np.int64)
+        for k, (_, valid) in enumerate(task.folds):
+            fold[valid] = k
+        if (fold < 0).any():
+            raise SpecError("h2o needs every training row in exactly one validation fold")
+        frame[FOLD] = fold
+        types[FOLD] = "int"
+        train = _upload(frame, types)
+
+        def automl(settings: Dict[str, Any]) -> "tuple[Any, pd.DataFrame]":
+            aml = H2OAutoML(project_name=f"automux_{uuid.uuid4().hex[:8]}", **settings)
+            task.log(f"h2o: AutoML {json.dumps({k: v for k, v in settings.items() if k != 'verbosity'})}")
+            aml.train(x=layout["names"], y=TARGET, training_frame=train, fold_column=FOLD)
+            return aml, _download(get_leaderboard(aml, extra_columns="ALL"))
+
+        settings = _automl_settings(task)
+        aml, lb = automl(settings)
+        if lb.empty and "max_runtime_secs" in settings:
+            settings = _quick_plan(settings)  # the time cap cancelled every model
+            aml, lb = automl(settings)
+        if lb.empty:
+            raise RuntimeError("H2O AutoML trained no model within the budget")
+        times = dict(zip(lb["model_id"], lb.get("training_time_ms", pd.Series([None] * len(lb)))))
+        ids: List[str] = []
+        limit = task.budget.trials
+        for model_id in _build_order(aml, list(lb["model_id"])):
+            if limit is not None and len(ids) >= limit:
+                break  # defensive: never report more candidates than trials
+            model = h2o.get_model(model_id)
+            holdout = _holdout_predictions(model)
+            scores: List[Optional[float]] = [None] * len(task.folds)
+            if holdout is not None:
+                pred = _output(_download(holdout), task.task, task.n_classes)
+                scores = [task.metric(task.y[valid], pred[valid]) for _, valid in task.folds]
+            ms = times.get(model_id)
+            task.add_candidate(model.algo, _key_params(model), scores, steps=["H2OFrame", model.algo],
+                               fit_time_s=None if ms is None or pd.isna(ms) else float(ms) / 1000.0,
+                               model_id=model_id)
+            ids.append(model_id)
+        chosen = task.best_index()
+        if chosen is None:
+            raise RuntimeError("no H2O model had cross-validation predictions to score")
+        model = h2o.get_model(ids[chosen])
+        h2o.remove(train)
+        binary = h2o.download_model(model, path=str(task.workdir), filename=f"chosen_{MODEL_FILE}")
+        meta = dict(layout, task=task.task, n_classes=task.n_classes, model_id=ids[chosen],
+                    algo=model.algo, h2o_version=h2o.__version__)
+        return SearchResult(model=H2OModel(model, meta, binary=Path(binary)), chosen=chosen,
+                            info={"h2o_version": h2o.__version__, "leader": str(lb["model_id"][0]),
+                                  "automl": {k: v for k, v in settings.items() if k != "verbosity"}})
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        import h2o
+
+        live = model.live()
+        meta = model.meta
+        frame = _upload(_features(X, meta), meta["types"])
+        pred_frame = live.predict(frame)
+        pred = _output(_download(pred_frame), meta["task"], meta["n_classes"])
+        h2o.remove(frame)
+        h2o.remove(pred_frame)
+        return pred
+
+    def save(self, model: Any, path: Path) -> None:
+        path = Path(path)
+        if model.binary is not None and Path(model.binary).exists():
+            shutil.copyfile(model.binary, path / MODEL_FILE)
+        else:
+            import h2o
+            h2o.download_model(model.live(), path=str(path), filename=MODEL_FILE)
+        (path / META_FILE).write_text(json.dumps(model.meta, indent=2, sort_keys=True), encoding="utf-8")
+
+    def load(self, path: Path) -> Any:
+        import h2o
+
+        ensure_cluster()
+        path = Path(path)
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        return H2OModel(h2o.upload_model(str(path / MODEL_FILE)), meta, binary=path / MODEL_FILE)
+
+
+@hookimpl
+def automux_adapters() -> List[Adapter]:
+    return [H2OAdapter()]
