@@ -15,7 +15,7 @@ from helpers import run_cli
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "third_party_adapter"
 NAME = "sklearn_halving"
-FIRST_PARTY = ("reference", "optuna", "flaml", "tpot", "h2o", "pycaret", "autosklearn")
+FIRST_PARTY = ("reference", "optuna", "flaml", "tpot", "h2o", "pycaret", "autosklearn", "autogluon")
 
 
 def _automux_entry_points():
@@ -72,3 +72,66 @@ def test_plugin_runs_under_the_contract(installed_example, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     assert out["status"] == "ok" and out["backend"] == NAME and out["candidates"] == 3
+
+
+# --------------------------------------------------------------------------- a plugin adapter in its own env
+
+ISO = "sklearn_halving_iso"
+
+
+@pytest.fixture(scope="module")
+def iso_home(installed_example, tmp_path_factory):
+    """A fresh ``AUTOMUX_HOME``: the plugin's env is resolved, locked and built by the CLI from nothing."""
+    return {"AUTOMUX_HOME": str(tmp_path_factory.mktemp("automux-home"))}
+
+
+@pytest.mark.slow
+def test_plugin_env_builds_runs_predicts_and_passes_contracts_through_the_cli(iso_home, tmp_path):
+    from importlib.metadata import version
+
+    built = run_cli("env", "build", "halving-iso", "--json", env=iso_home, timeout=900)
+    assert built.returncode == 0, built.stderr[-3000:]
+    env = json.loads(built.stdout)
+    assert env["lock_source"] == "local" and env["fingerprint"] == env["lock_sha256"][:16]
+    assert env["plugin"]["name"] == "automux-halving" and "automux_halving" in env["handshake"]["sources"]
+    listed = {r["name"]: r for r in json.loads(run_cli("env", "list", "--json", env=iso_home).stdout)}
+    assert listed["halving-iso"]["status"] == "built" and listed["halving-iso"]["lock"] == env["fingerprint"]
+    assert listed["halving-iso"]["backends"] == [ISO]
+
+    store = str(tmp_path / "runs")
+    ran = run_cli("--store", store, "run", "--data", "sklearn:iris", "--backend", ISO, "--budget-trials", "3",
+                  "--folds", "3", "--no-build", "--json", env=iso_home)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    out = json.loads(ran.stdout)
+    record = json.loads(Path(out["record"]).read_text())
+    used = record["env"]["automux_env"]
+    assert used["isolated"] is True and used["name"] == "halving-iso" and used["fingerprint"] == env["fingerprint"]
+    assert used["plugin"]["source_sha256"] == env["handshake"]["sources"]["automux_halving"]
+    # the worker really ran in the env: its scikit-learn is the recipe's, not the main env's
+    assert record["env"]["packages"]["scikit-learn"] == "1.5.2" != version("scikit-learn")
+
+    data = tmp_path / "new.csv"
+    from sklearn.datasets import load_iris
+    load_iris(as_frame=True).frame.drop(columns="target").head(7).to_csv(data, index=False)
+    pred = run_cli("--store", store, "predict", out["run_id"], "--data", str(data), "--json", env=iso_home)
+    assert pred.returncode == 0, pred.stderr[-2000:]
+    assert json.loads(pred.stdout)["env_matches"] is True
+
+    suite = run_cli("contracts", ISO, "--json", env=iso_home, timeout=900)
+    results = json.loads(suite.stdout) if suite.stdout.strip() else []
+    failed = [r for r in results if r["status"] == "failed"]
+    assert suite.returncode == 0 and results and not failed, failed or suite.stderr[-2000:]
+
+
+def test_plugin_env_refuses_a_worker_importing_other_plugin_code(iso_home, tmp_path):
+    """The handshake compares the plugin package's source hash on both sides."""
+    from automux.core.env import build as envs
+    from automux.core.env.errors import HandshakeError
+
+    parent = {"automux_version": "x", "source_sha256": "s", "package_dir": "p",
+              "plugins": {"automux_halving": "a" * 64}}
+    worker = {"automux_version": "x", "source_sha256": "s", "sources": {"automux_halving": "b" * 64},
+              "imports": {}}
+    with pytest.raises(HandshakeError, match="automux_halving"):
+        envs.check_identity(parent, worker, "halving-iso")
+    envs.check_identity(parent, dict(worker, sources={"automux_halving": "a" * 64}), "halving-iso")

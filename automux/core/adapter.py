@@ -9,7 +9,10 @@ Invariants an adapter must keep (each is checked by ``automux.contracts``):
 * ``predict`` returns class probabilities ``(n, n_classes)`` in ``task.classes``
   order for classification and a 1-d float array for regression;
 * ``save`` then ``load`` gives a model with identical predictions;
-* importing the adapter's module never imports its backend.
+* importing the adapter's module never imports its backend;
+* it refuses options it does not declare: the base ``check_options`` raises
+  ``SpecError`` for any key outside ``accepted_options`` unless
+  ``free_form_options`` is True (an override should call ``super()`` or do the same).
 """
 from __future__ import annotations
 
@@ -36,6 +39,10 @@ class SearchTask:
     ``folds`` are (fit positions, validation positions) into ``X``. ``deadline`` is
     a ``time.monotonic()`` value by which the search must have ended (None under a
     count budget alone). ``report`` streams a candidate to the job dir at once.
+    ``workdir`` is the job's scratch directory: it persists in the run store
+    after the run (``save`` should write the model elsewhere, not copy it).
+    ``add_candidate`` is not thread-safe: call it from one thread, in a
+    deterministic order (collect results from worker threads, then report them).
     """
 
     X: pd.DataFrame
@@ -120,9 +127,22 @@ class Adapter:
     name: str = ""
     capabilities: Capabilities = Capabilities()
     environment: Environment = Environment()
+    #: The option keys ``--option KEY=VALUE`` may set; any other key is refused by ``check_options``.
+    accepted_options: Tuple[str, ...] = ()
+    #: True: any key is accepted (the adapter passes options through and checks them itself).
+    free_form_options: bool = False
 
     def unavailable_reason(self) -> Optional[str]:
-        """Why this adapter cannot run here, or None. Must not import the backend."""
+        """Why this adapter cannot run here, or None. Must not import the backend.
+
+        An isolated env (``environment.name`` not ``main``) is available when it
+        is built or can be built (an interpreter for its range can be had); a
+        ``main`` adapter, when every ``import_names`` module is importable.
+        """
+        if self.environment.name != "main":
+            # Parent-side only (the worker never calls this): the env builder stays out of the worker's imports.
+            build = importlib.import_module("automux.core.env.build")
+            return build.unavailable_reason(self.environment)
         missing = [m for m in self.environment.import_names if importlib.util.find_spec(m) is None]
         if missing:
             extra = self.environment.extra or self.name
@@ -132,9 +152,20 @@ class Adapter:
     def check_options(self, options: Dict[str, Any]) -> None:
         """Refuse bad backend options before any worker starts (the parent calls this).
 
+        The base refuses every key outside ``accepted_options`` (unless
+        ``free_form_options``); overrides add value checks.
+
         Raises:
             SpecError: an unknown option or a bad value, saying what to pass instead.
         """
+        if self.free_form_options:
+            return
+        unknown = sorted(set(options) - set(self.accepted_options))
+        if unknown:
+            from .errors import SpecError
+
+            known = ", ".join(self.accepted_options) if self.accepted_options else "none"
+            raise SpecError(f"backend {self.name!r} has no option {unknown[0]!r} (its options: {known})")
 
     def validate(self, task: SearchTask) -> None:
         """Refuse tasks and data the adapter did not declare.

@@ -1,31 +1,33 @@
-"""Isolated backend environments: recipe -> cached env -> checked worker interpreter.
+"""Isolated backend environments: recipe -> lock -> cached env -> checked worker interpreter.
 
 An adapter's ``environment`` (:class:`~automux.core.capabilities.Environment`) is
-its recipe. ``main`` means automux's own interpreter. Any other name is built
-when the current interpreter does not satisfy the recipe (Python range and every
-requirement), with uv when present and venv + pip otherwise, under
-``$AUTOMUX_HOME/envs`` (default ``~/.cache/automux``), in a directory keyed by
-sha256(name, Python range, requirements, automux's core requirements, automux
-version).
+its recipe. ``main`` means automux's own interpreter; any other name, first- or
+third-party, is always an isolated env, built with uv when present and venv +
+pip otherwise under ``$AUTOMUX_HOME/envs`` (default ``~/.cache/automux``).
 
 Invariants:
 
-* a build happens in a temp directory under a per-recipe file lock; the lock file
-  (every package version), ``automux-env.json`` and the ``complete`` marker are
+* every env is installed from a lock (:mod:`automux.core.env.lock`): the
+  committed one of a first-party recipe, else one resolved here once and kept
+  under ``$AUTOMUX_HOME/locks``; ``upgrade`` re-resolves on purpose. The recipe
+  key is sha256(name, Python range, requirements, automux's core requirements);
+  the env's directory is ``NAME-LOCKHASH16`` and its fingerprint (every record's
+  ``env.automux_env.fingerprint``) is ``LOCKHASH16``. ``installed_fingerprint``
+  is sha256 over what was actually installed (the formula of
+  :func:`automux.core.env.envinfo.describe_env`);
+* a build happens in a temp directory under a per-env-name file lock; the
+  installed package list, ``automux-env.json`` and the ``complete`` marker are
   written last, then the directory is renamed into place. A directory without
   the marker is never used, and a failed build leaves none behind: only its log
   under ``$AUTOMUX_HOME/logs``, whose path the error message gives;
-* the env's fingerprint is sha256 over its lock (Python version, machine, every
-  package version; the formula of :func:`automux.core.env.envinfo.describe_env`),
-  taken right after the install. Every run record of a worker in the env holds
-  it as ``env.automux_env.fingerprint`` (``env.fingerprint`` is the worker's own
-  view at the end of the job, which can also list distributions that a backend
-  import put on ``sys.path``, such as setuptools' vendored ones);
-* automux itself is not installed into an env: the worker gets the parent's
-  automux package through ``PYTHONPATH`` (a directory holding only a symlink to
-  it), and before any job :func:`handshake` checks that the worker imports the
-  same automux version with the same source hash, and that the worker and the
-  adapter module import there.
+* neither automux nor a plugin is installed into an env: the worker gets the
+  parent's automux package, and the top-level package of a third-party
+  adapter's module, through ``PYTHONPATH`` (a directory holding only symlinks to
+  them, :func:`code_dir`); before any job :func:`handshake` checks that the
+  worker imports the same automux version with the same source hash, the same
+  plugin source (sha256 over its package's ``.py`` files), and that the worker
+  and the adapter module import there. A plugin lists its backend's own
+  dependencies in ``Environment.requirements``.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from ..._version import __version__
 from ..capabilities import Environment
+from . import lock as locks
 from .errors import EnvBuildError, EnvError, EnvNotBuilt, HandshakeError, InterpreterNotFound
 from .interpreters import DOWNLOADS_ENV, find_interpreter, find_uv, parse_version, version_in
 
@@ -136,12 +139,20 @@ class Recipe:
 
     @property
     def key(self) -> str:
-        body = {k: v for k, v in self.to_json().items() if k != "import_names"}
+        """sha256 over what is resolved: name, Python range, requirements, core requirements.
+
+        Not the automux version: automux is not installed into the env, so a
+        release that keeps its core requirements keeps every committed lock.
+        """
+        body = {k: v for k, v in self.to_json().items() if k not in ("import_names", "automux_version")}
         return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
-    @property
-    def dir_name(self) -> str:
-        return f"{self.name}-{self.key[:16]}"
+    def lock(self) -> Optional["locks.Lock"]:
+        """The lock this recipe installs from (local, else packaged), or None before the first build."""
+        return locks.find_lock(automux_home(), self.name, self.key)
+
+    def dir_name_for(self, lock: "locks.Lock") -> str:
+        return f"{self.name}-{lock.short}"
 
     def describe(self) -> str:
         pins = ", ".join(self.requirements[:3]) + (", ..." if len(self.requirements) > 3 else "")
@@ -202,8 +213,11 @@ def _load(path: Path) -> Optional[BuiltEnv]:
 
 
 def find_built(recipe: Recipe) -> Optional[BuiltEnv]:
-    """The complete env for ``recipe``, or None."""
-    return _load(envs_dir() / recipe.dir_name)
+    """The complete env built from ``recipe``'s current lock, or None (no lock yet, or not built)."""
+    lock = recipe.lock()
+    if lock is None:
+        return None
+    return _load(envs_dir() / recipe.dir_name_for(lock))
 
 
 def built_envs(name: Optional[str] = None) -> List[BuiltEnv]:
@@ -253,8 +267,10 @@ def _clean_env() -> Dict[str, str]:
 class _Build:
     """One build attempt: every step's command and output go to the log."""
 
-    def __init__(self, recipe: Recipe, tmp: Path, log_path: Path, echo: Echo, allow_download: bool) -> None:
+    def __init__(self, recipe: Recipe, tmp: Path, log_path: Path, echo: Echo, allow_download: bool,
+                 lock: Optional["locks.Lock"]) -> None:
         self.recipe, self.tmp, self.log_path, self.echo = recipe, tmp, log_path, echo
+        self.lock = lock
         self.allow_download = allow_download
         self.step = "starting"
         self.t0 = time.monotonic()
@@ -330,30 +346,46 @@ class _Build:
         self.echo(f"building with {builder}: Python {interp.version_text} ({interp.path}, from {interp.source})")
         self.echo(f"log: {self.log_path}")
         py = env_python(self.tmp)
-        reqs = list(r.requirements) + list(r.core)
         if uv:
             self._run("creating the venv", [uv, "venv", "--relocatable", "--no-project", "--no-config", "-q",
                                             "--python", interp.path, self.tmp])
-            self.echo(f"installing {len(r.requirements)} pinned requirements + automux's core dependencies")
-            self._run("installing requirements", [uv, "pip", "install", "--no-config", "--python", py] + reqs,
-                      show=True)
         else:
             self._run("creating the venv", [interp.path, "-m", "venv", self.tmp])
-            self.echo(f"installing {len(r.requirements)} pinned requirements + automux's core dependencies")
+        if self.lock is None and uv:
+            self.lock = self._resolve(uv, interp)
+        if self.lock is not None:
+            self.echo(f"installing {len(self.lock.pins())} locked packages from {self.lock.path} "
+                      f"(lock {self.lock.short}, {self.lock.source})")
+            if uv:
+                self._run("installing the lock", [uv, "pip", "sync", "--no-config", "--python", py,
+                                                  self.lock.path], show=True)
+            else:
+                self._run("installing the lock", [py, "-m", "pip", "install", "--disable-pip-version-check",
+                                                  "--no-input", "--no-deps", "-r", self.lock.path], show=True)
+        else:  # venv + pip and nothing locked yet: install the recipe, then lock what was installed
+            self.echo(f"installing {len(r.requirements)} pinned requirements + automux's core dependencies "
+                      "(no lock yet: the installed versions become it)")
             self._run("installing requirements", [py, "-m", "pip", "install", "--disable-pip-version-check",
-                                                  "--no-input"] + reqs, show=True)
+                                                  "--no-input"] + list(r.requirements) + list(r.core), show=True)
         core_modules = list(CORE_IMPORTS) if r.core else []
         modules = core_modules + [m for m in r.import_names if m not in core_modules]
         if modules:
             self.echo(f"checking that {', '.join(modules)} import")
             self._run("checking imports", [py, "-c", "import " + ", ".join(modules)])
-        lock = json.loads(self._run("writing the lock", [py, "-c", _LOCK_SCRIPT]).strip().splitlines()[-1])
+        lock = json.loads(self._run("listing the installed packages", [py, "-c", _LOCK_SCRIPT]
+                                    ).strip().splitlines()[-1])
         self.step = "writing the metadata"
         if not version_in(r.python, parse_version(lock["python"])):
             raise self._failure(f"the venv runs Python {lock['python']}, outside {r.python}")
-        lock_text = "".join(f"{n}=={v}\n" for n, v in lock["packages"].items())
-        (self.tmp / LOCK).write_text(lock_text, encoding="utf-8")
-        meta = dict(r.to_json(), key=r.key, fingerprint=fingerprint_of(lock), python_version=lock["python"],
+        installed_text = "".join(f"{n}=={v}\n" for n, v in lock["packages"].items())
+        if self.lock is None:
+            self.lock = locks.save_local(automux_home(), r.name, r.key, locks.header(
+                r.name, r.key, lock["python"], "pip (the installed set, no hashes)") + installed_text)
+        (self.tmp / LOCK).write_text(installed_text, encoding="utf-8")
+        (self.tmp / "env-lock.txt").write_text(self.lock.text, encoding="utf-8")
+        meta = dict(r.to_json(), key=r.key, fingerprint=self.lock.short, lock_sha256=self.lock.sha256,
+                    lock_source=self.lock.source, lock_path=str(self.lock.path),
+                    installed_fingerprint=fingerprint_of(lock), python_version=lock["python"],
                     machine=lock["machine"], interpreter=interp.path, interpreter_source=interp.source,
                     builder=builder, built_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     build_s=round(time.monotonic() - self.t0, 2), log=str(self.log_path),
@@ -362,35 +394,80 @@ class _Build:
         (self.tmp / MARKER).write_text(meta["built_utc"] + "\n", encoding="utf-8")
         return meta
 
+    def _resolve(self, uv: str, interp: Any) -> "locks.Lock":
+        """``uv pip compile`` the recipe for the env's interpreter, with hashes; saved as the local lock."""
+        r = self.recipe
+        req_in = Path(self.scratch) / "requirements.in"
+        req_in.write_text("".join(f"{q}\n" for q in list(r.requirements) + list(r.core)), encoding="utf-8")
+        out = Path(self.scratch) / "lock.txt"
+        self.echo(f"resolving a lock for {len(r.requirements)} requirements + automux's core dependencies")
+        self._run("resolving the lock", [uv, "pip", "compile", "--no-config", "--quiet", "--generate-hashes",
+                                         "--no-header", "--python", interp.path, req_in, "-o", out])
+        text = locks.header(r.name, r.key, interp.version_text, "uv pip compile --generate-hashes") + \
+            out.read_text(encoding="utf-8")
+        return locks.save_local(automux_home(), r.name, r.key, text)
 
-def build_env(recipe: Recipe, *, force: bool = False, allow_download: bool = True,
+
+def resolve_lock(recipe: Recipe, *, allow_download: bool = True, echo: Optional[Echo] = None) -> "locks.Lock":
+    """Resolve ``recipe`` into a new local lock now (no env is built); needs uv.
+
+    ``automux env lock NAME`` uses it to refresh a committed first-party lock.
+
+    Raises:
+        EnvError: uv is not available; InterpreterNotFound / EnvBuildError as for a build.
+    """
+    echo = echo or stderr_echo(recipe.name)
+    uv = find_uv()
+    if not uv:
+        raise EnvError("resolving a lock needs uv (pip install uv): without it a build locks what it installed")
+    logs_dir().mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    log_path = logs_dir() / f"{recipe.name}-{recipe.key[:16]}-{stamp}-lock-{uuid.uuid4().hex[:6]}.log"
+    b = _Build(recipe, envs_dir() / ".unused", log_path, echo, allow_download, None)
+    b.scratch = tempfile.mkdtemp(prefix="automux-lock-")
+    try:
+        interp = find_interpreter(recipe.python, env_name=recipe.name, allow_download=allow_download,
+                                  log=lambda m: (b._log(m), echo(m)))
+        return b._resolve(uv, interp)
+    finally:
+        shutil.rmtree(b.scratch, ignore_errors=True)
+
+
+def build_env(recipe: Recipe, *, force: bool = False, upgrade: bool = False, allow_download: bool = True,
               echo: Optional[Echo] = None) -> BuiltEnv:
-    """Build ``recipe``'s env unless a complete one exists (``force`` rebuilds it).
+    """Build ``recipe``'s env from its lock unless a complete one exists.
+
+    ``force`` rebuilds from the same lock; ``upgrade`` re-resolves the lock first
+    (a new local lock, so possibly a new fingerprint) and builds from it.
 
     Raises:
         InterpreterNotFound: no interpreter satisfies the recipe's Python range.
         EnvBuildError: a step failed; the message names it and the log's path.
-            Nothing of the attempt but the log is left behind.
+            Nothing of the attempt but the log (and a resolved lock) is left behind.
     """
     echo = echo or stderr_echo(recipe.name)
     root = envs_dir()
     root.mkdir(parents=True, exist_ok=True)
     logs_dir().mkdir(parents=True, exist_ok=True)
-    final = root / recipe.dir_name
-    with _file_lock(root / f".{recipe.dir_name}.lock"):
-        if not force:
-            found = find_built(recipe)
+    with _file_lock(root / f".{recipe.name}.lock"):
+        lock = None if upgrade else recipe.lock()
+        if lock is not None and not force:
+            found = _load(root / recipe.dir_name_for(lock))
             if found is not None:
                 return found
-        for stale in root.glob(f".tmp-{recipe.dir_name}-*"):  # a killed build's leftovers
+        for stale in root.glob(f".tmp-{recipe.name}-*"):  # a killed build's leftovers
             shutil.rmtree(stale, ignore_errors=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        log_path = logs_dir() / f"{recipe.dir_name}-{stamp}-{uuid.uuid4().hex[:6]}.log"
-        tmp = root / f".tmp-{recipe.dir_name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        echo(f"building env {recipe.name} ({recipe.describe()}) into {final}")
+        log_path = logs_dir() / f"{recipe.name}-{recipe.key[:16]}-{stamp}-{uuid.uuid4().hex[:6]}.log"
+        tmp = root / f".tmp-{recipe.name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        where = f"lock {lock.short} ({lock.source})" if lock is not None else "a lock resolved now"
+        echo(f"building env {recipe.name} ({recipe.describe()}) from {where} under {root}")
         t0 = time.monotonic()
         try:
-            meta = _Build(recipe, tmp, log_path, echo, allow_download).run()
+            build = _Build(recipe, tmp, log_path, echo, allow_download, lock)
+            meta = build.run()
+            assert build.lock is not None
+            final = root / recipe.dir_name_for(build.lock)
             if final.exists():
                 shutil.rmtree(final)
             os.rename(tmp, final)
@@ -398,7 +475,7 @@ def build_env(recipe: Recipe, *, force: bool = False, allow_download: bool = Tru
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         echo(f"built in {time.monotonic() - t0:.1f}s: {len(meta['packages'])} packages, "
-             f"fingerprint {meta['fingerprint']}")
+             f"fingerprint (lock hash) {meta['fingerprint']}")
         return BuiltEnv(final, meta)
 
 
@@ -418,7 +495,7 @@ def remove_env(name: str) -> List[str]:
                 continue
         elif meta_name != name:
             continue
-        with _file_lock(root / f".{path.name}.lock"):
+        with _file_lock(root / f".{name}.lock"):
             shutil.rmtree(path, ignore_errors=True)
         removed.append(str(path))
     for tmp in root.glob(f".tmp-{name}-*"):
@@ -466,7 +543,7 @@ def unavailable_reason(environment: Environment) -> Optional[str]:
     Cheap: never builds and never downloads; a missing env that can be built is
     available (the first run builds it).
     """
-    if environment.name == MAIN or current_satisfies(environment):
+    if environment.name == MAIN:
         return None
     if find_built(recipe_for(environment)) is not None:
         return None
@@ -480,28 +557,74 @@ def unavailable_reason(environment: Environment) -> Optional[str]:
     return None
 
 
-def code_dir() -> Path:
-    """A directory holding only a symlink ``automux`` -> the parent's automux package.
+def plugin_packages(adapter: Any) -> Dict[str, Path]:
+    """{top-level import name: its directory or file} of a third-party adapter's module ({} for automux's own).
+
+    This is the plugin's code as the parent imports it (an editable checkout, a
+    wheel's install, a site-packages copy): the worker imports the same files.
+    """
+    import importlib.util
+
+    module = type(adapter).__module__ if adapter is not None else "automux"
+    top = module.split(".")[0]
+    if top in ("automux", "__main__", "builtins"):
+        return {}
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        return {}
+    if spec.submodule_search_locations:
+        return {top: Path(list(spec.submodule_search_locations)[0]).resolve()}
+    if spec.origin and spec.origin not in ("built-in", "frozen"):
+        return {top + Path(spec.origin).suffix: Path(spec.origin).resolve()}
+    return {}
+
+
+def plugin_distribution(adapter: Any) -> Optional[Dict[str, str]]:
+    """The installed distribution that provides a third-party adapter's module, or None."""
+    pkgs = plugin_packages(adapter)
+    if not pkgs:
+        return None
+    top = type(adapter).__module__.split(".")[0]
+    try:
+        from importlib.metadata import packages_distributions, version
+        names = packages_distributions().get(top) or []
+    except Exception:
+        names = []
+    if not names:
+        return {"name": top, "version": None, "import_name": top}
+    try:
+        ver = version(names[0])
+    except Exception:
+        ver = None
+    return {"name": names[0], "version": ver, "import_name": top}
+
+
+def code_dir(extra: Optional[Dict[str, Path]] = None) -> Path:
+    """A directory holding only symlinks: ``automux`` -> the parent's automux package, plus ``extra``.
 
     It goes first on the worker's ``PYTHONPATH``: the worker imports the parent's
-    automux code, and nothing else of the parent's environment.
+    automux code (and a plugin's own package, ``extra``), and nothing else of the
+    parent's environment.
     """
     from .handshake import package_dir
 
-    pkg = package_dir()
-    d = automux_home() / "code" / hashlib.sha256(str(pkg).encode()).hexdigest()[:16]
-    link = d / "automux"
-    if not (link.is_symlink() and os.readlink(str(link)) == str(pkg)):
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".automux-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        os.symlink(str(pkg), str(tmp))
-        os.replace(str(tmp), str(link))
+    links: Dict[str, Path] = {"automux": package_dir()}
+    links.update(extra or {})
+    ident = json.dumps({k: str(v) for k, v in sorted(links.items())}, sort_keys=True)
+    d = automux_home() / "code" / hashlib.sha256(ident.encode()).hexdigest()[:16]
+    for name, target in links.items():
+        link = d / name
+        if not (link.is_symlink() and os.readlink(str(link)) == str(target)):
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / f".{name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+            os.symlink(str(target), str(tmp))
+            os.replace(str(tmp), str(link))
     return d
 
 
-def worker_vars(env: BuiltEnv) -> Dict[str, str]:
-    """Environment variables for a worker in ``env``: automux's code on the path, the env's bin first."""
-    return {"PYTHONPATH": str(code_dir()), "VIRTUAL_ENV": str(env.path), "PYTHONNOUSERSITE": "1",
+def worker_vars(env: BuiltEnv, plugin: Optional[Dict[str, Path]] = None) -> Dict[str, str]:
+    """Environment variables for a worker in ``env``: automux's (and a plugin's) code on the path, the env's bin first."""
+    return {"PYTHONPATH": str(code_dir(plugin)), "VIRTUAL_ENV": str(env.path), "PYTHONNOUSERSITE": "1",
             "PATH": f"{env.path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "AUTOMUX_ENV": env.name}
 
 
@@ -527,6 +650,12 @@ def check_identity(parent: Dict[str, Any], worker: Dict[str, Any], env_name: str
                              f"source {str(worker.get('source_sha256'))[:12]}) than the parent "
                              f"({parent['package_dir']}, source {parent['source_sha256'][:12]}): check PYTHONPATH "
                              f"and that no other automux is installed in {worker.get('prefix')}")
+    for top, want in (parent.get("plugins") or {}).items():
+        got = (worker.get("sources") or {}).get(top)
+        if got != want:
+            raise HandshakeError(f"env {env_name!r} imports other code for plugin package {top!r} "
+                                 f"(source {str(got)[:12]}) than the parent (source {want[:12]}): the worker must "
+                                 f"import the parent's copy through PYTHONPATH; is another {top} installed there?")
     bad = {m: err for m, err in (worker.get("imports") or {}).items() if err != "ok"}
     if bad:
         mod, err = next(iter(bad.items()))
@@ -537,20 +666,27 @@ def check_identity(parent: Dict[str, Any], worker: Dict[str, Any], env_name: str
 _handshakes: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
 
 
-def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[str, str]] = None,
+              plugin: Optional[Dict[str, Path]] = None) -> Dict[str, Any]:
     """Run ``automux.core.env.handshake`` in ``env`` the way a worker runs, and check it.
 
     Returns the worker's identity. Raises ``HandshakeError`` on any difference.
+    ``plugin`` ({import name: path}, :func:`plugin_packages`) is a third-party
+    adapter's own package: it goes on the worker's path, and the worker must
+    import exactly the parent's files of it (same source hash).
     With the default variables (``extra`` None: the worker imports the parent's
     own package through :func:`code_dir`), a success is remembered for this
     process while the parent's source hash, the env and the variables stay the
     same (a complete env never changes).
     """
+    from .handshake import source_fingerprint
+
     env_vars = dict(os.environ)
     env_vars.pop("PYTHONHOME", None)
-    env_vars.update(extra if extra is not None else worker_vars(env))
+    env_vars.update(extra if extra is not None else worker_vars(env, plugin))
     for _attempt in range(3):
         parent = parent_identity()
+        parent["plugins"] = {top.split(".")[0]: source_fingerprint(path) for top, path in (plugin or {}).items()}
         memo = (str(env.path), env.key, env.fingerprint, parent["source_sha256"], tuple(modules),
                 tuple(sorted(env_vars.items())))
         if extra is None and memo in _handshakes:
@@ -568,7 +704,8 @@ def handshake(env: BuiltEnv, modules: Sequence[str] = (), extra: Optional[Dict[s
 def _ask_worker(env: BuiltEnv, modules: Sequence[str], env_vars: Dict[str, str]) -> Dict[str, Any]:
     cwd = Path(env_vars["PYTHONPATH"].split(os.pathsep)[0])
     try:
-        proc = subprocess.run([str(env.python), "-m", "automux.core.env.handshake", *modules], capture_output=True,
+        proc = subprocess.run([str(env.python), "-m", "automux.core.env.handshake", *modules],
+                              capture_output=True,
                               text=True, timeout=HANDSHAKE_TIMEOUT_S, env=env_vars, cwd=str(cwd),
                               stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as e:
@@ -603,7 +740,7 @@ def ensure_env(environment: Environment, *, build: bool = True, adapter_name: st
         EnvNotBuilt: missing and ``build`` is False.
         InterpreterNotFound, EnvBuildError: building failed.
     """
-    if environment.name == MAIN or current_satisfies(environment):
+    if environment.name == MAIN:
         return None
     recipe = recipe_for(environment)
     found = find_built(recipe)
@@ -631,11 +768,16 @@ def prepare_worker(adapter: Any, *, build: bool = True, inline: bool = False, en
     if inline:
         raise EnvError(f"backend {adapter.name!r} runs in its own env {built.name!r} (Python {environment.python}): "
                        "it cannot run inline in this interpreter; run it without --inline")
-    worker = handshake(built, [type(adapter).__module__])
-    extra = worker_vars(built)
+    plugin = plugin_packages(adapter)
+    worker = handshake(built, [type(adapter).__module__], plugin=plugin)
+    extra = worker_vars(built, plugin)
     info = {"name": built.name, "isolated": True, "key": built.key, "fingerprint": built.fingerprint,
+            "lock_sha256": built.meta.get("lock_sha256"), "lock_source": built.meta.get("lock_source"),
             "path": str(built.path), "python": worker.get("python"), "builder": built.meta.get("builder"),
             "automux_source_sha256": worker.get("source_sha256")}
+    if plugin:
+        info["plugin"] = dict(plugin_distribution(adapter) or {}, source_sha256=(worker.get("sources") or {}).get(
+            type(adapter).__module__.split(".")[0]))
     return WorkerEnv(str(built.python), extra, info)
 
 
@@ -652,24 +794,30 @@ def env_table(adapters: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows: List[Dict[str, Any]] = []
     current_keys = set()
     for env_name, recipe in sorted(recipes.items()):
+        lock = recipe.lock()
         found = find_built(recipe)
-        current_keys.add(recipe.key)
+        current_keys.add(found.path.name if found else "")
         row: Dict[str, Any] = {"name": env_name, "backends": users[env_name], "status": "built" if found else
                                "missing", "current": True, "python_range": recipe.python,
                                "requirements": list(recipe.requirements), "key": recipe.key,
                                "fingerprint": found.fingerprint if found else None,
-                               "path": str(found.path) if found else str(envs_dir() / recipe.dir_name)}
+                               "lock": lock.short if lock else None, "lock_sha256": lock.sha256 if lock else None,
+                               "lock_source": lock.source if lock else None,
+                               "lock_path": str(lock.path) if lock else None,
+                               "packaged_lock": locks.packaged_lock_state(recipe.name, recipe.key),
+                               "path": str(found.path) if found else None}
         if found:
             row.update({k: found.meta.get(k) for k in ("python_version", "builder", "built_utc", "build_s",
                                                         "automux_version", "interpreter")})
             row["n_packages"] = len(found.meta.get("packages", {}))
         rows.append(row)
     for env in built_envs():
-        if env.key in current_keys:
+        if env.path.name in current_keys:
             continue
         rows.append({"name": env.name, "backends": users.get(env.name, []), "status": "stale", "current": False,
                      "python_range": env.meta.get("python"), "requirements": env.meta.get("requirements"),
-                     "key": env.key, "fingerprint": env.fingerprint, "path": str(env.path),
+                     "key": env.key, "fingerprint": env.fingerprint, "lock_sha256": env.meta.get("lock_sha256"),
+                     "lock": env.fingerprint, "path": str(env.path),
                      "python_version": env.meta.get("python_version"), "builder": env.meta.get("builder"),
                      "built_utc": env.meta.get("built_utc"), "build_s": env.meta.get("build_s"),
                      "automux_version": env.meta.get("automux_version"), "interpreter": env.meta.get("interpreter"),

@@ -3,8 +3,9 @@
 ``python -m automux.core.env.handshake [MODULE ...]`` prints one JSON line: the
 automux version, a sha256 over every ``.py`` file of the automux package it
 imported (relative path + bytes), where that package lives, the interpreter
-and its version, and whether ``automux.core.run.worker`` and each MODULE (adapter
-modules) import. The parent compares the version and the hash with its own
+and its version, whether ``automux.core.run.worker`` and each MODULE (adapter
+modules) import, and for a MODULE outside automux (a plugin) the same hash over
+its top-level package (``sources``). The parent compares the version and the hash with its own
 before it starts a job. Imports on Python 3.9 with the standard library only.
 """
 from __future__ import annotations
@@ -26,10 +27,17 @@ def package_dir() -> Path:
 
 
 def source_fingerprint(root: Optional[Path] = None) -> str:
-    """sha256 over the automux package's ``.py`` files, in sorted relative-path order."""
+    """sha256 over a package's ``.py`` files (automux's by default), in sorted relative-path order.
+
+    ``root`` may also be a single-module plugin's file.
+    """
     root = Path(root) if root is not None else package_dir()
     h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    if root.is_file():
+        files = [root]
+        root = root.parent
+    else:
+        files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
     for p in files:
         rel = p.relative_to(root).as_posix()
         h.update(rel.encode() + b"\0")
@@ -46,6 +54,7 @@ def identity(modules: Optional[List[str]] = None) -> Dict[str, Any]:
         "automux_version": __version__, "source_sha256": source_fingerprint(),
         "package_dir": str(package_dir()), "python": platform.python_version(),
         "executable": sys.executable, "prefix": sys.prefix, "pid": os.getpid(), "imports": {},
+        "sources": {},
     }
     for name in ["automux.core.run.worker"] + list(modules or []):
         try:
@@ -53,6 +62,13 @@ def identity(modules: Optional[List[str]] = None) -> Dict[str, Any]:
             out["imports"][name] = "ok"
         except BaseException as e:  # reported to the parent, which refuses to run the job
             out["imports"][name] = f"{type(e).__name__}: {e}"
+            continue
+        top = name.split(".")[0]
+        if top != "automux":
+            mod = sys.modules.get(top)
+            paths = list(getattr(mod, "__path__", []) or [])
+            where = Path(paths[0]) if paths else Path(getattr(mod, "__file__", "") or ".")
+            out["sources"][top] = source_fingerprint(where.resolve())
     return out
 
 
