@@ -1,7 +1,8 @@
 """The public library API: every CLI command has its twin here."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+import functools
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import pandas as pd
 
@@ -11,12 +12,28 @@ from .core.errors import SpecError
 from .core.contract.experiment import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
 from .core.contract.record import RunRecord
 from .core.run.execute import ProgressFn, execute
+from .core.run.interrupts import signals_as_interrupts
 from .core.run.leaderboard import leaderboard
 from .core.run.verify import compare_records, experiment_from_record
 from .core.contract.spec import Spec
 from .core.run.store import RunStore
 
 DataLike = Union[str, pd.DataFrame]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _interruptible(fn: F) -> F:
+    """SIGINT, SIGTERM and SIGHUP during the call store the run in flight as ``interrupted``, then raise.
+
+    The exception is :class:`automux.core.run.interrupts.Interrupted` (a
+    ``KeyboardInterrupt``). Off the main thread signals cannot be caught: the
+    call runs as it is.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with signals_as_interrupts():
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def _store(store: Union[str, RunStore, None]) -> RunStore:
@@ -51,6 +68,7 @@ def _governed(exp: Experiment, readiness: bool, progress: Optional[ProgressFn]) 
             "finalize": lambda record: {"gain": gain_mod.compute(record, ready)}}
 
 
+@_interruptible
 def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapter] = "reference", *,
         options: Optional[Dict[str, Any]] = None, store: Union[str, RunStore, None] = None,
         inline: bool = False, progress: Optional[ProgressFn] = None, constraints: Optional[Any] = None,
@@ -101,6 +119,7 @@ def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
     return sel.choice, {"selection": sel.to_json()}
 
 
+@_interruptible
 def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str] = ("reference",), *,
             options: Optional[Dict[str, Dict[str, Any]]] = None, store: Union[str, RunStore, None] = None,
             inline: bool = False, progress: Optional[ProgressFn] = None, readiness: bool = True,
@@ -131,6 +150,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     return exp.spec, leaderboard(records)
 
 
+@_interruptible
 def verify(run_id: str, *, store: Union[str, RunStore, None] = None, data: Optional[DataLike] = None,
            inline: bool = False, progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
     """Re-run a recorded spec on the same backend and compare.
@@ -184,6 +204,7 @@ def check(data: DataLike, target: Optional[str] = None, **kwargs: Any) -> Any:
     return check_data(data, target, **kwargs)
 
 
+@_interruptible
 def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate: Optional[int] = None,
             seeds: int = 5, data: Optional[DataLike] = None) -> Dict[str, Any]:
     """Rebuild a candidate explicitly, re-validate it over ``seeds`` seeds, then promote or refuse."""

@@ -8,7 +8,6 @@ finishes, so an executor that dies loses at most the cells still running.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -17,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..core.errors import UserError
 from .cells import Cell
+from ..core.run.processes import end_own_groups
 from .cellrun import run_cell, run_cell_task
 
 OnStart = Callable[[Cell], None]
@@ -25,25 +25,6 @@ OnDone = Callable[[Cell, Optional[Dict[str, Any]], Optional[str]], None]
 
 class ExecutorError(UserError):
     """The executor cannot be used as asked (e.g. the Dask scheduler is unreachable)."""
-
-
-def _child_session_leaders() -> List[int]:
-    """Direct children of this process that lead their own session: automux workers."""
-    me = os.getpid()
-    out = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        # fields after "(comm)": state ppid pgrp session ...
-        if len(fields) > 3 and int(fields[1]) == me and int(fields[3]) == int(entry):
-            out.append(int(entry))
-    return out
 
 
 class LocalExecutor:
@@ -81,13 +62,9 @@ class LocalExecutor:
                     on_done(cell, fut.result(), None)
         except BaseException:
             # Interrupted: the cells still running must neither finish as "crashed"
-            # rows nor outlive us. Their workers lead their own sessions: end those.
+            # rows nor outlive us. End the worker groups this process started (only those).
             stop.set()
-            for pgid in _child_session_leaders():
-                try:
-                    os.killpg(pgid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            end_own_groups()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)

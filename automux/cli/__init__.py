@@ -42,15 +42,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if a.command is None:
             parser.print_help()
             return EXIT_USAGE
+        from ..core.run.interrupts import signals_as_interrupts
         from ..core.run.store import RunStore
-        store = None if a.command == "backends" else RunStore(a.store)
-        return a.handler(a, store)
+        with signals_as_interrupts():
+            store = None if a.command == "backends" else RunStore(a.store)
+            return a.handler(a, store)
     except (UsageError, UserError) as e:
         sys.stderr.write(f"automux: error: {e}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("automux: interrupted\n")
-        return 130
+    except KeyboardInterrupt as e:  # SIGINT, SIGTERM or SIGHUP: the run in flight was recorded as interrupted
+        from ..core.run.interrupts import signal_of
+        import signal
+        signum = signal_of(e)
+        sys.stderr.write(f"automux: interrupted by {signal.Signals(signum).name}: the run in flight is recorded "
+                         "with status interrupted (see `automux runs list`)\n")
+        return 128 + signum
 
 
 if __name__ == "__main__":

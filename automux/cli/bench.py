@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from typing import Any
 
@@ -31,26 +30,21 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=cmd_report)
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def cmd_bench(a: argparse.Namespace, store: Any) -> int:
-    """Exit 0: every cell finished ok; 1: some cell failed or is still to do; 2: bad input; 130: interrupted."""
+    """Exit 0: every cell finished ok; 1: some cell failed or is still to do; 2: bad input; 128 + signal: interrupted."""
     from ..bench import run_suite
 
-    # SIGTERM stops the bench as cleanly as Ctrl-C: running workers are killed,
-    # finished cells are kept, a rerun resumes.
-    old = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # SIGINT, SIGTERM and SIGHUP stop the bench alike (cli.main turns them into an
+    # interrupt): running workers are ended, finished cells are kept, a rerun resumes.
+    from ..core.run.interrupts import signal_of
+
     try:
         summary = run_suite(a.suite, a.out, executor=a.executor, scheduler=a.scheduler,
                             scheduler_timeout=a.scheduler_timeout, jobs=a.jobs,
                             retry_failed=a.retry_failed, max_cells=a.max_cells, progress=not a.no_progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         sys.stderr.write("automux: bench interrupted; finished cells are kept: rerun the same command to resume\n")
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, old)
+        return 128 + signal_of(e)
     if a.json:
         sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
     else:

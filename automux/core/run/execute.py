@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from . import jobfiles as jf
 from ..adapter import Adapter
 from ..errors import BackendUnavailable, SpecError
 from .executor import Outcome, run_inline, run_worker
+from .interrupts import signal_of
 from ..contract.experiment import Experiment
 from ..contract.metrics import score_all
 from ..plugins import fire
@@ -120,11 +122,15 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         progress("candidate", {"run_id": run_id, "backend": adapter.name, "candidate": c})
 
     t0 = time.monotonic()
-    if inline:
-        out: Outcome = run_inline(job_dir, on_candidate=on_candidate)
-    else:
-        out = run_worker(job_dir, python=worker.python, deadline_s=exp.spec.budget.deadline_s,
-                         seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra)
+    try:
+        if inline:
+            out: Outcome = run_inline(job_dir, on_candidate=on_candidate)
+        else:
+            out = run_worker(job_dir, python=worker.python, deadline_s=exp.spec.budget.deadline_s,
+                             seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra)
+    except KeyboardInterrupt as e:  # before the worker started, or in a candidate hook: still a record
+        out = Outcome("interrupted", jf.read_candidates(job_dir), interrupted=e,
+                      error=f"interrupted by {signal.Signals(signal_of(e)).name} before the worker reported")
     total = time.monotonic() - t0
     scores: Dict[str, float] = {}
     sha = None
@@ -153,7 +159,9 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json"]),
         log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
         extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode,
-                   search_info=result.get("info") or {}),
+                   search_info=result.get("info") or {},
+                   **({"signal": signal.Signals(signal_of(out.interrupted)).name}
+                      if out.interrupted is not None else {})),
     )
     if finalize is not None:
         record = dataclasses.replace(record, extra=dict(record.extra, **finalize(record)))
@@ -164,4 +172,6 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         fire("automux_run_failed", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record,
              error=error or status)
     progress("finished", {"run_id": run_id, "backend": adapter.name, "record": record})
+    if out.interrupted is not None:
+        raise out.interrupted  # stored: now stop whatever called us (compare, bench, the CLI)
     return record

@@ -96,6 +96,39 @@ def read_candidates(job_dir: Path) -> List[Candidate]:
     return out
 
 
+class CandidateTail:
+    """Reads ``candidates.jsonl`` incrementally: each :meth:`new` returns only lines completed since the last call.
+
+    A half-written last line stays for the next call (the worker may be writing
+    it); a line that does not parse is skipped, as :func:`read_candidates` does.
+    """
+
+    def __init__(self, job_dir: Path) -> None:
+        self.path = Path(job_dir) / CANDIDATES
+        self.offset = 0
+        self.seen: List[Candidate] = []
+
+    def new(self) -> List[Candidate]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        out = []
+        for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
+            try:
+                out.append(Candidate.from_json(json.loads(line)))
+            except (ValueError, TypeError):
+                continue
+        self.seen.extend(out)
+        return out
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -16,6 +16,7 @@ and nothing of automux's API, store or CLI (``tests/test_layers.py`` checks).
 from __future__ import annotations
 
 import importlib
+import os
 import random
 import sys
 import time
@@ -26,6 +27,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from . import jobfiles as jf
+from . import processes
 from ..adapter import Adapter, SearchTask
 from ..contract.budget import Budget
 from ..env.envinfo import describe_env
@@ -130,6 +132,8 @@ def main(argv: Optional[list] = None) -> int:
         sys.stderr.write("usage: python -m automux.core.run.worker JOB_DIR\n")
         return 2
     job_dir = Path(argv[0])
+    if os.environ.get(processes.PARENT_PID_ENV):
+        processes.die_with_parent()
     try:
         kind = jf.read_json(job_dir / jf.JOB).get("kind", "search")
         if kind not in JOB_KINDS:
