@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import struct
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,13 @@ class Dataset:
     source: str
     classes: List[Any] = field(default_factory=list)
     fingerprint: str = ""
+    #: columns removed at load (``drop=``), before the fingerprint
+    dropped_columns: Tuple[str, ...] = ()
+    #: rows removed because their target was missing (``drop_missing_target=True``)
+    dropped_rows: int = 0
+    drop_missing_target: bool = False
+    #: a leading unnamed column of row numbers / row names (R's ``write.csv``, pandas' ``Unnamed: 0``)
+    row_name_column: Optional[str] = None
 
     @property
     def n_rows(self) -> int:
@@ -52,11 +61,47 @@ class Dataset:
             "n_rows": int(self.n_rows),
             "features": {str(c): str(t) for c, t in self.X.dtypes.items()},
             "fingerprint": self.fingerprint,
+            # only when used, so specs of plain loads keep their shape
+            **({"drop": list(self.dropped_columns)} if self.dropped_columns else {}),
+            **({"drop_missing_target": True, "dropped_rows": int(self.dropped_rows)}
+               if self.drop_missing_target else {}),
         }
 
 
 def _jsonable(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+_MAGIC = {b"\x1f\x8b": ("gzip", ".csv.gz"), b"PK\x03\x04": ("zip", ".csv.zip"), b"BZh": ("bzip2", ".csv.bz2"),
+          b"\xfd7zXZ": ("xz", ".csv.xz"), b"\x28\xb5\x2f\xfd": ("zstd", ".csv.zst")}
+_COMPRESSED = (".gz", ".zip", ".bz2", ".xz", ".zst")
+_CSV_EXT = (".csv", ".txt", ".tsv")
+_PARQUET_EXT = (".parquet", ".pq")
+
+
+def _head(src: str, n: int = 8192) -> bytes:
+    try:
+        with open(src, "rb") as f:
+            return f.read(n)
+    except OSError as e:
+        raise DataError(f"cannot open {src}: {e.strerror or e}") from e
+
+
+def _compression(head: bytes) -> Optional[Tuple[str, str]]:
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 4  # a character cut by the read, not bad text
 
 
 def _read_source(src: str) -> pd.DataFrame:
@@ -70,25 +115,76 @@ def _read_source(src: str) -> pd.DataFrame:
     if not os.path.exists(src):
         known = ", ".join(f"{p}:NAME" for p in sorted(loaders))
         raise DataError(f"data file not found: {src} (give a CSV or Parquet path, or a bundled source: {known})")
+    if os.path.isdir(src):
+        raise DataError(f"{src} is a directory: give a CSV or Parquet file")
     lower = src.lower()
-    try:
-        if lower.endswith((".parquet", ".pq")):
+    head = _head(src)
+    packed = _compression(head)
+    if lower.endswith(_PARQUET_EXT):
+        if not head.startswith(b"PAR1"):
+            if packed:
+                raise DataError(f"{src} is {packed[0]}-compressed, not Parquet: decompress it or name it "
+                                f"{packed[1]}")
+            if _looks_like_text(head):
+                raise DataError(f"{src} is named .parquet but holds text (CSV?): rename it to .csv")
+            raise DataError(f"{src} is not a Parquet file (no PAR1 header): re-export it as Parquet or CSV")
+        try:
             return pd.read_parquet(src)
-        if lower.endswith((".csv", ".txt", ".tsv")):
-            sep = "\t" if lower.endswith(".tsv") else ","
-            _check_csv_header(src, sep)
-            return pd.read_csv(src, sep=sep)
-    except (ValueError, OSError, pd.errors.ParserError) as e:
-        raise DataError(f"cannot read {src}: {e}") from e
-    raise DataError(f"unsupported file type: {src} (use .csv or .parquet)")
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataError(f"cannot read Parquet file {src} ({first}): it may be truncated or damaged; "
+                            "re-export it") from e
+    base = lower
+    compression: Optional[str] = None
+    for ext in _COMPRESSED:
+        if lower.endswith(ext):
+            base, compression = lower[: -len(ext)], "infer"
+    if not base.endswith(_CSV_EXT):
+        if head.startswith(b"PAR1"):
+            raise DataError(f"{src} is a Parquet file with another extension: rename it to .parquet")
+        raise DataError(f"unsupported file type: {src} (use .csv, .tsv, .csv.gz or .parquet)")
+    if compression is None:
+        if head.startswith(b"PAR1"):
+            raise DataError(f"{src} is a Parquet file named {os.path.splitext(src)[1]}: rename it to .parquet")
+        if packed:
+            raise DataError(f"{src} is {packed[0]}-compressed: name it {packed[1]} (read as such) "
+                            "or decompress it")
+        if b"\x00" in head:
+            raise DataError(f"{src} is a binary file, not CSV text: export the table as UTF-8 CSV or Parquet")
+    delim = "\t" if base.endswith(".tsv") else ","
+    if compression is None:
+        _check_csv_header(src, delim, head)
+    try:
+        frame = pd.read_csv(src, sep=delim, encoding="utf-8-sig", compression=compression)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{src} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at {e.start}; latin-1 or "
+                        "cp1252?): re-save it with UTF-8 encoding") from e
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if isinstance(e, pd.errors.EmptyDataError):
+            raise DataError(f"{src} is empty: it has no header line and no rows") from e
+        hint = "check the delimiter (',' expected) and the quoting"
+        if compression:
+            hint = "check the file is a complete, valid compressed CSV"
+        raise DataError(f"cannot read {src} as CSV ({first}): {hint}") from e
+    if frame.shape[1] == 1:
+        col = str(frame.columns[0])
+        for other, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+            if other in col and other != delim:
+                fix = "name it .tsv" if other == "\t" else "re-save it comma-separated"
+                raise DataError(f"{src} reads as one column {col[:40]!r}: it looks {name}-separated; {fix}")
+    return frame
 
 
-def _check_csv_header(src: str, sep: str) -> None:
+def _check_csv_header(src: str, sep: str, head: bytes) -> None:
     """pandas renames duplicate CSV headers (``a``, ``a.1``): catch them before it does."""
     import csv
 
-    with open(src, newline="", encoding="utf-8", errors="replace") as f:
-        header = next(csv.reader(f, delimiter=sep), [])
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    header = next(csv.reader(io.StringIO(text), delimiter=sep), []) if "\n" in text or len(head) < 8192 else None
+    if header is None:  # a header line longer than the sniffed head
+        with open(src, newline="", encoding="utf-8-sig", errors="replace") as f:
+            header = next(csv.reader(f, delimiter=sep), [])
     dups = sorted({h for h in header if header.count(h) > 1})
     if dups:
         raise DataError(f"duplicate column names in {src}: {', '.join(dups)}: rename them so every column is unique")
@@ -106,19 +202,136 @@ def _infer_task(y: pd.Series) -> str:
     return "regression"
 
 
-def fingerprint_frame(X: pd.DataFrame, y: np.ndarray) -> str:
-    """sha256 of a canonical serialisation: column names, dtypes, values, target.
+FINGERPRINT_LAYOUT = b"automux-data-v2\x00"
+_CANON_NAN = np.uint64(0x7FF8000000000000)
 
-    Same data => same id on any machine: values are written as CSV text with a
-    fixed float format, independent of pandas' and numpy's binary layouts.
+
+def _blob(h: Any, data: Any) -> None:
+    """One length-prefixed piece: its byte length as int64 LE, then the bytes."""
+    mv = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    h.update(struct.pack("<q", len(mv)))
+    h.update(mv)
+
+
+def _validity(mask: np.ndarray) -> bytes:
+    """Missing-value mask as one uint8 per row (1 = present), or empty when nothing is missing."""
+    return b"" if mask.all() else np.ascontiguousarray(mask, dtype=np.uint8).tobytes()
+
+
+def _string_pieces(values: Any) -> "tuple[bytes, np.ndarray, Any]":
+    """UTF-8 strings as (validity, int64 LE offsets from 0, concatenated UTF-8 data), via Arrow."""
+    import pyarrow as pa
+
+    arr = pa.array(values, type=pa.large_string(), from_pandas=True)
+    if arr.null_count:
+        present = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    else:
+        present = np.ones(len(arr), dtype=bool)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype="<i8")[arr.offset:arr.offset + len(arr) + 1] if len(arr) else \
+        np.zeros(1, dtype="<i8")
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = memoryview(bufs[2])[start:stop] if bufs[2] is not None and stop > start else b""
+    return _validity(present), np.ascontiguousarray(offsets - start, dtype="<i8"), data
+
+
+def _float_payload(v: np.ndarray) -> np.ndarray:
+    """float64 LE with every NaN as 0x7FF8000000000000 and -0.0 as 0.0."""
+    out = np.asarray(v, dtype="<f8") + 0.0  # a copy; -0.0 + 0.0 == +0.0
+    nan = np.isnan(out)
+    if nan.any():
+        out.view("<u8")[nan] = _CANON_NAN
+    return out
+
+
+def _hash_column(h: Any, name: str, s: pd.Series) -> None:
+    dtype = s.dtype
+    _blob(h, name.encode("utf-8"))
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in dtype.categories]
+        codes = np.asarray(s.cat.codes.to_numpy(), dtype=np.int64)
+        order = sorted(range(len(cats)), key=lambda i: cats[i])
+        if order != list(range(len(cats))):  # re-code onto the sorted dictionary
+            remap = np.empty(len(cats) + 1, dtype=np.int64)
+            remap[np.asarray(order, dtype=np.int64)] = np.arange(len(cats))
+            remap[-1] = -1
+            codes = remap[codes]
+            cats = [cats[i] for i in order]
+        _blob(h, b"category")
+        _, offsets, data = _string_pieces(cats)
+        _blob(h, offsets)
+        _blob(h, data)
+        _blob(h, np.ascontiguousarray(codes, dtype="<i4"))
+    elif pd.api.types.is_bool_dtype(dtype):
+        present = s.notna().to_numpy()
+        _blob(h, b"bool")
+        _blob(h, _validity(present))
+        _blob(h, np.ascontiguousarray(s.to_numpy(dtype=bool, na_value=False), dtype=np.uint8))
+    elif pd.api.types.is_integer_dtype(dtype):
+        present = s.notna().to_numpy()
+        if dtype == np.uint64 or str(dtype) == "UInt64":
+            tag, width = b"uint64", "<u8"
+        else:
+            tag, width = b"int64", "<i8"
+        _blob(h, tag)
+        _blob(h, _validity(present))
+        _blob(h, np.ascontiguousarray(s.to_numpy(dtype=width, na_value=0)))
+    elif pd.api.types.is_float_dtype(dtype):
+        _blob(h, b"float64")
+        _blob(h, _float_payload(s.to_numpy(dtype="<f8", na_value=np.nan)))
+    else:  # strings, or anything else as its text
+        values = s.to_numpy(dtype=object)
+        if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)) \
+                or not all(isinstance(v, str) for v in values[pd.notna(values)]):
+            values = np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
+        validity, offsets, data = _string_pieces(values)
+        _blob(h, b"string")
+        _blob(h, validity)
+        _blob(h, offsets)
+        _blob(h, data)
+
+
+def fingerprint_frame(X: pd.DataFrame, y: np.ndarray, classes: Optional[List[Any]] = None) -> str:
+    """sha256 over a canonical little-endian layout of the columns (layout ``automux-data-v2``).
+
+    The bytes hashed, in order (``blob`` = its length as int64 LE, then its bytes):
+
+    * ``automux-data-v2\\0``, the row count and the column count (features + target), int64 LE;
+    * per feature column in frame order, then the target as a column named ``__target__``:
+      ``blob(name as UTF-8)``, ``blob(type tag)``, then by tag:
+
+      - ``int64`` (every signed / unsigned integer width but uint64, nullable too):
+        ``blob(validity)``, ``blob(values as int64 LE, missing as 0)``; ``uint64`` likewise as uint64 LE;
+      - ``float64`` (float16/32/64, nullable too): ``blob(values as float64 LE)`` with every NaN or
+        missing value as the bit pattern 0x7FF8000000000000 and -0.0 as 0.0;
+      - ``bool``: ``blob(validity)``, ``blob(one uint8 0/1 per row)``;
+      - ``category``: the dictionary sorted by code point (its labels as text), as
+        ``blob(int64 LE offsets from 0)``, ``blob(UTF-8 data)``, then ``blob(codes into that sorted
+        dictionary as int32 LE, -1 = missing)``;
+      - ``string`` (text, and any other type as its ``str``): ``blob(validity)``,
+        ``blob(int64 LE offsets from 0)``, ``blob(UTF-8 data)``;
+
+      ``validity`` is one uint8 per row (1 = present), or empty when nothing is missing, so a
+      nullable column without missing values hashes like its plain twin;
+    * for classification, the class labels (as text, in code order) as a ``category``-style
+      dictionary: ``blob(b"classes")``, ``blob(offsets)``, ``blob(data)``.
+
+    Only values and their canonical types enter, never pandas' or numpy's own layouts or
+    dtype names, so the same table read from CSV or Parquet, under any pandas version, on
+    any machine, has the same id. Cost: one pass over each column's buffer (hundreds of MB/s).
     """
     h = hashlib.sha256()
-    h.update(repr([(str(c), str(t)) for c, t in X.dtypes.items()]).encode())
-    buf = io.StringIO()
-    frame = X.copy()
-    frame["__target__"] = y
-    frame.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
-    h.update(buf.getvalue().encode())
+    h.update(FINGERPRINT_LAYOUT)
+    h.update(struct.pack("<qq", len(X), X.shape[1] + 1))
+    for col in X.columns:
+        _hash_column(h, str(col), X[col])
+    y = np.asarray(y)
+    _hash_column(h, "__target__", pd.Series(y))
+    if classes:
+        _blob(h, b"classes")
+        _, offsets, data = _string_pieces([str(c) for c in classes])
+        _blob(h, offsets)
+        _blob(h, data)
     return h.hexdigest()
 
 
@@ -140,6 +353,50 @@ def _check_columns(X: pd.DataFrame) -> None:
                                 "make it all strings or all numbers")
 
 
+#: Names a leading row-number column gets: R's ``write.csv`` (empty header), pandas' ``Unnamed: 0``.
+ROW_NAME_HEADER = re.compile(r"^(|unnamed:?\s*\d+|\.\.\.1|x1|row\.?names?|rownames?)$", re.IGNORECASE)
+
+
+def detect_row_name_column(frame: pd.DataFrame, target: Optional[str] = None) -> Optional[str]:
+    """The first column when it is an unnamed run of row numbers or unique row names, else None.
+
+    Recognised: an empty header, ``Unnamed: 0`` (pandas), ``...1`` (readr), ``rownames``,
+    holding distinct integers that form a dense run (``0..n-1``, ``1..n``, or any contiguous
+    range) or distinct strings (R row names such as ``Mazda RX4``). Not dropped: the caller
+    decides (``drop=[name]``); readiness names it in its warning.
+    """
+    if frame.shape[1] < 2 or len(frame) < 2:
+        return None
+    col = frame.columns[0]
+    name = "" if col is None else str(col)
+    if name == target or not ROW_NAME_HEADER.match(name.strip()):
+        return None
+    s = frame.iloc[:, 0]
+    if s.isna().any():
+        return None
+    n = len(s)
+    if pd.api.types.is_integer_dtype(s.dtype) or (pd.api.types.is_float_dtype(s.dtype)
+                                                   and bool(np.all(np.mod(s.to_numpy(), 1) == 0))):
+        v = s.to_numpy(dtype=np.float64)
+        ok = v.max() - v.min() + 1 == n and len(np.unique(v)) == n
+        return name if ok else None
+    if pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype):
+        return name if s.nunique() == n else None
+    return None
+
+
+def _check_finite(X: pd.DataFrame, source: str) -> None:
+    """Infinite feature values are refused (not imputed): a one-line DataError naming the column."""
+    for col in X.columns:
+        dtype = X[col].dtype
+        if pd.api.types.is_float_dtype(dtype):
+            v = X[col].to_numpy(dtype=np.float64, na_value=np.nan)
+            n_inf = int(np.isinf(v).sum())
+            if n_inf:
+                raise DataError(f"column {col!r} in {source} has {n_inf} infinite values (inf / -inf): "
+                                "replace them with finite numbers, or with NaN to treat them as missing")
+
+
 def _normalise_features(X: pd.DataFrame) -> pd.DataFrame:
     """Strings become pandas categoricals with sorted categories: one typed form for all envs."""
     X = X.copy()
@@ -151,9 +408,16 @@ def _normalise_features(X: pd.DataFrame) -> pd.DataFrame:
             cats = sorted(X[col].dropna().astype(str).unique())
             X[col] = pd.Categorical(X[col].astype(object).where(X[col].notna(), None), categories=cats)
         elif isinstance(dtype, pd.CategoricalDtype):
-            cats = sorted(str(c) for c in dtype.categories)
-            X[col] = pd.Categorical(X[col].astype(object).map(lambda v: None if pd.isna(v) else str(v)),
-                                    categories=cats)
+            labels = [str(c) for c in dtype.categories]
+            cats = sorted(set(labels))
+            if len(cats) == len(labels):  # re-code through the dictionary, not row by row
+                pos = {c: i for i, c in enumerate(cats)}
+                remap = np.array([pos[c] for c in labels] + [-1], dtype=np.int64)
+                codes = remap[X[col].cat.codes.to_numpy().astype(np.int64)]
+                X[col] = pd.Categorical.from_codes(codes, categories=cats)
+            else:
+                X[col] = pd.Categorical(X[col].astype(object).map(lambda v: None if pd.isna(v) else str(v)),
+                                        categories=cats)
     X.columns = [str(c) for c in X.columns]
     return X.reset_index(drop=True)
 
@@ -163,23 +427,42 @@ def load_data(
     target: Optional[str] = None,
     task: Optional[str] = None,
     min_rows_per_class: int = 2,
+    *,
+    drop: Optional[Sequence[str]] = None,
+    drop_missing_target: bool = False,
 ) -> Dataset:
-    """Load, validate and fingerprint a dataset.
+    """Load, validate and fingerprint a dataset (the fingerprint is computed once, here).
 
     Args:
-        data: a DataFrame, a CSV / Parquet path, or a bundled source (``sklearn:iris``).
+        data: a DataFrame, a CSV / Parquet path (``.csv``, ``.tsv``, ``.csv.gz`` ...,
+            ``.parquet``), or a bundled source (``sklearn:iris``).
         target: the target column; a bundled source has a default.
         task: ``binary`` / ``multiclass`` / ``regression``; inferred when None.
         min_rows_per_class: fewer rows than this in any class is an error
             (the split passes its fold count here).
+        drop: column names removed before anything else (and before the fingerprint);
+            an unknown name, or the target, is a DataError naming it.
+        drop_missing_target: drop the rows whose target is missing instead of refusing
+            them; their count is ``Dataset.dropped_rows``.
+
+    Non-finite feature values (inf / -inf) are refused, not imputed: a DataError naming
+    the column (NaN is a missing value and passes). ``Dataset.row_name_column`` names a
+    leading column of row numbers / row names (see :func:`detect_row_name_column`).
 
     Raises:
         DataError: with one message per problem (see the module docstring).
     """
+    if data is None:
+        raise DataError("no data given: pass --data PATH (a CSV or Parquet file), a DataFrame, "
+                        "or a bundled source such as sklearn:iris")
     if isinstance(data, pd.DataFrame):
         frame, source = data, "<dataframe>"
-    else:
+    elif isinstance(data, (str, os.PathLike)):
         source = os.fspath(data)
+        if not isinstance(source, str):
+            raise DataError(f"data path {source!r} is not text: pass it as a str")
+        if not source.strip():
+            raise DataError("empty data path: pass --data PATH (a CSV or Parquet file) or a bundled source")
         frame = _read_source(source)
         if target is None:
             prefix = source.partition(":")[0]
@@ -187,6 +470,9 @@ def load_data(
             loaders = all_loaders()
             if prefix in loaders and not os.path.exists(source):
                 target = loaders[prefix](source.partition(":")[2])[1]
+    else:
+        raise DataError(f"data of type {type(data).__name__} is not supported: pass a DataFrame, "
+                        "a CSV / Parquet path or a bundled source such as sklearn:iris")
     if target is None:
         raise DataError("no target column given: pass --target COLUMN")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
@@ -196,23 +482,50 @@ def load_data(
     if target not in frame.columns:
         cols = ", ".join(map(str, list(frame.columns)[:12]))
         raise DataError(f"target column {target!r} not in {source}: its columns are {cols}")
+    dropped: Tuple[str, ...] = ()
+    if drop:
+        if isinstance(drop, str):
+            drop = [drop]
+        names = [str(c) for c in frame.columns]
+        for d in drop:
+            if str(d) == str(target):
+                raise DataError(f"--drop {d!r} names the target column: drop a feature, or choose another --target")
+            if str(d) not in names:
+                cols = ", ".join(names[:12])
+                raise DataError(f"--drop {d!r}: no such column in {source}: its columns are {cols}")
+        dropped = tuple(dict.fromkeys(str(d) for d in drop))
+        frame = frame.loc[:, [n not in dropped for n in names]]
     if task is not None and task not in TASKS:
         raise DataError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    row_names = detect_row_name_column(frame, target)
     y_raw = frame[target]
+    n_nan = int(y_raw.isna().sum())
+    n_dropped = 0
+    if n_nan:
+        if not drop_missing_target:
+            raise DataError(f"target column {target!r} has {n_nan} missing values: pass --drop-missing-target "
+                            "to drop those rows, or fill them first")
+        keep = y_raw.notna().to_numpy()
+        frame = frame.loc[keep].reset_index(drop=True)
+        n_dropped = n_nan
+        if len(frame) == 0:
+            raise DataError(f"target column {target!r} is missing on every row: nothing is left to learn from")
+        y_raw = frame[target]
     X = frame.drop(columns=[target])
     if X.shape[1] == 0:
         raise DataError(f"{source} has no feature columns besides the target {target!r}")
     _check_columns(X)
-    n_nan = int(y_raw.isna().sum())
-    if n_nan:
-        raise DataError(f"target column {target!r} has {n_nan} missing values: drop or fill those rows first")
+    _check_finite(X, source)
     task = task or _infer_task(y_raw)
     X = _normalise_features(X)
     classes: List[Any] = []
     if task == "regression":
-        if not pd.api.types.is_numeric_dtype(y_raw):
+        if not pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw):
             raise DataError(f"target {target!r} is not numeric, so it cannot be a regression target")
         y = y_raw.to_numpy(dtype=float)
+        if not np.all(np.isfinite(y)):
+            raise DataError(f"target {target!r} has {int(np.sum(~np.isfinite(y)))} infinite values: "
+                            "replace or drop those rows")
     else:
         classes = sorted(y_raw.unique().tolist(), key=lambda v: (str(type(v)), v))
         if len(classes) < 2:
@@ -229,4 +542,6 @@ def load_data(
             raise DataError(f"too few rows per class for {min_rows_per_class} folds ({desc}): "
                             "use fewer folds (--folds) or gather more rows")
     return Dataset(X=X, y=y, task=task, target=target, source=source, classes=classes,
-                   fingerprint=fingerprint_frame(X, y))
+                   fingerprint=fingerprint_frame(X, y, classes), dropped_columns=dropped,
+                   dropped_rows=n_dropped, drop_missing_target=bool(drop_missing_target),
+                   row_name_column=row_names)
