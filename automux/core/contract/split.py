@@ -4,12 +4,21 @@ Derived from the split seed (stratified for classification) or given by the user
 Shuffling uses a splitmix64 hash of (seed, row) rather than numpy's generators, so
 the same seed gives the same split under any numpy version in any env.
 The hold-out rows never reach a backend: the worker only gets ``train`` rows.
+
+``split.json`` (format ``fold-ids-v1``) stores one small integer per row: ``-1`` for a
+hold-out row, else the fold that row validates in; the array is int8 (int16 / int32 for
+many folds) little-endian, zlib-compressed and base64-encoded. That array alone fixes
+``holdout``, ``train`` (the other rows, sorted) and ``folds`` (positions into ``train``).
+Files in the older format (JSON index lists) are still read. The split's fingerprint
+is unchanged in meaning and value: sha256 of the canonical JSON of the index lists.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
-import json
+import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -71,19 +80,57 @@ class Split:
             ids[np.asarray(valid, dtype=np.int64)] = k
         return ids
 
+    def row_fold_ids(self) -> np.ndarray:
+        """For each row of the dataset, ``-1`` (hold-out) or the fold it validates in."""
+        n = len(self.holdout) + len(self.train)
+        out = np.full(n, -1, dtype=np.int64)
+        out[np.asarray(self.train, dtype=np.int64)] = self.fold_ids() if len(self.train) else 0
+        return out
+
     def to_json(self) -> Dict[str, Any]:
-        return {"method": self.method, "holdout": list(self.holdout), "train": list(self.train),
-                "folds": [list(f) for f in self.folds]}
+        """The compact ``fold-ids-v1`` form (see the module docstring)."""
+        ids = self.row_fold_ids()
+        k = self.n_folds
+        dtype = "<i1" if k < 127 else ("<i2" if k < 32767 else "<i4")
+        raw = np.ascontiguousarray(ids, dtype=dtype).tobytes()
+        return {"format": "fold-ids-v1", "method": self.method, "n_rows": int(len(ids)), "n_folds": int(k),
+                "fold_of_row": {"dtype": np.dtype(dtype).str, "encoding": "zlib+base64",
+                                "data": base64.b64encode(zlib.compress(raw, 6)).decode("ascii")},
+                "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_row_fold_ids(cls, ids: np.ndarray, n_folds: int, method: str = "seeded") -> "Split":
+        ids = np.asarray(ids, dtype=np.int64)
+        hold = np.flatnonzero(ids < 0)
+        train = np.flatnonzero(ids >= 0)
+        fold_of_pos = ids[train]
+        order = np.argsort(fold_of_pos, kind="stable")  # positions grouped by fold, sorted within
+        bounds = np.searchsorted(fold_of_pos[order], np.arange(n_folds + 1))
+        folds = tuple(tuple(order[bounds[k]:bounds[k + 1]].tolist()) for k in range(n_folds))
+        return cls(holdout=tuple(hold.tolist()), train=tuple(train.tolist()), folds=folds, method=method)
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Split":
+        """Either format: ``fold-ids-v1`` or the older JSON index lists."""
+        if d.get("format") == "fold-ids-v1":
+            enc = d["fold_of_row"]
+            if enc.get("encoding") != "zlib+base64":
+                raise DataError(f"split.json: unknown encoding {enc.get('encoding')!r}")
+            ids = np.frombuffer(zlib.decompress(base64.b64decode(enc["data"])), dtype=np.dtype(enc["dtype"]))
+            if len(ids) != int(d["n_rows"]):
+                raise DataError(f"split.json holds {len(ids)} rows, it says {d['n_rows']}: the file is damaged")
+            return cls.from_row_fold_ids(ids, int(d["n_folds"]), method=d.get("method", "seeded"))
         return cls(holdout=tuple(d["holdout"]), train=tuple(d["train"]),
                    folds=tuple(tuple(f) for f in d["folds"]), method=d.get("method", "seeded"))
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        body = json.dumps({"holdout": list(self.holdout), "folds": [list(f) for f in self.folds],
-                           "train": list(self.train)}, separators=(",", ":"))
+        """sha256 of ``{"holdout":[...],"folds":[[...],...],"train":[...]}`` (compact JSON), computed once."""
+        def ints(v: Sequence[int]) -> str:
+            return "[" + ",".join(map(str, v)) + "]"
+
+        body = ('{"holdout":' + ints(self.holdout) + ',"folds":[' + ",".join(ints(f) for f in self.folds)
+                + '],"train":' + ints(self.train) + "}")
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -128,15 +175,18 @@ def make_split(y: np.ndarray, task: str, seed: int, n_folds: int = 5, test_size:
     elif n - len(holdout) < n_folds * 2:
         raise DataError(f"only {n - len(holdout)} training rows for {n_folds} folds: use fewer --folds or more data")
     train = np.sort(np.concatenate(train_by_group))
-    pos_of = {int(r): i for i, r in enumerate(train)}
-    folds: List[List[int]] = [[] for _ in range(n_folds)]
+    folds: List[np.ndarray] = [np.empty(0, dtype=np.int64)] * n_folds
+    parts: List[List[np.ndarray]] = [[] for _ in range(n_folds)]
     offset = 0
     for t in train_by_group:
-        for k, members in enumerate(_assign_folds(np.array([pos_of[int(r)] for r in t]), n_folds, offset)):
-            folds[k].extend(members)
+        pos = np.searchsorted(train, t)  # train positions of these rows, in permuted order
+        which = (np.arange(len(t)) + offset) % n_folds
+        for k in range(n_folds):
+            parts[k].append(pos[which == k])
         offset += len(t)
-    return Split(holdout=tuple(sorted(holdout)), train=tuple(int(i) for i in train),
-                 folds=tuple(tuple(sorted(f)) for f in folds), method="seeded")
+    folds = [np.sort(np.concatenate(p)) if p else np.empty(0, dtype=np.int64) for p in parts]
+    return Split(holdout=tuple(sorted(holdout)), train=tuple(train.tolist()),
+                 folds=tuple(tuple(f.tolist()) for f in folds), method="seeded")
 
 
 def given_split(n_rows: int, holdout: Sequence[int], folds: Sequence[Sequence[int]]) -> Split:
