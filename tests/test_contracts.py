@@ -19,7 +19,7 @@ from automux.core.adapter import Adapter
 import pytest
 
 FAST_ADAPTERS = ("reference", "optuna")
-SLOW_ADAPTERS = ("flaml", "tpot", "h2o", "pycaret", "autosklearn")
+SLOW_ADAPTERS = ("flaml", "tpot", "h2o", "pycaret", "autosklearn", "autogluon")
 
 #: Known, reported contract failures of first-party adapters: {adapter: {check: reason}}.
 #: Empty now; add an entry (it becomes an xfail) rather than deleting a failing check.

@@ -148,18 +148,25 @@ def test_failed_build_names_its_log_and_leaves_no_env(tmp_home):
     with pytest.raises(EnvBuildError) as info:
         build_env(recipe, echo=lambda msg: None)
     message = str(info.value)
-    assert "installing requirements" in message and "full log: " in message
+    assert ("resolving the lock" in message or "installing requirements" in message) and "full log: " in message
     log = Path(message.rsplit("full log: ", 1)[1].rstrip(")"))
     assert log.is_file() and "automux-test-no-such-package-4d1c" in log.read_text()
     assert find_built(recipe) is None
     assert not [p for p in (tmp_home / "envs").iterdir() if not p.name.endswith(".lock")]
 
 
-def test_venv_pip_fallback_build_ignores_half_built_dir_then_remove(tmp_home, monkeypatch):
+def _tiny_lock(home, recipe, text="six==1.17.0\n"):
+    """A hand-written lock for ``recipe`` in the local lock cache (what a first resolution leaves)."""
+    from automux.core.env import lock as locks
+    return locks.save_local(home, recipe.name, recipe.key, locks.header(recipe.name, recipe.key, "3", "hand") + text)
+
+
+def test_venv_pip_fallback_build_installs_the_lock_ignores_half_built_dir_then_remove(tmp_home, monkeypatch):
     monkeypatch.setenv("AUTOMUX_UV", "none")
     recipe = Recipe(name="tiny", python=f"=={sys.version_info[0]}.{sys.version_info[1]}.*",
-                    requirements=("six==1.17.0",), core=())
-    half = tmp_home / "envs" / recipe.dir_name
+                    requirements=("six>=1.0",), core=())
+    lock = _tiny_lock(tmp_home, recipe)
+    half = tmp_home / "envs" / recipe.dir_name_for(lock)
     (half / "bin").mkdir(parents=True)
     (half / "bin" / "python").symlink_to(sys.executable)
     (half / envs.META).write_text(json.dumps({"name": "tiny", "key": recipe.key, "fingerprint": "0" * 16}))
@@ -169,9 +176,10 @@ def test_venv_pip_fallback_build_ignores_half_built_dir_then_remove(tmp_home, mo
     assert built.path == half and (half / envs.MARKER).is_file()
     assert built.meta["builder"] == "venv+pip" and built.meta["packages"]["six"] == "1.17.0"
     assert "six==1.17.0" in (half / envs.LOCK).read_text().splitlines()
-    lock = {"python": built.meta["python_version"], "machine": built.meta["machine"],
-            "packages": built.meta["packages"]}
-    assert built.fingerprint == envs.fingerprint_of(lock) and len(built.fingerprint) == 16
+    installed = {"python": built.meta["python_version"], "machine": built.meta["machine"],
+                 "packages": built.meta["packages"]}
+    assert built.meta["installed_fingerprint"] == envs.fingerprint_of(installed)
+    assert built.fingerprint == lock.sha256[:16] == half.name.rsplit("-", 1)[1]
     assert any("built in" in line for line in lines)
     import subprocess
     out = subprocess.run([str(built.python), "-c", "import six, sys; print(six.__version__, sys.prefix)"],
@@ -193,14 +201,60 @@ def test_missing_env_with_no_build_refuses_before_any_run(tmp_home, tmp_path):
     assert store.list() == [] and not (tmp_path / "runs").exists()
 
 
-def test_recipe_key_changes_with_pins_and_automux_version():
+def test_recipe_key_changes_with_pins_not_with_automux_version():
     from automux.adapters.autosklearn_adapter import AutoSklearnAdapter
 
     base = recipe_for(AutoSklearnAdapter.environment)
     assert base.key == recipe_for(AutoSklearnAdapter.environment).key
     other = Recipe(base.name, base.python, base.requirements[:-1] + ("pyarrow==20.0.0",), base.core)
     newer = Recipe(base.name, base.python, base.requirements, base.core, automux_version="99.0")
-    assert len({base.key, other.key, newer.key}) == 3
+    assert base.key != other.key and base.key == newer.key  # automux is not installed into an env
+
+
+# --------------------------------------------------------------------------- locks
+
+
+@pytest.mark.parametrize("backend", ["pycaret", "autosklearn", "autogluon"])
+def test_first_party_recipes_have_a_current_committed_lock(backend, tmp_home):
+    """Every first-party isolated recipe ships a lock resolved for exactly that recipe, with hashes."""
+    from automux.core.env import lock as locks
+    from automux.core.registry import get_adapter
+
+    recipe = recipe_for(get_adapter(backend).environment)
+    lock = recipe.lock()
+    assert lock is not None and lock.source == "packaged", "run `automux env lock NAME --out automux/envlocks/NAME.txt`"
+    assert locks.recipe_key_of(lock.text) == recipe.key
+    pins = lock.pins()
+    assert pins and all("==" in p and "--hash=sha256:" in p for p in pins)
+    for req in recipe.requirements:  # every top-level pin is in the lock
+        name = req.split("==")[0].split("[")[0].lower().replace("_", "-").replace(".", "-")
+        assert any(p.lower().replace("_", "-").replace(".", "-").startswith(name + "==") for p in pins), req
+
+
+def test_lock_hash_ignores_the_header_and_a_local_lock_wins(tmp_home):
+    from automux.core.env import lock as locks
+
+    recipe = Recipe(name="tiny", python=">=3.9", requirements=("six==1.17.0",), core=())
+    assert recipe.lock() is None
+    a = _tiny_lock(tmp_home, recipe)
+    b = locks.header("tiny", recipe.key, "3.11", "another day") + "six==1.17.0\n"
+    assert locks.lock_hash(b) == a.sha256  # the same pins resolved on another day: the same fingerprint
+    assert locks.lock_hash("six==1.16.0\n") != a.sha256
+    assert recipe.lock().path == locks.local_path(tmp_home, "tiny", recipe.key)
+
+
+def test_upgrade_re_resolves_the_lock_with_uv(tmp_home):
+    if envs.find_uv() is None:
+        pytest.skip("resolving a lock needs uv")
+    recipe = Recipe(name="tiny", python=f"=={sys.version_info[0]}.{sys.version_info[1]}.*",
+                    requirements=("six>=1.16",), core=())
+    _tiny_lock(tmp_home, recipe, "six==1.16.0\n")
+    old = build_env(recipe, echo=lambda m: None)
+    assert old.meta["packages"]["six"] == "1.16.0"
+    new = build_env(recipe, upgrade=True, echo=lambda m: None)
+    assert new.meta["lock_source"] == "local" and "--hash=sha256:" in recipe.lock().text
+    assert new.meta["packages"]["six"] != "1.16.0" and new.fingerprint != old.fingerprint
+    assert find_built(recipe).path == new.path
 
 
 # --------------------------------------------------------------------------- real envs and the handshake
@@ -285,3 +339,4 @@ def test_env_remove_and_list_on_an_empty_cache(tmp_home):
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert rows["pycaret"]["status"] == rows["autosklearn"]["status"] == "missing"
     assert rows["autosklearn"]["python_range"] == "==3.9.*" and rows["pycaret"]["fingerprint"] is None
+    assert rows["pycaret"]["lock_source"] == "packaged" and len(rows["pycaret"]["lock"]) == 16

@@ -20,7 +20,7 @@ import numpy as np
 from ..core.run import jobfiles as jf
 from ..core.adapter import Adapter
 from ..core.capabilities import BUDGET_MODES, TASK_NAMES, Capabilities, Environment
-from ..core.errors import UnsupportedData, UnsupportedTask
+from ..core.errors import SpecError, UnsupportedData, UnsupportedTask
 from ..core.contract.spec import candidates_identity
 from . import data, processes
 from .context import ContractContext, ContractRun, context_for
@@ -33,6 +33,10 @@ PRODUCES = ("single", "pipeline", "ensemble")
 ODD_FOLD_RATIO = 1.2
 PROBA_SUM_ATOL = 1e-6
 IMPORT_CHECK_TIMEOUT_S = 120.0
+#: The option key no adapter declares: ``check_options`` must refuse it.
+UNDECLARED_OPTION = "automux_contracts_no_such_option"
+#: How close the chosen candidate's refit must predict to the returned model.
+CHOSEN_RTOL, CHOSEN_ATOL = 1e-5, 1e-6
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -399,6 +403,37 @@ def check_deterministic_when_declared(adapter: Adapter, ctx: Optional[ContractCo
     return "; ".join(notes)
 
 
+def check_deterministic_under_perturbed_timing(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
+    """Each mode declared deterministic: a run with jittered sleeps, fast thread switches and busy CPUs
+    gives the quiet run's candidates, fold scores and hold-out predictions.
+
+    Catches results that depend on which thread finishes first (candidates
+    reported in completion order, a ``chosen`` that flips on ties), which a
+    second run on a quiet machine usually does not show.
+    """
+    ctx = _ctx(adapter, ctx)
+    modes = [m for m in BUDGET_MODES if ctx.caps.deterministic.get(m) and m in ctx.caps.budget_modes]
+    if not modes:
+        raise CheckSkipped("no budget mode is declared deterministic")
+    notes = []
+    for mode in modes:
+        quiet, loud = ctx.base_run(0, mode=mode), ctx.perturbed_run(mode)
+        for r in (quiet, loud):
+            _completed(r, f"{mode} perturbed-timing")
+        same_cands, same_scores, same_pred = _identical(quiet, loud)
+        if not (same_cands and same_scores and same_pred):
+            what = [w for w, same in (("candidates", same_cands), ("fold scores", same_scores),
+                                      ("hold-out predictions", same_pred)) if not same]
+            qa = [c.params for c in quiet.record.candidates][:3]
+            la = [c.params for c in loud.record.candidates][:3]
+            raise CheckFailed(f"declared deterministic under a {mode} budget, but with thread timing perturbed the "
+                              f"run gave different {', '.join(what)} (chosen {quiet.record.chosen} vs "
+                              f"{loud.record.chosen}; first candidates {qa} vs {la}): results must not depend on "
+                              "which thread finishes first")
+        notes.append(f"{mode}: identical under perturbed timing ({len(loud.record.candidates)} candidates)")
+    return "; ".join(notes)
+
+
 def check_seconds_budget_respected(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
     """A run under a seconds budget ends, with a result, within the budget plus the stated grace."""
     ctx = _ctx(adapter, ctx)
@@ -492,6 +527,93 @@ def check_save_load_round_trip(adapter: Adapter, ctx: Optional[ContractContext] 
     return f"identical predictions after load ({before.size} values)"
 
 
+def _refit_predictions(source: str, X: Any, y: np.ndarray, X_hold: Any, task: str, n_classes: int) -> np.ndarray:
+    namespace: Dict[str, Any] = {"__name__": "automux_contracts_candidate"}
+    exec(compile(source, "<candidate_source>", "exec"), namespace)  # noqa: S102 - the adapter's own source
+    model = namespace["build_model"]().fit(X, y)
+    if task == "regression":
+        return np.asarray(model.predict(X_hold), dtype=np.float64).ravel()
+    proba = np.asarray(model.predict_proba(X_hold), dtype=np.float64)
+    out = np.zeros((len(X_hold), n_classes), dtype=np.float64)
+    for j, cls in enumerate(getattr(model, "classes_", range(proba.shape[1]))):
+        out[:, int(cls)] = proba[:, j]
+    return out
+
+
+def check_chosen_matches_returned_model(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
+    """The chosen candidate, rebuilt from ``candidate_source`` and refit on the training rows, predicts the
+    hold-out like the returned model (within 1e-5 relative, 1e-6 absolute).
+
+    Applies to adapters that override ``candidate_source``. Catches a ``chosen``
+    index that names the backend's own pick while another model is returned.
+    """
+    import pandas as pd
+
+    from ..core.sklearn_kit import to_sklearn_frame
+
+    ctx = _ctx(adapter, ctx)
+    run = ctx.base_run()
+    _completed(run, "chosen-model")
+    rec, exp = run.record, run.experiment
+    if rec.chosen is None:
+        raise CheckFailed("the run returned a model but no chosen candidate")
+    returned = run.predictions()
+    ds, split = exp.dataset, exp.split
+    columns = {str(c): ("categorical" if isinstance(t, pd.CategoricalDtype) else "numeric")
+               for c, t in ds.X.dtypes.items()}
+    train, hold = list(split.train), list(split.holdout)
+    X = to_sklearn_frame(ds.X.iloc[train].reset_index(drop=True))
+    X_hold = to_sklearn_frame(ds.X.iloc[hold].reset_index(drop=True))
+    seed = exp.spec.seeds["backend"]
+
+    def refit(index: int) -> Optional[np.ndarray]:
+        source = adapter.candidate_source(rec.candidates[index], ds.task, columns, seed)
+        if source is None:
+            return None
+        return _refit_predictions(source, X, ds.y[train], X_hold, ds.task, len(ds.classes))
+
+    try:
+        mine = refit(rec.chosen)
+    except ImportError as e:
+        raise CheckSkipped(f"the chosen candidate's source does not import here: {e}") from e
+    if mine is None:
+        raise CheckSkipped(f"candidate_source gives no source for the chosen candidate {rec.chosen}")
+    if returned is not None and mine.shape == returned.shape and \
+            np.allclose(mine, returned, rtol=CHOSEN_RTOL, atol=CHOSEN_ATOL):
+        return f"candidate {rec.chosen} refit predicts what the returned model predicts ({mine.size} values)"
+    matches = []
+    for i in range(len(rec.candidates)):
+        if i == rec.chosen:
+            continue
+        try:
+            other = refit(i)
+        except Exception:  # noqa: BLE001 - only looking for the model that was returned
+            continue
+        if other is not None and returned is not None and other.shape == returned.shape and \
+                np.allclose(other, returned, rtol=CHOSEN_RTOL, atol=CHOSEN_ATOL):
+            matches.append(i)
+    diff = float(np.nanmax(np.abs(mine - returned))) if returned is not None and mine.shape == returned.shape \
+        else float("nan")
+    raise CheckFailed(f"chosen={rec.chosen}, but that candidate refit predicts differently from the returned model "
+                      f"(max difference {diff:.3g})" + (f"; candidate {matches[0]} matches it" if matches else ""))
+
+
+# -- options -------------------------------------------------------------------------------------
+
+def check_undeclared_options_refused(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
+    """``check_options`` (called in the parent before any worker) refuses a key no adapter declares."""
+    if getattr(adapter, "free_form_options", False):
+        raise CheckSkipped("declares free-form options (free_form_options = True)")
+    try:
+        adapter.check_options({UNDECLARED_OPTION: 1})
+    except SpecError:
+        return f"option {UNDECLARED_OPTION!r} refused with SpecError"
+    except Exception as e:  # noqa: BLE001 - the wrong type is the finding
+        raise CheckFailed(f"check_options raised {type(e).__name__} for an undeclared option, not SpecError: {e}")
+    raise CheckFailed(f"check_options accepted the undeclared option {UNDECLARED_OPTION!r}: a typo would be "
+                      "silently ignored (declare accepted_options, or call super().check_options(options))")
+
+
 # -- processes -----------------------------------------------------------------------------------
 
 def check_no_process_left_behind(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
@@ -533,8 +655,13 @@ def yield_checks(adapter: Adapter) -> Iterator[Check]:
     deterministic = get("deterministic", {})
     if isinstance(deterministic, dict) and any(deterministic.get(m) for m in modes):
         yield check_deterministic_when_declared
+        yield check_deterministic_under_perturbed_timing
     yield check_predictions_well_formed
     yield check_save_load_round_trip
+    if type(adapter).candidate_source is not Adapter.candidate_source:
+        yield check_chosen_matches_returned_model
+    if not getattr(adapter, "free_form_options", False):
+        yield check_undeclared_options_refused
     if "seconds" in modes:
         yield check_seconds_budget_respected
     yield check_no_process_left_behind
@@ -546,5 +673,6 @@ ALL_CHECKS = (
     check_missing_values_supported, check_missing_values_rejected, check_given_folds_used,
     check_trials_budget_respected, check_seed_reaches_backend, check_deterministic_when_declared,
     check_predictions_well_formed, check_save_load_round_trip, check_seconds_budget_respected,
-    check_no_process_left_behind,
+    check_no_process_left_behind, check_deterministic_under_perturbed_timing, check_chosen_matches_returned_model,
+    check_undeclared_options_refused,
 )

@@ -43,6 +43,10 @@ SIDE_TRIALS = 2
 SECONDS_FLOOR = 10.0
 PROBE_TIMEOUT_S = 300.0
 KEEP_ENV = "AUTOMUX_CONTRACTS_KEEP"
+#: The worker variable that turns on :func:`automux.core.adapter.perturb_timing`.
+PERTURB_ENV = "AUTOMUX_PERTURB_TIMING"
+#: CPU-busy processes running beside a perturbed run (capped by the machine's cores).
+CONTENTION_PROCS = 2
 
 
 @dataclass(frozen=True)
@@ -164,18 +168,20 @@ class ContractContext:
             self.runs[key] = self._execute(key, make())
         return self.runs[key]
 
-    def _execute(self, key: Hashable, exp: Experiment) -> ContractRun:
+    def _execute(self, key: Hashable, exp: Experiment, env: Optional[Dict[str, str]] = None) -> ContractRun:
         from ..core.run.execute import execute
 
-        previous = os.environ.get(processes.MARKER_VAR)
-        os.environ[processes.MARKER_VAR] = self.token
+        variables = dict(env or {}, **{processes.MARKER_VAR: self.token})
+        previous = {k: os.environ.get(k) for k in variables}
+        os.environ.update(variables)
         try:
             record = execute(exp, self.adapter, store=self.store, options=dict(self.config.options))
         finally:
-            if previous is None:
-                os.environ.pop(processes.MARKER_VAR, None)
-            else:
-                os.environ[processes.MARKER_VAR] = previous
+            for k, v in previous.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         leftovers = processes.settle(self.token, str(self.root))
         not_ended = processes.end(leftovers) if leftovers else []
         return ContractRun(key=key, experiment=exp, record=record, run_dir=self.store.run_dir(record.run_id),
@@ -195,6 +201,26 @@ class ContractContext:
             return self.experiment(frame, split, task, seed, self.budget_args(mode))
 
         return self.run(("base", mode, seed, repeat), make)
+
+    def perturbed_run(self, mode: str) -> ContractRun:
+        """The base run's experiment once more, with thread timing perturbed and the CPUs contended.
+
+        The worker gets ``AUTOMUX_PERTURB_TIMING`` (random extra seconds on every
+        ``time.sleep``, a 10 us thread switch interval) and ``CONTENTION_PROCS``
+        busy processes run beside it for the whole run.
+        """
+        task = self.main_task()
+        seed = self.config.seeds[0]
+        key = ("base", mode, seed, "perturbed")
+        if key not in self.runs:
+            frame, split = data.fold_plan(task)
+            exp = self.experiment(frame, split, task, seed, self.budget_args(mode))
+            hogs = _start_contention(min(CONTENTION_PROCS, os.cpu_count() or 1))
+            try:
+                self.runs[key] = self._execute(key, exp, env={PERTURB_ENV: "1"})
+            finally:
+                _stop_contention(hogs)
+        return self.runs[key]
 
     def side_run(self, name: str, task: str, frame: pd.DataFrame, split: Dict[str, Any]) -> ContractRun:
         """A small run on other data (categorical, missing values, another task)."""
@@ -282,6 +308,21 @@ def _probe_env(seeds: Dict[str, int], extra: Dict[str, str]) -> Dict[str, str]:
     env = worker_env(seeds, extra)
     env.pop(processes.MARKER_VAR, None)
     return env
+
+
+def _start_contention(n: int) -> List[subprocess.Popen]:
+    """``n`` busy-looping interpreters (at most 10 minutes each), not marked as the run's processes."""
+    env = {k: v for k, v in os.environ.items() if k != processes.MARKER_VAR}
+    code = "import time\nt=time.monotonic()\nwhile time.monotonic()-t<600: pass"
+    return [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=env) for _ in range(n)]
+
+
+def _stop_contention(procs: List[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.wait()
 
 
 def _remove_tree(path: str) -> None:

@@ -17,6 +17,9 @@ Invariants an adapter must keep (each is checked by ``automux.contracts``):
 from __future__ import annotations
 
 import importlib.util
+import os
+import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,37 @@ from .capabilities import Capabilities, Environment
 from .errors import UnsupportedData, UnsupportedTask
 from .contract.metrics import Metric
 from .contract.spec import Candidate
+
+
+#: Set (by the contract suite) in a worker's environment: jitter every ``time.sleep`` and switch threads often.
+PERTURB_ENV = "AUTOMUX_PERTURB_TIMING"
+#: Most seconds added to one ``time.sleep`` call under ``PERTURB_ENV``.
+PERTURB_MAX_JITTER_S = 0.5
+
+
+def perturb_timing() -> bool:
+    """Under ``AUTOMUX_PERTURB_TIMING``: make thread timing in this process unlike a quiet run's.
+
+    Every ``time.sleep`` gets up to ``PERTURB_MAX_JITTER_S`` extra seconds (from
+    OS entropy, so no two runs agree) and the interpreter switches threads every
+    10 microseconds. A search whose candidates or choice depend on which thread
+    finishes first then gives another result; a deterministic one does not.
+    Returns whether it is on. Idempotent.
+    """
+    if not os.environ.get(PERTURB_ENV):
+        return False
+    if getattr(time.sleep, "_automux_jitter", False):
+        return True
+    real_sleep = time.sleep
+    rng = random.Random(os.urandom(8))
+
+    def jittered_sleep(seconds: float) -> None:
+        real_sleep(max(0.0, float(seconds)) + rng.uniform(0.0, PERTURB_MAX_JITTER_S))
+
+    jittered_sleep._automux_jitter = True  # type: ignore[attr-defined]
+    time.sleep = jittered_sleep  # type: ignore[assignment]
+    sys.setswitchinterval(1e-5)
+    return True
 
 
 @dataclass
@@ -59,6 +93,9 @@ class SearchTask:
     report: Callable[[Candidate], None] = lambda c: None
     log: Callable[[str], None] = print
     candidates: List[Candidate] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        perturb_timing()  # a no-op unless the contract suite asked for it
 
     @property
     def n_classes(self) -> int:
@@ -95,13 +132,22 @@ class SearchTask:
         return scores
 
     def best_index(self) -> Optional[int]:
-        """The candidate with the best mean fold score under the spec's metric."""
+        """The candidate with the best mean fold score under the spec's metric; complete candidates first.
+
+        Candidates scored on every fold rank before those with a missing or failed
+        (non-finite) fold, so a NaN fold score can never win."""
         best = None
         for c in self.candidates:
             s = c.cv_score
             if s is None:
                 continue
-            if best is None or self.metric.better(s, self.candidates[best].cv_score):
+            if best is None:
+                best = c.index
+                continue
+            b = self.candidates[best]
+            # A candidate with a missing or failed (NaN) fold never beats one scored on every fold.
+            if (c.complete, ) > (b.complete, ) or \
+                    (c.complete == b.complete and self.metric.better(s, b.cv_score)):
                 best = c.index
         return best
 

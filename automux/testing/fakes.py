@@ -185,7 +185,7 @@ class NondeterministicFake(GoodFake):
     """Declares determinism under a trial budget but seeds its search from the OS."""
 
     name = "nondeterministic_fake"
-    BREAKS = ("check_deterministic_when_declared",)
+    BREAKS = ("check_deterministic_when_declared", "check_deterministic_under_perturbed_timing")
 
     def search_seed(self, task: SearchTask) -> int:
         return int.from_bytes(os.urandom(4), "little")
@@ -282,8 +282,116 @@ class LeavesProcessFake(GoodFake):
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+class ThreadOrderFake(GoodFake):
+    """Scores candidates in threads and reports them in finishing order: the result depends on thread timing.
+
+    On a quiet machine thread k finishes after ``(k + 1) * THREAD_GAP_S`` seconds,
+    so two runs agree (the plain determinism check passes); with timing
+    perturbed the finishing order, hence the candidates and ``chosen``, change.
+    """
+
+    name = "thread_order_fake"
+    BREAKS = ("check_deterministic_under_perturbed_timing",)
+    THREADS = 8
+    THREAD_GAP_S = 0.08
+
+    def search(self, task: SearchTask) -> SearchResult:
+        import threading
+
+        rng = random.Random(task.seed)
+        plans = [{"tau": rng.choice([0.25, 0.5, 1.0, 2.0, 4.0]), "alpha": round(rng.uniform(0.01, 0.3), 4)}
+                 for _ in range(self.THREADS)]
+        finished: List[Tuple[Dict[str, Any], List[float]]] = []
+        lock = threading.Lock()
+
+        def work(k: int) -> None:
+            time.sleep((k + 1) * self.THREAD_GAP_S)
+            scores = []
+            for fit_idx, valid_idx in task.folds:
+                m = fit_centroids(task.X.iloc[fit_idx], task.y[fit_idx], task.n_classes, plans[k], self.impute)
+                scores.append(task.metric(task.y[valid_idx], centroid_proba(m, task.X.iloc[valid_idx])))
+            with lock:
+                finished.append((plans[k], scores))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(self.THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        n = int(min(task.trials_left(), self.THREADS))
+        for params, scores in finished[:max(n, 1)]:  # reported from one thread, in finishing order
+            task.add_candidate("nearest_centroid", params, scores, steps=["standardise", "nearest_centroid"])
+        chosen = task.best_index()
+        model = fit_centroids(task.X, task.y, task.n_classes, task.candidates[chosen].params, self.impute)
+        return SearchResult(model=model, chosen=chosen)
+
+
+_CENTROID_SOURCE = """
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+
+{encode}
+
+{fit}
+
+{proba}
+
+class NearestCentroid:
+    def __init__(self, params):
+        self.params = params
+
+    def fit(self, X, y):
+        y = np.asarray(y)
+        self.classes_ = np.arange(int(y.max()) + 1)
+        self.model_ = fit_centroids(X, y, len(self.classes_), self.params, True)
+        return self
+
+    def predict_proba(self, X):
+        return centroid_proba(self.model_, X)
+
+
+def build_model():
+    return NearestCentroid({params!r})
+"""
+
+
+class WrongChosenFake(GoodFake):
+    """Rebuilds candidates from source, but returns the worst candidate's model while naming the best as chosen."""
+
+    name = "wrong_chosen_fake"
+    BREAKS = ("check_chosen_matches_returned_model",)
+
+    def search(self, task: SearchTask) -> SearchResult:
+        result = GoodFake.search(self, task)
+        worst = max(range(len(task.candidates)), key=lambda i: task.metric.loss(task.candidates[i].cv_score))
+        if worst == result.chosen:
+            raise RuntimeError("every candidate scored the same: the fake cannot return another one")
+        model = fit_centroids(task.X, task.y, task.n_classes, task.candidates[worst].params, self.impute)
+        return SearchResult(model=model, chosen=result.chosen)
+
+    def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
+        import inspect
+
+        return _CENTROID_SOURCE.format(encode=inspect.getsource(_encode), fit=inspect.getsource(fit_centroids),
+                                       proba=inspect.getsource(centroid_proba), params=dict(candidate.params))
+
+
+class AcceptsAnyOptionFake(GoodFake):
+    """Overrides ``check_options`` to accept anything, without declaring free-form options: typos pass silently."""
+
+    name = "accepts_any_option_fake"
+    BREAKS = ("check_undeclared_options_refused",)
+
+    def check_options(self, options: Dict[str, Any]) -> None:
+        return None
+
+
 BROKEN_FAKES = (
     BadCapabilitiesFake, BadEnvironmentFake, IgnoresFoldsFake, IgnoresSeedFake, NondeterministicFake,
     OverrunFake, MalformedPredictionsFake, WrongClassOrderFake, BrokenSaveLoadFake, ClaimsCategoricalFake,
-    ClaimsMissingFake, WrongRefusalFake, LeavesProcessFake,
+    ClaimsMissingFake, WrongRefusalFake, LeavesProcessFake, ThreadOrderFake, WrongChosenFake,
+    AcceptsAnyOptionFake,
 )
