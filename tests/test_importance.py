@@ -159,3 +159,14 @@ def test_cli_explain_json_and_text(runs, tmp_path, capsys):
     assert text[0].startswith("permutation importance: drop in rmse") and len(text) == 4
     assert store.load(run_id).extra[EXTRA_KEY]["n_repeats"] == 2  # --no-save kept the stored one
     assert isinstance(a, argparse.Namespace)
+
+
+def test_row_limit_bounds_the_permuted_frame():
+    from automux.governance.importance import MIN_ROWS, row_limit
+
+    assert row_limit(3, 5, 2000, 20_000_000) == 2000  # small data: max_rows decides
+    for p, r, cells in ((200, 5, 20_000_000), (40, 10, 1_000_000), (1000, 5, 20_000_000)):
+        rows = row_limit(p, r, 2000, cells)
+        assert rows >= MIN_ROWS
+        assert rows == MIN_ROWS or rows * (1 + p * r) * p <= cells < (rows + 1) * (1 + p * r) * p
+    assert row_limit(3, 5, 10, 20_000_000) == 10  # a smaller max_rows is kept

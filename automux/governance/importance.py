@@ -8,10 +8,12 @@ For a stored run (status ok) :func:`compute`:
 1. rebuilds the recorded experiment (the data must still have the recorded
    fingerprint; a run made from a DataFrame needs the same frame again as
    ``data``) and takes its hold-out rows and target;
-2. keeps at most ``max_rows`` of those rows (a seeded sample without
-   replacement, stated in the result as ``rows`` / ``holdout_rows`` /
-   ``sampled``), so the cost is bounded by
-   ``max_rows * (1 + n_features * n_repeats)`` predicted rows;
+2. keeps at most ``max_rows`` of those rows, and fewer where the permuted
+   frame would exceed ``max_cells`` values (``rows * (1 + n_features *
+   n_repeats) * n_features``; never fewer than ``MIN_ROWS``): a seeded sample
+   without replacement, stated in the result as ``rows`` / ``holdout_rows`` /
+   ``sampled``. The cost is one prediction of ``rows * (1 + n_features *
+   n_repeats)`` rows;
 3. builds one frame holding the unpermuted rows followed by, for every feature
    and every repeat, a copy whose column is permuted (``numpy.random.default_rng``
    seeded with ``derive_seed(spec.seed, "importance")`` unless a seed is given);
@@ -49,6 +51,10 @@ __all__ = ["DEFAULT_MAX_ROWS", "DEFAULT_REPEATS", "EXTRA_KEY", "ImportanceError"
 DEFAULT_REPEATS = 5
 #: Hold-out rows used at most (a seeded sample beyond this).
 DEFAULT_MAX_ROWS = 2000
+#: Values (rows x columns) the permuted frame may hold at most: about 160 MB as float64.
+DEFAULT_MAX_CELLS = 20_000_000
+#: The fewest hold-out rows :data:`DEFAULT_MAX_CELLS` can reduce the sample to.
+MIN_ROWS = 50
 #: Where the result lives in the run record.
 EXTRA_KEY = "importance"
 #: Features printed by :func:`importance_lines` before "... N more".
@@ -72,6 +78,12 @@ def _holdout(record: Any, store: Any, data: Any) -> tuple[Any, np.ndarray]:
     exp = experiment_from_record(record, store, data=data)
     idx = list(exp.split.holdout)
     return exp.dataset.X.iloc[idx].reset_index(drop=True), np.asarray(exp.dataset.y)[idx]
+
+
+def row_limit(n_features: int, n_repeats: int, max_rows: int, max_cells: int) -> int:
+    """The hold-out rows to use at most: ``max_rows``, fewer if the permuted frame would pass ``max_cells``."""
+    per_row = (1 + n_features * n_repeats) * max(n_features, 1)
+    return min(max_rows, max(MIN_ROWS, max_cells // per_row))
 
 
 def _sample_rows(n: int, max_rows: int, rng: np.random.Generator) -> Optional[np.ndarray]:
@@ -119,11 +131,12 @@ def _drops(pred: np.ndarray, y: np.ndarray, n_features: int, n_repeats: int, met
 
 def compute(run_id: str, *, store: Any = None, data: Any = None, n_repeats: int = DEFAULT_REPEATS,
             max_rows: int = DEFAULT_MAX_ROWS, seed: Optional[int] = None, build: bool = True,
-            save: bool = True) -> Dict[str, Any]:
+            save: bool = True, max_cells: int = DEFAULT_MAX_CELLS) -> Dict[str, Any]:
     """Permutation importance of run ``run_id`` on its hold-out; stored in the record unless ``save`` is False.
 
     Returns ``{method, metric, greater_is_better, baseline_score, n_repeats,
-    seed, rows, holdout_rows, sampled, baseline_matches_record, features:
+    seed, rows, holdout_rows, sampled, max_rows, max_cells, row_limit,
+    baseline_matches_record, features:
     [{feature, mean, std, drops}] (largest mean first), predict: {job_dir,
     duration_s, env_matches, rows}, duration_s, created_utc}``.
 
@@ -155,7 +168,8 @@ def compute(run_id: str, *, store: Any = None, data: Any = None, n_repeats: int 
     rng = np.random.default_rng(seed)
     X, y = _holdout(record, the_store, data)
     holdout_rows = len(X)
-    rows = _sample_rows(holdout_rows, max_rows, rng)
+    limit = row_limit(X.shape[1], n_repeats, max_rows, max_cells)
+    rows = _sample_rows(holdout_rows, limit, rng)
     if rows is not None:
         X, y = X.iloc[rows].reset_index(drop=True), y[rows]
     big = permuted_frame(X, n_repeats, rng)
@@ -173,7 +187,7 @@ def compute(run_id: str, *, store: Any = None, data: Any = None, n_repeats: int 
         "method": "permutation", "metric": spec.metric, "greater_is_better": metric.greater_is_better,
         "baseline_score": base, "n_repeats": n_repeats, "seed": seed, "rows": len(X),
         "holdout_rows": int(holdout_rows), "sampled": rows is not None,
-        "max_rows": max_rows,
+        "max_rows": max_rows, "max_cells": max_cells, "row_limit": limit,
         "baseline_matches_record": (None if rows is not None else
                                     jf.predictions_sha256(pred[:len(y)]) == record.predictions_sha256),
         "features": features,
@@ -195,10 +209,10 @@ def _save(store: Any, run_id: str, result: Dict[str, Any]) -> None:
 
 def importance(run_id: str, *, store: Any = None, data: Any = None, n_repeats: int = DEFAULT_REPEATS,
                max_rows: int = DEFAULT_MAX_ROWS, seed: Optional[int] = None, build: bool = True,
-               save: bool = True) -> Dict[str, Any]:
+               save: bool = True, max_cells: int = DEFAULT_MAX_CELLS) -> Dict[str, Any]:
     """The public twin of ``automux explain RUN_ID``: see :func:`compute`."""
     return compute(run_id, store=store, data=data, n_repeats=n_repeats, max_rows=max_rows, seed=seed,
-                   build=build, save=save)
+                   build=build, save=save, max_cells=max_cells)
 
 
 def importance_lines(record: Any, top: int = SHOW_TOP) -> List[str]:
