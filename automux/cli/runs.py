@@ -62,6 +62,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("run_id")
     p.add_argument("--json", action="store_true")
     add_store(p)
+    p = runs_sub.add_parser("reindex", help="rebuild the index from the run directories (unreadable records named)")
+    p.add_argument("--json", action="store_true")
+    add_store(p)
 
 
 def _experiment_args(a: argparse.Namespace) -> Dict[str, Any]:
@@ -187,4 +190,13 @@ def cmd_runs(a: argparse.Namespace, store: Any) -> int:
                 print(f"{k:20} {v}")
             print(f"{'record':20} {store.run_dir(record.run_id) / 'record.json'}")
         return EXIT_OK
-    raise UsageError("runs needs a subcommand: list or show")
+    if a.runs_command == "reindex":
+        n = store.reindex()
+        if a.json:
+            _emit({"indexed": n, "skipped": [{"run_dir": d, "reason": why} for d, why in store.skipped]})
+        else:
+            print(f"indexed {n} run(s) from {store.root}")
+            for d, why in store.skipped:
+                print(f"skipped {d}: {why}")
+        return EXIT_OK
+    raise UsageError("runs needs a subcommand: list, show or reindex")

@@ -45,3 +45,11 @@ class RunNotFound(UserError, LookupError):
 
 class WorkerError(AutomuxError, RuntimeError):
     """The worker process failed; the run record holds its log."""
+
+
+class StoreError(UserError, OSError):
+    """The run store cannot be used as asked: a bad run id, a corrupt record, a store that cannot be written."""
+
+
+class ArtifactTampered(UserError, ValueError):
+    """A stored artifact (a model file) no longer matches the sha256 its run record holds."""

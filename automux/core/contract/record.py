@@ -1,13 +1,14 @@
 """The versioned run record: everything needed to reconstruct a run."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .spec import Candidate, Spec
+from .spec import Candidate, Spec, jsonable
 
 RECORD_SCHEMA = 1
-STATUSES = ("ok", "failed", "timeout", "crashed")
+STATUSES = ("ok", "failed", "timeout", "crashed", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,20 @@ class RunRecord:
         d["spec"] = self.spec.to_json()
         d["candidates"] = [c.to_json() for c in self.candidates]
         return d
+
+    def dumps(self) -> str:
+        """The record as strict JSON text (``allow_nan=False``).
+
+        A non-finite number (a NaN score) is stored as ``null`` and its path is
+        listed in ``extra["non_finite"]`` with the reason, so the file is always
+        valid JSON and nothing is silently changed.
+        """
+        bad: List[str] = []
+        d = jsonable(self.to_json(), "", bad)
+        if bad:
+            d["extra"]["non_finite"] = {"paths": bad, "reason": "not a finite number (NaN or infinity): "
+                                        "JSON cannot hold it, stored as null"}
+        return json.dumps(d, indent=2, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "RunRecord":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -11,9 +12,35 @@ from .budget import Budget
 SPEC_SCHEMA = 1
 
 
+def jsonable(obj: Any, path: str = "", nonfinite: Optional[List[str]] = None) -> Any:
+    """``obj`` in plain JSON types: numpy scalars and arrays as numbers and lists, tuples as lists,
+    NaN / infinity as ``None`` (their paths appended to ``nonfinite``), anything else as ``str``."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return float(obj)
+        if nonfinite is not None:
+            nonfinite.append(path or "$")
+        return None
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v, f"{path}.{k}", nonfinite) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, f"{path}[{i}]", nonfinite) for i, v in enumerate(obj)]
+    item = getattr(obj, "item", None)  # numpy scalars
+    if callable(item) and getattr(obj, "ndim", 1) == 0:
+        return jsonable(item(), path, nonfinite)
+    tolist = getattr(obj, "tolist", None)  # numpy arrays
+    if callable(tolist):
+        return jsonable(tolist(), path, nonfinite)
+    return str(obj)
+
+
 def canonical_json(obj: Any) -> str:
-    """Sorted keys, no spaces: the form every hash in automux is taken over."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    """Sorted keys, no spaces, plain JSON (NaN becomes null): the form every hash in automux is taken over."""
+    return json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def sha256_text(text: str) -> str:
@@ -64,7 +91,11 @@ class Candidate:
     """One proposal from a backend, scored on the spec's folds.
 
     ``fold_scores`` has one entry per fold, in fold order, in the spec's metric
-    (``None`` where the backend did not report that fold).
+    (``None`` where the backend did not report that fold, or where the score was
+    not a finite number: such a fold counts as failed, is listed in
+    ``info["failed_folds"]``, and the candidate ranks after every candidate
+    scored on all folds). ``params`` are normalised to JSON types on creation,
+    so a numpy ``5`` is recorded as the number 5, never the string ``"5"``.
     """
 
     index: int
@@ -74,6 +105,28 @@ class Candidate:
     fold_scores: List[Optional[float]] = field(default_factory=list)
     fit_time_s: Optional[float] = None
     info: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        scores: List[Optional[float]] = []
+        failed = []
+        for k, v in enumerate(self.fold_scores):
+            f = None if v is None else float(v)
+            if f is not None and not math.isfinite(f):
+                failed.append(k)
+                f = None
+            scores.append(f)
+        info = jsonable(dict(self.info))
+        if failed:
+            info["failed_folds"] = sorted(set(info.get("failed_folds") or []) | set(failed))
+        object.__setattr__(self, "fold_scores", scores)
+        object.__setattr__(self, "params", jsonable(dict(self.params)))
+        object.__setattr__(self, "steps", [str(x) for x in self.steps])
+        object.__setattr__(self, "info", info)
+
+    @property
+    def complete(self) -> bool:
+        """Scored on every fold (no fold missing or failed)."""
+        return bool(self.fold_scores) and all(s is not None for s in self.fold_scores)
 
     @property
     def cv_score(self) -> Optional[float]:

@@ -95,7 +95,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     ``ok`` or ``failed`` (the worker failed: ``error`` and the job's log say why).
 
     Raises:
-        RunNotFound, ModelNotFound, DataError, EnvError: bad input (exit 2 in the CLI).
+        RunNotFound, ModelNotFound, DataError, EnvError, StoreError, ArtifactTampered: bad input (exit 2 in the CLI).
     """
     import shutil
 
@@ -113,6 +113,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     if record.status != "ok" or not model_dir.is_dir() or not any(model_dir.iterdir()):
         raise ModelNotFound(f"run {run_id} has no stored model (status {record.status}): "
                             "predict from a run whose status is ok")
+    the_store.check_artifacts(record, jf.MODEL_DIR)  # a tampered or truncated model is refused before loading
     spec = record.spec
     X, dropped = align_features(_read_frame(data), spec.data["target"], run_dir)
     adapter = get_adapter(record.backend)

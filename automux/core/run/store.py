@@ -1,26 +1,40 @@
-"""The run store: a directory per run plus an SQLite index.
+"""The run store: a directory per run plus an SQLite index, and the checks that keep it honest.
 
 Records are written atomically (temp file + ``os.replace``); the index uses WAL
 and a busy timeout so several processes can write at once. The directory is the
-truth: ``reindex()`` rebuilds the index from the records on disk.
+truth: the index is a cache of it. A missing or corrupt index is rebuilt from
+the run directories (with a one-line notice), and ``reindex()`` /
+``automux runs reindex`` rebuild it on demand, skipping and naming unreadable
+records instead of aborting. Run ids are validated (a fixed pattern, and the
+resolved path must stay inside the store) for every lookup. Read-only stores can
+be listed and shown (the index is opened read-only, or the directories are read).
+Artifacts are checked against the sha256 their record holds before they are
+trusted (:meth:`RunStore.check_artifacts`).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
+import sys
 import tempfile
 import uuid
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ..errors import RunNotFound
 from ..contract.record import RunRecord
+from ..errors import ArtifactTampered, RunNotFound, StoreError
+from .jobfiles import sha256_file
 
 DEFAULT_STORE = "automux-runs"
 INDEX = "index.sqlite"
+RECORD = "record.json"
+#: What a run id may look like: no separators, no leading dot, so it always names one directory in the store.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+COLUMNS = ["run_id", "spec_id", "backend", "status", "metric", "score", "predictions_sha256", "created_utc"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,11 +69,55 @@ def default_store_path() -> Path:
     return Path(os.environ.get("AUTOMUX_STORE", DEFAULT_STORE))
 
 
+def validate_run_id(run_id: Any) -> str:
+    """``run_id`` when it is a well-formed id; a :class:`StoreError` naming the rule otherwise."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+        raise StoreError(f"{run_id!r} is not a run id (ids look like 20261202T012651-708bba4e: letters, digits, "
+                         "'-' and '_' only); see `automux runs list`")
+    return run_id
+
+
+def _notice(msg: str) -> None:
+    sys.stderr.write(f"automux: {msg}\n")
+
+
 class RunStore:
     """Runs under ``root``: ``root/RUN_ID/record.json`` + ``root/index.sqlite``."""
 
     def __init__(self, root: Union[str, Path, None] = None) -> None:
         self.root = Path(root) if root is not None else default_store_path()
+        #: (run dir, reason) of records the last reindex could not read
+        self.skipped: List[Tuple[str, str]] = []
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run's directory; the id is validated and must resolve inside the store.
+
+        Raises:
+            StoreError: a malformed id (``../other/ID``, a path, an empty string).
+        """
+        d = self.root / validate_run_id(run_id)
+        root = self.root.resolve()
+        if d.resolve().parent != root:  # e.g. a symlink pointing out of the store
+            raise StoreError(f"run {run_id!r} resolves outside the store {self.root}: refusing to follow it")
+        return d
+
+    def new_run_dir(self) -> "tuple[str, Path]":
+        run_id = new_run_id()
+        d = self.root / run_id
+        try:
+            d.mkdir(parents=True, exist_ok=False)
+        except PermissionError as e:
+            raise StoreError(f"cannot create a run in {self.root}: {e.strerror} (pass --store DIR with a "
+                             "writable directory)") from e
+        return run_id, d
+
+    # -- the index ---------------------------------------------------------------------------
+
+    def _writable(self) -> bool:
+        return os.access(self.root, os.W_OK) and (not (self.root / INDEX).exists()
+                                                  or os.access(self.root / INDEX, os.W_OK))
 
     def _connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -69,21 +127,10 @@ class RunStore:
         con.execute(_SCHEMA)
         return con
 
-    def run_dir(self, run_id: str) -> Path:
-        return self.root / run_id
-
-    def new_run_dir(self) -> "tuple[str, Path]":
-        run_id = new_run_id()
-        d = self.run_dir(run_id)
-        d.mkdir(parents=True, exist_ok=False)
-        return run_id, d
-
-    def save(self, record: RunRecord) -> Path:
-        """Write the record atomically, then index it."""
-        path = self.run_dir(record.run_id) / "record.json"
-        atomic_write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True, default=str))
-        self._index(record, path)
-        return path
+    def _connect_ro(self) -> sqlite3.Connection:
+        con = sqlite3.connect(f"{(self.root / INDEX).resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
+        con.execute("PRAGMA busy_timeout=60000")
+        return con
 
     def _index(self, r: RunRecord, path: Path) -> None:
         with closing(self._connect()) as con, con:
@@ -98,21 +145,79 @@ class RunStore:
                 (r.run_id, r.spec_id, r.backend, r.status, r.metric, r.score, r.predictions_sha256,
                  r.created_utc, str(path)))
 
+    def _rebuild_index(self, why: str) -> None:
+        """Move a broken index aside and rebuild it from the run directories, with a one-line notice."""
+        index = self.root / INDEX
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(index) + suffix)
+            if p.exists():
+                os.replace(p, Path(str(index) + suffix + ".corrupt"))
+        n = self.reindex()
+        extra = f"; skipped {len(self.skipped)} unreadable record(s)" if self.skipped else ""
+        _notice(f"the run index in {self.root} was {why}: rebuilt it from {n} run director{'y' if n == 1 else 'ies'}"
+                f"{extra}")
+
+    def save(self, record: RunRecord) -> Path:
+        """Write the record atomically, then index it (a corrupt index is rebuilt first)."""
+        path = self.run_dir(record.run_id) / RECORD
+        try:
+            atomic_write_text(path, record.dumps())
+        except PermissionError as e:
+            raise StoreError(f"cannot write run {record.run_id} into {self.root}: {e.strerror} (pass --store DIR "
+                             "with a writable directory)") from e
+        try:
+            self._index(record, path)
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "readonly" in str(e):
+                raise StoreError(f"the run index in {self.root} is read-only: the record is on disk at {path}; "
+                                 "make the store writable and run `automux runs reindex`") from e
+            self._rebuild_index(f"unreadable ({e})")
+        return path
+
     def set_promoted(self, run_id: str, promoted: bool) -> None:
         """Flag a run in the index as holding a promoted candidate (the decision file is the truth)."""
         with closing(self._connect()) as con, con:
             con.execute("UPDATE runs SET promoted = ? WHERE run_id = ?", (1 if promoted else 0, run_id))
 
+    # -- reading -----------------------------------------------------------------------------
+
+    def read_record(self, path: Path) -> RunRecord:
+        """The record at ``path``; :class:`StoreError` (one line) when it is truncated or not a record."""
+        try:
+            return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as e:
+            raise StoreError(f"the record {path} is unreadable ({type(e).__name__}: {str(e)[:120]}): restore it from "
+                             "a backup or remove its run directory, then run `automux runs reindex`") from e
+
     def load(self, run_id: str) -> RunRecord:
-        path = self.run_dir(run_id) / "record.json"
+        path = self.run_dir(run_id) / RECORD
         if not path.is_file():
             raise RunNotFound(f"no run {run_id!r} in the store {self.root} (see `automux runs list`)")
-        return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return self.read_record(path)
+
+    def _scan(self) -> List[Tuple[Path, RunRecord]]:
+        """Every readable record on disk (unreadable ones land in ``skipped``)."""
+        self.skipped = []
+        out = []
+        for path in sorted(self.root.glob(f"*/{RECORD}")):
+            try:
+                out.append((path, self.read_record(path)))
+            except StoreError as e:
+                self.skipped.append((str(path.parent), str(e)))
+        return out
 
     def list(self, backend: Optional[str] = None, promoted: bool = False) -> List[Dict[str, Any]]:
-        if not (self.root / INDEX).exists():
+        """Index rows, oldest first; rebuilds a missing or corrupt index (or reads the directories if read-only)."""
+        if not self.root.exists():
             return []
-        q = "SELECT run_id, spec_id, backend, status, metric, score, predictions_sha256, created_utc FROM runs"
+        has_runs = any(self.root.glob(f"*/{RECORD}"))
+        if not (self.root / INDEX).exists():
+            if not has_runs:
+                return []
+            if not self._writable():
+                return self._list_from_disk(backend, promoted)
+            self._rebuild_index("missing")
+        q = f"SELECT {', '.join(COLUMNS)} FROM runs"
         where, args = [], []
         if backend:
             where.append("backend = ?")
@@ -122,18 +227,72 @@ class RunStore:
         if where:
             q += " WHERE " + " AND ".join(where)
         q += " ORDER BY created_utc, run_id"
-        with closing(self._connect()) as con:
-            cols = ["run_id", "spec_id", "backend", "status", "metric", "score", "predictions_sha256", "created_utc"]
-            return [dict(zip(cols, row)) for row in con.execute(q, args)]
+        try:
+            with closing(self._connect() if self._writable() else self._connect_ro()) as con:
+                return [dict(zip(COLUMNS, row)) for row in con.execute(q, args)]
+        except sqlite3.DatabaseError as e:
+            if not self._writable():
+                return self._list_from_disk(backend, promoted)
+            self._rebuild_index(f"unreadable ({e})")
+            with closing(self._connect()) as con:
+                return [dict(zip(COLUMNS, row)) for row in con.execute(q, args)]
+
+    def _list_from_disk(self, backend: Optional[str], promoted: bool) -> List[Dict[str, Any]]:
+        rows = []
+        for path, r in self._scan():
+            if backend and r.backend != backend:
+                continue
+            if promoted and not self._promoted_on_disk(path):
+                continue
+            rows.append({c: getattr(r, c) for c in COLUMNS})
+        return sorted(rows, key=lambda d: (d["created_utc"], d["run_id"]))
+
+    @staticmethod
+    def _promoted_on_disk(record_path: Path) -> bool:
+        out = False
+        for d in sorted(record_path.parent.glob("promotion/candidate_*.json")):
+            try:
+                out = out or json.loads(d.read_text(encoding="utf-8")).get("status") == "promoted"
+            except (OSError, ValueError):
+                continue
+        return out
 
     def reindex(self) -> int:
-        """Rebuild the index from every record (and promotion decision) on disk; returns how many."""
+        """Rebuild the index from every readable record (and promotion decision) on disk; returns how many.
+
+        Unreadable records are skipped and named in ``self.skipped``, never fatal.
+        """
         n = 0
-        for path in sorted(self.root.glob("*/record.json")):
-            record = RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        for path, record in self._scan():
             self._index(record, path)
-            decisions = sorted(path.parent.glob("promotion/candidate_*.json"))
-            self.set_promoted(record.run_id, any(
-                json.loads(d.read_text(encoding="utf-8")).get("status") == "promoted" for d in decisions))
+            self.set_promoted(record.run_id, self._promoted_on_disk(path))
             n += 1
         return n
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    def check_artifacts(self, record: RunRecord, prefix: str = "model") -> None:
+        """Refuse stored files under ``prefix`` that differ from the sha256 the record holds.
+
+        Raises:
+            ArtifactTampered: a file changed, disappeared, or appeared after the run.
+        """
+        run_dir = self.run_dir(record.run_id)
+        recorded = {k: v for k, v in (record.artifacts or {}).items()
+                    if k == prefix or k.startswith(prefix.rstrip("/") + "/")}
+        base = run_dir / prefix
+        on_disk = [base] if base.is_file() else sorted(q for q in base.rglob("*") if q.is_file()) if base.exists() \
+            else []
+        found = {str(q.relative_to(run_dir)): q for q in on_disk}
+        for rel, sha in sorted(recorded.items()):
+            q = found.get(rel)
+            if q is None:
+                raise ArtifactTampered(f"run {record.run_id}: {rel} is missing although its record lists it: the "
+                                       "stored model cannot be trusted; re-run the spec (`automux verify`)")
+            if sha256_file(q) != sha:
+                raise ArtifactTampered(f"run {record.run_id}: {rel} changed since the run (its sha256 no longer "
+                                       "matches the record): refusing to load it; re-run the spec (`automux verify`)")
+        extra = sorted(set(found) - set(recorded))
+        if recorded and extra:
+            raise ArtifactTampered(f"run {record.run_id}: {extra[0]} appeared in the model after the run: refusing "
+                                   "to load it; re-run the spec (`automux verify`)")

@@ -28,6 +28,7 @@ def experiment_from_record(record: RunRecord, store: RunStore,
     if ds.fingerprint != spec.data["fingerprint"]:
         raise DataError(f"the data at {spec.data['source']} has changed since run {record.run_id} "
                         f"(fingerprint {ds.fingerprint[:12]} != recorded {spec.data['fingerprint'][:12]})")
+    store.check_artifacts(record, "split.json")
     split = Split.from_json(json.loads((store.run_dir(record.run_id) / "split.json").read_text()))
     if split.fingerprint != spec.split["fingerprint"]:
         raise DataError(f"the split file of run {record.run_id} does not match its recorded fingerprint")
