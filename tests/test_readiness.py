@@ -133,3 +133,54 @@ def test_cli_check_exit_codes_and_json(tmp_path, cancer):
     out = json.loads(proc.stdout)
     assert out["verdict"] == READY and out["warnings"] == []
     assert set(out["baselines"]) == {"dummy", "linear"} and len(out["baselines"]["linear"]["fold_scores"]) == 5
+
+
+def test_r_row_names_are_named_and_the_drop_is_printed(cancer, tmp_path):
+    ordered = cancer.sort_values("target", kind="mergesort").reset_index(drop=True)
+    path = tmp_path / "from_r.csv"
+    ordered.to_csv(path)  # pandas writes its index as a leading unnamed column: read back as 'Unnamed: 0'
+    ds = automux.load_data(str(path), "target")
+    assert ds.row_name_column == "Unnamed: 0"
+    r = check_data(str(path), "target", seed=3)
+    row = [w for w in r.warnings if w["column"] == "Unnamed: 0" and w["kind"] == "id_column"]
+    assert row and "R row names" in row[0]["reason"] and "--drop 'Unnamed: 0'" in row[0]["reason"]
+    assert row[0]["fix"] == "--drop 'Unnamed: 0'"
+    leak = [w for w in r.warnings if w["kind"] == "single_column_leak"]
+    assert all(w["fix"] == f"--drop {w['column']}" or w["fix"].startswith("--drop '") for w in leak)
+    dropped = check_data(str(path), "target", seed=3, drop=["Unnamed: 0"])
+    assert "Unnamed: 0" not in {w["column"] for w in dropped.warnings}
+
+
+def test_large_data_runs_on_a_stated_seeded_sample():
+    n = 60_000
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(5)})
+    frame["c"] = rng.choice(["a", "b", "c"], size=n)
+    frame["y"] = (frame["x0"] + rng.normal(size=n) > 0).astype(int)
+    a = check_data(frame, "y", seed=1, sample_rows=5_000)
+    b = check_data(frame, "y", seed=1, sample_rows=5_000)
+    s = a.stats["sample"]
+    assert a.stats["sample_rows"] == s["rows"] and 4_900 <= s["rows"] <= 5_100 and s["of_rows"] == 45_000
+    assert a.to_json()["baselines"] == b.to_json()["baselines"]  # seeded: the same sample every time
+    assert a.stats["seconds"]["total"] > 0 and a.stats["rows"] == n
+    assert a.split_fingerprint == automux.core.contract.experiment.prepare(
+        frame, "y", budget=automux.core.contract.experiment.make_budget(trials=1), seed=1).split.fingerprint
+
+
+def test_without_scikit_learn_one_line_names_the_extra(monkeypatch, cancer):
+    import builtins
+    from automux.governance.readiness import MissingExtra
+
+    real = builtins.__import__
+
+    def fake(name, *args, **kwargs):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ImportError("No module named 'sklearn'")
+        return real(name, *args, **kwargs)
+
+    exp = automux.core.contract.experiment.prepare(cancer, "target",
+                                                    budget=automux.core.contract.experiment.make_budget(trials=1))
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(MissingExtra) as e:
+        check(exp)
+    assert "automux[sklearn]" in str(e.value) and "\n" not in str(e.value)

@@ -16,7 +16,18 @@ to score the two baselines, exactly as automux scores a run):
   perfectly on the fixed folds), ``id_column`` (a unique integer index or a
   row-name column).
 
-Every warning is ``{kind, column, reason, severity}``; severity ``blocker``
+**Bounded cost.** With more than ``SAMPLE_ROWS`` training rows, the baselines and the
+leakage signals work on a seeded, class-stratified sample of ``SAMPLE_ROWS`` training
+rows (and ``SAMPLE_ROWS // 3`` hold-out rows), kept on their own folds; the report says so
+(``stats["sample"]``: rows, of how many, seed) and the baselines' scores are those of the
+sample. The size warnings always use the whole split. ``stats["seconds"]`` records the
+time spent, per stage and in total.
+
+Needs scikit-learn (the baselines and the per-column trees): without it :func:`check`
+raises a one-line ``UserError`` naming the extra to install (``automux[sklearn]``).
+
+Every warning is ``{kind, column, reason, severity}`` (column warnings also carry
+``fix``: the exact ``--drop COL`` argument to pass); severity ``blocker``
 makes the verdict ``not ready``, any ``warning`` makes it ``ready with
 warnings``, none gives ``ready``. The thresholds are the module constants below
 (documented in docs/governance.md).
@@ -25,13 +36,17 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+import shlex
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from ..core.contract.experiment import Experiment
+from ..core.contract.split import Split, stable_permutation
+from ..core.errors import UserError
 
 READY, READY_WITH_WARNINGS, NOT_READY = "ready", "ready with warnings", "not ready"
 BLOCKER, WARNING = "blocker", "warning"
@@ -60,7 +75,29 @@ ID_UNIQUE_SHARE = 0.99
 ID_NAME = re.compile(r"(^|[_\W])(id|idx|index|key|uuid|row|rownum|row_?name|name)$|^unnamed:?\s*\d+$",
                      re.IGNORECASE)
 
+#: Training rows above which baselines and leakage signals run on a seeded sample of this many.
+SAMPLE_ROWS = 20_000
+#: Salt of the sample's seeded permutation (the seed is the spec's ``split`` seed).
+SAMPLE_SALT = 0x5EAD
+
 DataLike = Union[str, pd.DataFrame]
+
+
+class MissingExtra(UserError, ImportError):
+    """An optional dependency is missing: the message names the extra to install."""
+
+
+def _need_sklearn() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as e:
+        raise MissingExtra("the readiness check needs scikit-learn: pip install 'automux[sklearn]' "
+                           "(or skip it with --no-check)") from e
+
+
+def drop_arg(col: str) -> str:
+    """The exact command-line argument that drops ``col``: ``--drop 'Unnamed: 0'``."""
+    return f"--drop {shlex.quote(str(col))}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +163,10 @@ class Readiness:
 
 
 def _warn(kind: str, column: Optional[str], reason: str, severity: str = WARNING) -> Dict[str, Any]:
-    return {"kind": kind, "column": column, "reason": reason, "severity": severity}
+    w = {"kind": kind, "column": column, "reason": reason, "severity": severity}
+    if column is not None:
+        w["fix"] = drop_arg(column)
+    return w
 
 
 def baselines(exp: Experiment) -> Dict[str, Baseline]:
@@ -216,13 +256,23 @@ def _is_integer_valued(s: pd.Series) -> bool:
     return False
 
 
-def _id_warnings(X: pd.DataFrame) -> List[Dict[str, Any]]:
+def _id_warnings(X: pd.DataFrame, n_population: Optional[int] = None,
+                 row_name_column: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Id-like columns; ``n_population``: rows ``X`` was sampled from (the dense-run test uses it)."""
     out = []
     n = len(X)
     if n < 10:
         return out
+    span_rows = max(n, n_population or n)
     for col in X.columns:
         s = X[col]
+        fix = drop_arg(col)
+        if row_name_column is not None and str(col) == row_name_column:
+            kind = "row numbers" if pd.api.types.is_numeric_dtype(s.dtype) else "row names"
+            out.append(_warn("id_column", str(col), f"column {col!r} is a leading unnamed column of {kind} "
+                             f"(R row names / a saved pandas index), not a feature: pass {fix} "
+                             "(if the rows are ordered by the target, it also leaks it)"))
+            continue
         non_null = s.dropna()
         share = non_null.nunique() / n
         if share < ID_UNIQUE_SHARE:
@@ -230,14 +280,14 @@ def _id_warnings(X: pd.DataFrame) -> List[Dict[str, Any]]:
         named = bool(ID_NAME.search(str(col)))
         if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype):
             out.append(_warn("id_column", str(col), f"column {col!r} is text with a distinct value on "
-                             f"{share:.0%} of rows: a row name or key, not a feature; drop it"))
+                             f"{share:.0%} of rows: a row name or key, not a feature; pass {fix}"))
         elif _is_integer_valued(s):
             v = non_null.to_numpy(dtype=float)
-            dense = (v.max() - v.min() + 1) <= 1.5 * n
+            dense = (v.max() - v.min() + 1) <= 1.5 * span_rows
             if dense or named:
                 shape = "a dense run of integers" if dense else "unique integers"
                 out.append(_warn("id_column", str(col), f"column {col!r} holds {shape}, one per row "
-                                 f"({share:.0%} distinct): a row index or id, not a feature; drop it "
+                                 f"({share:.0%} distinct): a row index or id, not a feature; pass {fix} "
                                  "(if the rows are ordered by the target, it also leaks it)"))
     return out
 
@@ -267,7 +317,7 @@ def _copy_warnings(X: pd.DataFrame, y: np.ndarray, task: str) -> List[Dict[str, 
             agree = majority / len(frame)
             if agree >= COPY_AGREEMENT and frame["v"].nunique() <= 2 * int(frame["y"].nunique()):
                 out.append(_warn("target_copy", str(col), f"column {col!r} names the class on {agree:.1%} of rows: "
-                                 "a copy of the target; drop it", BLOCKER))
+                                 f"a copy of the target; pass {drop_arg(col)}", BLOCKER))
             continue
         if task == "multiclass" or not pd.api.types.is_numeric_dtype(s.dtype):
             continue
@@ -280,8 +330,8 @@ def _copy_warnings(X: pd.DataFrame, y: np.ndarray, task: str) -> List[Dict[str, 
         r = max(abs(pearson), abs(spearman))
         if r >= COPY_CORRELATION:
             out.append(_warn("target_copy", str(col), f"column {col!r} correlates with the target at "
-                             f"|r| = {r:.3f}: a near-copy of the target (or computed from it); drop it unless it "
-                             "is known before prediction time", BLOCKER))
+                             f"|r| = {r:.3f}: a near-copy of the target (or computed from it); pass {drop_arg(col)} "
+                             "unless it is known before prediction time", BLOCKER))
     return out
 
 
@@ -324,51 +374,119 @@ def _single_column_scores(X: pd.DataFrame, y: np.ndarray, task: str, folds: Sequ
     return scores
 
 
-def check(exp: Experiment, *, leakage: bool = True) -> Readiness:
+def _sample_positions(y: np.ndarray, task: str, n_keep: int, seed: int, min_per_class: int) -> np.ndarray:
+    """Sorted positions of a seeded sample of ``n_keep`` of ``len(y)``, stratified by class."""
+    n = len(y)
+    if n <= n_keep:
+        return np.arange(n)
+    if task == "regression":
+        return np.sort(stable_permutation(np.arange(n), seed, salt=SAMPLE_SALT)[:n_keep])
+    picked = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        take = min(len(idx), max(int(round(n_keep * len(idx) / n)), min_per_class))
+        picked.append(stable_permutation(idx, seed, salt=SAMPLE_SALT + int(c) + 1)[:take])
+    return np.sort(np.concatenate(picked))
+
+
+def sample_experiment(exp: Experiment, rows: int = SAMPLE_ROWS) -> "tuple[Experiment, Optional[Dict[str, Any]]]":
+    """``exp`` restricted to a seeded sample of its training (and hold-out) rows, each on its own fold.
+
+    Returns ``(exp, None)`` when there are at most ``rows`` training rows.
+    """
+    ds, split = exp.dataset, exp.split
+    train = np.asarray(split.train, dtype=np.int64)
+    if len(train) <= rows:
+        return exp, None
+    seed = int(exp.spec.seeds.get("split", exp.spec.seed))
+    hold = np.asarray(split.holdout, dtype=np.int64)
+    ids = split.row_fold_ids()
+    keep_train = train[_sample_positions(ds.y[train], ds.task, rows, seed, 10 * split.n_folds)]
+    n_hold = max(rows // 3, 1)
+    keep_hold = hold[_sample_positions(ds.y[hold], ds.task, n_hold, seed + 1, 10)] if len(hold) else hold
+    keep = np.sort(np.concatenate([keep_train, keep_hold]))
+    sub_ids = ids[keep]
+    sub_split = Split.from_row_fold_ids(sub_ids, split.n_folds, method=split.method)
+    if any(len(f) == 0 for f in sub_split.folds):  # a sample too small for its folds: use all rows
+        return exp, None
+    sub_ds = replace(ds, X=ds.X.iloc[keep].reset_index(drop=True), y=ds.y[keep])
+    info = {"rows": int(len(keep_train)), "of_rows": int(len(train)), "holdout_rows": int(len(keep_hold)),
+            "of_holdout_rows": int(len(hold)), "seed": seed, "salt": SAMPLE_SALT,
+            "method": "class-stratified seeded permutation" if ds.task != "regression" else "seeded permutation",
+            "note": f"baselines and leakage signals computed on a seeded sample of {len(keep_train)} of "
+                    f"{len(train)} training rows"}
+    return replace(exp, dataset=sub_ds, split=sub_split), info
+
+
+def check(exp: Experiment, *, leakage: bool = True, sample_rows: Optional[int] = SAMPLE_ROWS) -> Readiness:
     """The readiness of ``exp``: baselines on its fixed folds, warnings with reasons, a verdict.
 
     Uses only the training rows for the data warnings and the leakage signals
     (the hold-out is touched only to score the baselines). Costs two baseline
-    models per fold plus, with ``leakage``, one small tree per column and fold.
+    models per fold plus, with ``leakage``, one small tree per column and fold;
+    above ``sample_rows`` training rows (None: never) on a stated seeded sample.
+
+    Raises:
+        MissingExtra: scikit-learn is not installed (one line: ``pip install 'automux[sklearn]'``).
     """
     from ..core.contract.metrics import get_metric
 
+    _need_sklearn()
+    t0 = time.perf_counter()
+    seconds: Dict[str, float] = {}
     ds, split = exp.dataset, exp.split
     metric = get_metric(exp.spec.metric, ds.task)
     warnings, stats = _size_warnings(exp)
-    base = baselines(exp)
+    work, sample = (exp, None) if sample_rows is None else sample_experiment(exp, sample_rows)
+    if sample is not None:
+        stats["sample"] = sample
+    stats["sample_rows"] = sample["rows"] if sample else len(split.train)
+    seconds["setup"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    base = baselines(work)
+    seconds["baselines"] = time.perf_counter() - t
     warnings += _stability_warnings(base, metric.greater_is_better, metric.name)
     if leakage:
-        train = np.asarray(split.train, dtype=np.int64)
-        X = ds.X.iloc[train].reset_index(drop=True)
-        y = ds.y[train]
-        ids = _id_warnings(X)
+        t = time.perf_counter()
+        wds, wsplit = work.dataset, work.split
+        train = np.asarray(wsplit.train, dtype=np.int64)
+        X = wds.X.iloc[train].reset_index(drop=True)
+        y = wds.y[train]
+        ids = _id_warnings(X, n_population=len(split.train) if sample else None,
+                           row_name_column=getattr(ds, "row_name_column", None))
         copies = _copy_warnings(X, y, ds.task)
         flagged = {w["column"] for w in copies}
-        single = _single_column_scores(X, y, ds.task, split.fold_pairs(), len(ds.classes), exp.spec.seeds["backend"])
+        single = _single_column_scores(X, y, ds.task, wsplit.fold_pairs(), len(ds.classes),
+                                       exp.spec.seeds["backend"])
         limit = LEAK_R2 if ds.task == "regression" else LEAK_BALANCED_ACCURACY
         what = "R^2" if ds.task == "regression" else "balanced accuracy"
         leaks = [_warn("single_column_leak", col, f"column {col!r} alone predicts the target with out-of-fold "
                        f"{what} {score:.3f} on the fixed folds: almost perfectly, which real features rarely do; "
-                       "check that it is known before prediction time and not derived from the target", BLOCKER)
+                       "check that it is known before prediction time and not derived from the target, "
+                       f"else pass {drop_arg(col)}", BLOCKER)
                  for col, score in sorted(single.items(), key=lambda kv: -kv[1])
                  if score >= limit and col not in flagged]
         warnings += copies + leaks + ids
         top = sorted(single.items(), key=lambda kv: -kv[1])[:5]
         stats["best_single_columns"] = [{"column": c, what.replace(" ", "_").replace("^", ""): s} for c, s in top]
+        seconds["leakage"] = time.perf_counter() - t
     if any(w["severity"] == BLOCKER for w in warnings):
         verdict = NOT_READY
     elif warnings:
         verdict = READY_WITH_WARNINGS
     else:
         verdict = READY
+    seconds["total"] = time.perf_counter() - t0
+    stats["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
     return Readiness(verdict=verdict, warnings=warnings, baselines=base, metric=metric.name,
                      greater_is_better=metric.greater_is_better, split_fingerprint=split.fingerprint, stats=stats)
 
 
 def check_data(data: DataLike, target: Optional[str] = None, *, seed: int = 0, folds: Optional[int] = None,
                test_size: Optional[float] = None, metric: Optional[str] = None, task: Optional[str] = None,
-               split: Optional[Dict[str, Any]] = None, leakage: bool = True) -> Readiness:
+               split: Optional[Dict[str, Any]] = None, leakage: bool = True,
+               drop: Optional[Sequence[str]] = None, drop_missing_target: bool = False,
+               sample_rows: Optional[int] = SAMPLE_ROWS) -> Readiness:
     """The library twin of ``automux check``: fix the experiment as ``run`` would, then :func:`check`.
 
     Same data, seed, folds, test size and metric as a later ``run`` => the same
@@ -377,11 +495,14 @@ def check_data(data: DataLike, target: Optional[str] = None, *, seed: int = 0, f
     Raises:
         DataError, SpecError: bad input (as for ``automux.run``).
     """
+    from ..core.contract.data import Dataset, load_data
     from ..core.contract.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, make_budget, prepare
 
+    if not isinstance(data, Dataset) and (drop or drop_missing_target):
+        data = load_data(data, target, task=task, drop=drop, drop_missing_target=drop_missing_target)
     exp = prepare(data, target, budget=make_budget(trials=1), seed=seed,
                   folds=DEFAULT_FOLDS if folds is None else folds,
                   test_size=DEFAULT_TEST_SIZE if test_size is None else test_size, metric=metric, task=task,
                   split=split)
-    return check(exp, leakage=leakage)
+    return check(exp, leakage=leakage, sample_rows=sample_rows)
 
