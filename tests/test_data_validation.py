@@ -132,3 +132,45 @@ def test_cli_bad_settings_exit_2(args, tmp_path):
 def test_cli_unknown_run_exits_2(tmp_path):
     _assert_one_line_exit_2(run_cli("--store", str(tmp_path), "runs", "show", "nope"))
     _assert_one_line_exit_2(run_cli("--store", str(tmp_path), "verify", "nope"))
+
+
+def test_drop_removes_columns_before_the_fingerprint():
+    df = _frame()
+    df["junk"] = np.arange(len(df))
+    ds = load_data(df, "y", drop=["junk"])
+    assert "junk" not in ds.X.columns and ds.dropped_columns == ("junk",)
+    assert ds.fingerprint == load_data(df.drop(columns=["junk"]), "y").fingerprint
+    assert ds.describe()["drop"] == ["junk"]
+    assert "drop" not in load_data(df, "y").describe()  # plain loads keep their spec shape
+    with pytest.raises(DataError, match="'nope': no such column"):
+        load_data(df, "y", drop=["nope"])
+    with pytest.raises(DataError, match="names the target"):
+        load_data(df, "y", drop=["y"])
+
+
+def test_missing_target_rows_are_dropped_only_when_asked():
+    df = _frame()
+    df.loc[[3, 8], "y"] = np.nan
+    with pytest.raises(DataError, match="--drop-missing-target"):
+        load_data(df, "y")
+    ds = load_data(df, "y", drop_missing_target=True)
+    assert ds.dropped_rows == 2 and ds.n_rows == len(df) - 2
+    assert ds.describe()["dropped_rows"] == 2 and ds.describe()["drop_missing_target"] is True
+    assert ds.fingerprint == load_data(df.dropna(subset=["y"]).reset_index(drop=True), "y").fingerprint
+
+
+@pytest.mark.parametrize("header,values", [("Unnamed: 0", "ints0"), ("", "ints1"), ("", "names")])
+def test_leading_row_name_column_is_recognised(header, values, tmp_path):
+    df = _frame()
+    n = len(df)
+    col = {"ints0": np.arange(n), "ints1": np.arange(1, n + 1), "names": [f"car {i}" for i in range(n)]}[values]
+    path = tmp_path / "r.csv"
+    df.insert(0, header or "tmp", col)
+    text = df.to_csv(index=False)
+    if not header:  # R's write.csv: an empty first header
+        text = '""' + text[len("tmp"):]
+    path.write_text(text)
+    ds = load_data(str(path), "y")
+    assert ds.row_name_column == "Unnamed: 0"
+    assert load_data(str(path), "y", drop=["Unnamed: 0"]).row_name_column is None
+    assert load_data(_frame(), "y").row_name_column is None
