@@ -302,6 +302,12 @@ def _ranks(a: np.ndarray) -> np.ndarray:
     return pd.Series(a).rank(method="average").to_numpy()
 
 
+def _class_counts(codes: np.ndarray, y: np.ndarray, n_codes: int) -> np.ndarray:
+    """Rows per (code, class): an ``n_codes x n_classes`` table (codes ``0..n_codes-1``)."""
+    k = int(y.max()) + 1 if len(y) else 1
+    return np.bincount(codes * k + y, minlength=n_codes * k).reshape(n_codes, k)
+
+
 def _copy_warnings(X: pd.DataFrame, y: np.ndarray, task: str) -> List[Dict[str, Any]]:
     out = []
     for col in X.columns:
@@ -312,10 +318,11 @@ def _copy_warnings(X: pd.DataFrame, y: np.ndarray, task: str) -> List[Dict[str, 
             mask = s.notna().to_numpy()
             if mask.sum() < 10:
                 continue
-            frame = pd.DataFrame({"v": s[mask].astype(str).to_numpy(), "y": y[mask]})
-            majority = frame.groupby("v")["y"].agg(lambda t: t.value_counts().iloc[0]).sum()
-            agree = majority / len(frame)
-            if agree >= COPY_AGREEMENT and frame["v"].nunique() <= 2 * int(frame["y"].nunique()):
+            codes = s.cat.codes.to_numpy().astype(np.int64)[mask]
+            counts = _class_counts(codes, y[mask].astype(np.int64), len(s.cat.categories))
+            agree = counts.max(axis=1).sum() / int(mask.sum())
+            n_values = int((counts.sum(axis=1) > 0).sum())
+            if agree >= COPY_AGREEMENT and n_values <= 2 * len(np.unique(y[mask])):
                 out.append(_warn("target_copy", str(col), f"column {col!r} names the class on {agree:.1%} of rows: "
                                  f"a copy of the target; pass {drop_arg(col)}", BLOCKER))
             continue
@@ -349,15 +356,21 @@ def _single_column_scores(X: pd.DataFrame, y: np.ndarray, task: str, folds: Sequ
         for fit, valid in folds:
             if isinstance(s.dtype, pd.CategoricalDtype):
                 # the column as a lookup table: per-value target mean / majority class on the fit rows
-                keys = s.astype(object).where(s.notna(), "<NA>").astype(str).to_numpy()
-                frame = pd.DataFrame({"k": keys[fit], "y": y[fit]})
+                # (missing is a value of its own); values unseen in the fit rows get the overall one
+                n_codes = len(s.cat.categories) + 1
+                codes = s.cat.codes.to_numpy().astype(np.int64)
+                codes = np.where(codes < 0, n_codes - 1, codes)
+                seen = np.bincount(codes[fit], minlength=n_codes) > 0
                 if reg:
-                    table = frame.groupby("k")["y"].mean()
                     default = float(np.mean(y[fit]))
+                    sums = np.bincount(codes[fit], weights=y[fit].astype(float), minlength=n_codes)
+                    cnt = np.bincount(codes[fit], minlength=n_codes)
+                    table = np.where(seen, sums / np.maximum(cnt, 1), default)
                 else:
-                    table = frame.groupby("k")["y"].agg(lambda t: t.value_counts().index[0])
-                    default = float(np.bincount(y[fit].astype(int)).argmax())
-                oof[valid] = pd.Series(keys[valid]).map(table).fillna(default).to_numpy(dtype=float)
+                    yi = y.astype(np.int64)
+                    default = float(np.bincount(yi[fit]).argmax())
+                    table = np.where(seen, _class_counts(codes[fit], yi[fit], n_codes).argmax(axis=1), default)
+                oof[valid] = table[codes[valid]]
             else:
                 v = s.to_numpy(dtype=float).reshape(-1, 1)
                 tree = (DecisionTreeRegressor(max_depth=depth, min_samples_leaf=5, random_state=seed) if reg else
