@@ -1,8 +1,39 @@
 """Data in, validated, with its task inferred and a content fingerprint.
 
-``load_data`` accepts a pandas DataFrame plus a target name, a CSV / Parquet path,
-or a bundled source such as ``sklearn:breast_cancer``. Every problem found is a
-``DataError`` whose one-line message says what was wrong and what to do.
+``load_data`` accepts a pandas DataFrame plus a target name, a CSV / TSV path (optionally
+``.gz`` / ``.zip`` / ``.bz2`` / ``.xz`` / ``.zst``), a Parquet path, or a bundled source
+such as ``sklearn:breast_cancer``. Every problem found is a ``DataError`` whose one-line
+message says what was wrong and what to do, unreadable files included (binary, compressed
+under a plain name, not UTF-8, a CSV named ``.parquet`` or the reverse, another delimiter).
+Infinite feature values are refused, not imputed. ``drop=`` removes columns before
+anything else; ``drop_missing_target=True`` drops rows whose target is missing (counted).
+
+The fingerprint (``Dataset.fingerprint``, computed once per load) is a sha256 over this
+canonical layout, ``automux-data-v2``, of the normalised features and the target. The bytes hashed, in order (``blob`` = its length as int64 LE, then its bytes):
+
+* the 15 bytes ``automux-data-v2`` and one NUL byte, the row count and the column count (features + target), int64 LE;
+* per feature column in frame order, then the target as a column named ``__target__``:
+  ``blob(name as UTF-8)``, ``blob(type tag)``, then by tag:
+
+  - ``int64`` (every signed / unsigned integer width but uint64, nullable too):
+    ``blob(validity)``, ``blob(values as int64 LE, missing as 0)``; ``uint64`` likewise as uint64 LE;
+  - ``float64`` (float16/32/64, nullable too): ``blob(values as float64 LE)`` with every NaN or
+    missing value as the bit pattern 0x7FF8000000000000 and -0.0 as 0.0;
+  - ``bool``: ``blob(validity)``, ``blob(one uint8 0/1 per row)``;
+  - ``category``: the dictionary sorted by code point (its labels as text), as
+    ``blob(int64 LE offsets from 0)``, ``blob(UTF-8 data)``, then ``blob(codes into that sorted
+    dictionary as int32 LE, -1 = missing)``;
+  - ``string`` (text, and any other type as its ``str``): ``blob(validity)``,
+    ``blob(int64 LE offsets from 0)``, ``blob(UTF-8 data)``;
+
+  ``validity`` is one uint8 per row (1 = present), or empty when nothing is missing, so a
+  nullable column without missing values hashes like its plain twin;
+* for classification, the class labels (as text, in code order) as a ``category``-style
+  dictionary: ``blob(b"classes")``, ``blob(offsets)``, ``blob(data)``.
+
+Only values and their canonical types enter, never pandas' or numpy's own layouts or
+dtype names, so the same table read from CSV or Parquet, under any pandas version, on
+any machine, has the same id. Cost: one pass over each column's buffer (hundreds of MB/s).
 """
 from __future__ import annotations
 
@@ -292,33 +323,9 @@ def _hash_column(h: Any, name: str, s: pd.Series) -> None:
 
 
 def fingerprint_frame(X: pd.DataFrame, y: np.ndarray, classes: Optional[List[Any]] = None) -> str:
-    """sha256 over a canonical little-endian layout of the columns (layout ``automux-data-v2``).
+    """sha256 over the canonical little-endian layout ``automux-data-v2`` (see the module docstring).
 
-    The bytes hashed, in order (``blob`` = its length as int64 LE, then its bytes):
-
-    * ``automux-data-v2\\0``, the row count and the column count (features + target), int64 LE;
-    * per feature column in frame order, then the target as a column named ``__target__``:
-      ``blob(name as UTF-8)``, ``blob(type tag)``, then by tag:
-
-      - ``int64`` (every signed / unsigned integer width but uint64, nullable too):
-        ``blob(validity)``, ``blob(values as int64 LE, missing as 0)``; ``uint64`` likewise as uint64 LE;
-      - ``float64`` (float16/32/64, nullable too): ``blob(values as float64 LE)`` with every NaN or
-        missing value as the bit pattern 0x7FF8000000000000 and -0.0 as 0.0;
-      - ``bool``: ``blob(validity)``, ``blob(one uint8 0/1 per row)``;
-      - ``category``: the dictionary sorted by code point (its labels as text), as
-        ``blob(int64 LE offsets from 0)``, ``blob(UTF-8 data)``, then ``blob(codes into that sorted
-        dictionary as int32 LE, -1 = missing)``;
-      - ``string`` (text, and any other type as its ``str``): ``blob(validity)``,
-        ``blob(int64 LE offsets from 0)``, ``blob(UTF-8 data)``;
-
-      ``validity`` is one uint8 per row (1 = present), or empty when nothing is missing, so a
-      nullable column without missing values hashes like its plain twin;
-    * for classification, the class labels (as text, in code order) as a ``category``-style
-      dictionary: ``blob(b"classes")``, ``blob(offsets)``, ``blob(data)``.
-
-    Only values and their canonical types enter, never pandas' or numpy's own layouts or
-    dtype names, so the same table read from CSV or Parquet, under any pandas version, on
-    any machine, has the same id. Cost: one pass over each column's buffer (hundreds of MB/s).
+    ``classes``: the class labels in code order (classification), hashed as text.
     """
     h = hashlib.sha256()
     h.update(FINGERPRINT_LAYOUT)
@@ -430,6 +437,7 @@ def load_data(
     *,
     drop: Optional[Sequence[str]] = None,
     drop_missing_target: bool = False,
+    fingerprint: bool = True,
 ) -> Dataset:
     """Load, validate and fingerprint a dataset (the fingerprint is computed once, here).
 
@@ -444,6 +452,8 @@ def load_data(
             an unknown name, or the target, is a DataError naming it.
         drop_missing_target: drop the rows whose target is missing instead of refusing
             them; their count is ``Dataset.dropped_rows``.
+        fingerprint: False skips the fingerprint (``Dataset.fingerprint`` is ``""``): for a
+            caller that only profiles the data and never records it (the selector).
 
     Non-finite feature values (inf / -inf) are refused, not imputed: a DataError naming
     the column (NaN is a missing value and passes). ``Dataset.row_name_column`` names a
@@ -542,6 +552,6 @@ def load_data(
             raise DataError(f"too few rows per class for {min_rows_per_class} folds ({desc}): "
                             "use fewer folds (--folds) or gather more rows")
     return Dataset(X=X, y=y, task=task, target=target, source=source, classes=classes,
-                   fingerprint=fingerprint_frame(X, y, classes), dropped_columns=dropped,
+                   fingerprint=fingerprint_frame(X, y, classes) if fingerprint else "", dropped_columns=dropped,
                    dropped_rows=n_dropped, drop_missing_target=bool(drop_missing_target),
                    row_name_column=row_names)
