@@ -93,6 +93,7 @@ class _TrialRecorder:
         self.automl: Any = automl
         self.trials: List[Tuple[str, Dict[str, Any]]] = []
         self.current: Optional[Tuple[str, Dict[str, Any]]] = None
+        self.rebuild: Optional[Dict[str, Any]] = None
         self.t0 = time.monotonic()
 
     # FLAML's custom-metric signature.
@@ -107,6 +108,8 @@ class _TrialRecorder:
             pred = _proba_in_code_order(estimator, estimator.predict_proba(X_val), task.n_classes)
         score = float(task.metric(np.asarray(y_val), pred))
         self.current = (_learner_name(self.automl, estimator), _plain(dict(config or {})))
+        if self.rebuild is None:  # the same learner and config on every fold: capture it once
+            self.rebuild = learner_rebuild(estimator, X_val)
         loss = task.metric.loss(score)
         if not math.isfinite(loss):
             loss = float("inf")
@@ -122,13 +125,54 @@ class _TrialRecorder:
         now = time.monotonic()
         if task.trials_left() > 0:
             task.add_candidate(learner, config, scores, steps=["flaml.DataTransformer", learner],
-                               fit_time_s=now - self.t0, trial=len(self.trials))
+                               fit_time_s=now - self.t0, trial=len(self.trials),
+                               rebuild=self.rebuild or {"refusal": "FLAML scored no fold of this trial"})
         else:  # never happens with max_iter = trials; a guard for the contract
             task.log(f"flaml: a trial past the budget of {task.budget.trials} was not reported")
         self.trials.append((learner, config))
         self.current = None
+        self.rebuild = None
         self.t0 = now
         return loss, {"automux_score": float(np.mean(scores))}
+
+
+#: FLAML's ``_preprocess`` methods that leave a numeric DataFrame as it is.
+_IDENTITY_PREPROCESS = ("BaseEstimator", "SKLearnEstimator", "LGBMEstimator")
+
+
+def learner_rebuild(estimator: Any, X_val: Any) -> Dict[str, Any]:
+    """How to rebuild one trial's learner as plain LightGBM / XGBoost / scikit-learn (``info["rebuild"]``).
+
+    ``estimator`` is FLAML's wrapper as fitted on a fold: its ``_model`` is the
+    library's own estimator with the exact parameters FLAML gave it (iteration
+    counts FLAML adjusted included). ``X_val`` is what FLAML's DataTransformer made
+    of the rows: its columns are the ones the learner saw, in order. Returns
+    ``{expr, imports, columns}`` or ``{refusal}`` naming what FLAML does that the
+    rebuild cannot.
+    """
+    from sklearn.base import clone
+
+    from ..core.rebuild_source import rebuild_info
+
+    owner = next((k.__name__ for k in type(estimator).__mro__ if "_preprocess" in vars(k)), "BaseEstimator")
+    if owner not in _IDENTITY_PREPROCESS:
+        return {"refusal": f"FLAML's {type(estimator).__name__} transforms its input inside FLAML "
+                           f"({owner}._preprocess), which is not rebuilt"}
+    if isinstance(X_val, pd.DataFrame):
+        cats = [str(c) for c, t in X_val.dtypes.items() if isinstance(t, pd.CategoricalDtype) or t == object]
+        if cats:
+            return {"refusal": f"FLAML's DataTransformer encodes categorical column(s) {', '.join(cats[:3])} "
+                               "its own way (category codes, a '__NAN__' level), which is not rebuilt"}
+        columns = [str(c) for c in X_val.columns]
+    else:
+        return {"refusal": f"FLAML passed the learner a {type(X_val).__name__}, not a DataFrame"}
+    model = getattr(estimator, "_model", None)
+    if model is None or not hasattr(model, "get_params"):
+        return {"refusal": f"FLAML's {type(estimator).__name__} holds no fitted library estimator"}
+    model = clone(model)
+    if "callbacks" in model.get_params(deep=False):  # FLAML's time / memory guards: no-ops without a clock
+        model.set_params(callbacks=None)
+    return rebuild_info(model, columns=columns)
 
 
 def _learner_name(automl: Any, estimator: Any) -> str:
@@ -169,6 +213,7 @@ class FlamlAdapter(Adapter):
     """FLAML AutoML behind the automux contract (see the module docstring)."""
 
     name = "flaml"
+    accepted_options = OPTIONS
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
@@ -181,6 +226,39 @@ class FlamlAdapter(Adapter):
     environment = Environment(name="main", python=">=3.10",
                               requirements=("flaml==2.7.0", "lightgbm>=4.0", "xgboost>=3.0", "scikit-learn>=1.3"),
                               import_names=("flaml", "lightgbm", "xgboost", "sklearn"), extra="flaml")
+
+    def rebuild_refusal(self, candidate: Any, task: str, columns: Dict[str, str]) -> Optional[str]:
+        """Why ``candidate`` has no explicit rebuild, or None when :meth:`candidate_source` gives one."""
+        info = (getattr(candidate, "info", None) or {}).get("rebuild")
+        if not isinstance(info, dict):
+            return "the run was recorded before FLAML candidates carried their rebuild (rerun it)"
+        return info.get("refusal")
+
+    def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
+        """The trial's learner, as plain LightGBM / XGBoost / scikit-learn, behind FLAML's column handling.
+
+        FLAML's DataTransformer keeps the numeric columns with two or more values
+        and imputes missing numbers with the median of all training rows; the
+        rebuild selects the same columns and imputes with the median of the rows
+        it is fitted on (the same when nothing is missing). ``None`` when
+        :meth:`rebuild_refusal` gives a reason.
+        """
+        from ..core.rebuild_source import rebuild_file
+
+        if self.rebuild_refusal(candidate, task, columns) is not None:
+            return None
+        info = dict(candidate.info["rebuild"])
+        kept = info["columns"]
+        info["imports"] = sorted(set(info["imports"]) | {
+            "from sklearn.compose import ColumnTransformer", "from sklearn.impute import SimpleImputer",
+            "from sklearn.pipeline import Pipeline"})
+        info["expr"] = ("Pipeline([\n        (\"columns\", ColumnTransformer([(\"num\", SimpleImputer(strategy=\"median\", "
+                        "keep_empty_features=True), COLUMNS)],\n                                     "
+                        "verbose_feature_names_out=False).set_output(transform=\"pandas\")),\n"
+                        f"        (\"model\", {info['expr']}),\n    ])")
+        title = (f"FLAML candidate {candidate.index} ({candidate.algorithm}) rebuilt as its library's own "
+                 "estimator: FLAML's column selection and median imputation, then the model.")
+        return rebuild_file(title, info, seed, prelude=["", f"COLUMNS = {kept!r}"])
 
     def _settings(self, task: SearchTask) -> Dict[str, Any]:
         unknown = sorted(set(task.options) - set(OPTIONS))

@@ -58,6 +58,8 @@ from ..core.run.store import RunStore, atomic_write_text
 
 PROMOTED, REFUSED = "promoted", "refused"
 NOT_REPRODUCIBLE, WORSE_THAN_REPORTED, FRAGILE_GAIN = "not_reproducible", "worse_than_reported", "fragile_gain"
+#: The adapter gives no explicit rebuild of this candidate and says why (``rebuild_refusal``).
+NOT_REBUILDABLE = "not_rebuildable"
 #: Same interpreter, same libraries, same rows: the rebuild is expected to be
 #: bitwise equal; these absorb summation-order noise only.
 REPRODUCE_ATOL = 1e-6
@@ -85,6 +87,21 @@ def _store(store: Union[str, RunStore, None]) -> RunStore:
 def _columns(exp: Experiment) -> Dict[str, str]:
     return {str(c): ("categorical" if isinstance(t, pd.CategoricalDtype) else "numeric")
             for c, t in exp.dataset.X.dtypes.items()}
+
+
+def rebuild_refusal(adapter: Any, candidate: Any, task: str, columns: Dict[str, str]) -> Optional[str]:
+    """The adapter's reason why ``candidate`` has no explicit rebuild, or None.
+
+    The adapter declares it as ``rebuild_refusal``: either a class attribute (a
+    string: no candidate of this backend is rebuilt, and why) or a method
+    ``rebuild_refusal(candidate, task, columns) -> Optional[str]`` (per candidate).
+    An adapter that gives no source and declares no reason is promoted on its own
+    stored model (``rebuild: backend_model``, the rule for third-party adapters).
+    """
+    declared = getattr(adapter, "rebuild_refusal", None)
+    if callable(declared):
+        declared = declared(candidate, task, columns)
+    return str(declared) if declared else None
 
 
 def promotion_seeds(master: int, backend_seed: int, n: int) -> List[int]:
@@ -258,6 +275,17 @@ def _judge_backend_model(record: RunRecord, store: RunStore, readiness: Dict[str
     return {"reasons": reasons, "scores": scores, "gain": g}
 
 
+def _judge_refused(record: RunRecord, index: int, refusal: str, readiness: Dict[str, Any]) -> Dict[str, Any]:
+    """No explicit rebuild, and the adapter says why: refused with that reason (the gain is still reported)."""
+    from . import gain
+
+    cand = record.candidates[index]
+    g = gain.compute(record, readiness, candidate=index)
+    scores = {"reported": {"fold_scores": cand.fold_scores, "cv": cand.cv_score,
+                           "holdout": record.score if index == record.chosen else None}}
+    return {"reasons": [{"code": NOT_REBUILDABLE, "detail": refusal}], "scores": scores, "gain": g}
+
+
 def _mark_index(store: RunStore, run_id: str) -> bool:
     """Set the index's ``promoted`` flag from the decisions on disk; returns it."""
     folder = store.run_dir(run_id) / PROMOTION_DIR
@@ -310,7 +338,9 @@ def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate:
     metric = get_metric(record.metric, record.spec.task)
     adapter = get_adapter(record.backend)
     backend_seed = int(record.spec.seeds["backend"])
-    source = adapter.candidate_source(cand, record.spec.task, _columns(exp), backend_seed)
+    columns = _columns(exp)
+    refusal = rebuild_refusal(adapter, cand, record.spec.task, columns)
+    source = None if refusal else adapter.candidate_source(cand, record.spec.task, columns, backend_seed)
     readiness = _baselines(record, exp)
     run_dir = the_store.run_dir(run_id)
     seed_list = promotion_seeds(record.spec.seed, backend_seed, seeds)
@@ -333,6 +363,12 @@ def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate:
         rebuild = "explicit"
         note = (f"rebuilt from {code_path.name} in a fresh `python -I` with automux and AutoML backends blocked, "
                 f"over {seeds} seed(s)")
+    elif refusal:
+        judged = _judge_refused(record, index, refusal, readiness)
+        rebuild = NOT_REBUILDABLE
+        seed_list = []
+        note = (f"backend {record.backend} gives no explicit rebuild of candidate {index}: {refusal}; a candidate "
+                "that cannot be rebuilt explicitly is refused, not promoted on the backend's own model")
     else:
         if index != record.chosen:
             raise PromotionError(f"backend {record.backend} gives no explicit rebuild, so only its stored model "
