@@ -43,10 +43,24 @@ def _store(store: Union[str, RunStore, None]) -> RunStore:
 def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: Optional[int] = None,
                budget_seconds: Optional[float] = None, seed: int = DEFAULT_SEED, folds: int = DEFAULT_FOLDS,
                test_size: float = DEFAULT_TEST_SIZE, metric: Optional[str] = None, task: Optional[str] = None,
-               split: Optional[Dict[str, Any]] = None, grace_s: Optional[float] = None) -> Experiment:
-    """Fix data, split, metric, seeds and budget before any backend runs."""
-    return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s), seed=seed,
-                   folds=folds, test_size=test_size, metric=metric, task=task, split=split)
+               split: Optional[Dict[str, Any]] = None, grace_s: Optional[float] = None,
+               timeout_s: Optional[float] = None, drop: Optional[Sequence[str]] = None,
+               drop_missing_target: bool = False) -> Experiment:
+    """Fix data, split, metric, seeds and budget before any backend runs.
+
+    ``timeout_s`` is the wall cap every run has, count budgets included (default
+    one hour: :data:`automux.core.contract.budget.DEFAULT_TIMEOUT_S`). ``drop``
+    names columns removed before the fingerprint (an id or a leaking column);
+    ``drop_missing_target`` drops rows without a target instead of refusing them.
+    Both are recorded in the spec and applied again by ``verify`` and ``predict``.
+    """
+    if data is None:
+        from .core.errors import DataError
+        raise DataError("no data given: pass a CSV / Parquet path, a bundled source such as sklearn:iris, "
+                        "or a pandas DataFrame")
+    return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s, timeout_s), seed=seed,
+                   folds=folds, test_size=test_size, metric=metric, task=task, split=split, drop=drop,
+                   drop_missing_target=drop_missing_target)
 
 
 def _governed(exp: Experiment, readiness: bool, progress: Optional[ProgressFn]) -> Dict[str, Any]:
@@ -84,7 +98,8 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
     reasons in ``record.extra["selection"]``.
 
     ``experiment_args`` are those of :func:`experiment` (budget_trials,
-    budget_seconds, seed, folds, test_size, metric, task, split, grace_s).
+    budget_seconds, seed, folds, test_size, metric, task, split, grace_s, timeout_s, drop,
+    drop_missing_target).
 
     Raises:
         DataError, SpecError, BackendNotFound, BackendUnavailable: bad input.

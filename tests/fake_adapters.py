@@ -27,6 +27,7 @@ class FakeMeanAdapter(Adapter):
 
     name = "fake-mean"
     capabilities = Capabilities(categorical=True, missing_values=True)
+    accepted_options = ("spawn_escaping_child", "sleep", "pid_file", "ignore_deadline")
 
     def search(self, task: SearchTask) -> SearchResult:
         sleep = float(task.options.get("sleep", 0.0))

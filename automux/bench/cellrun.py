@@ -27,13 +27,14 @@ def split_seed_for(split_seed: int, fold: int) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def load_dataset(source: str, target: Optional[str], task: Optional[str]) -> Any:
+def load_dataset(source: str, target: Optional[str], task: Optional[str], drop: Tuple[str, ...] = (),
+                 drop_missing_target: bool = False) -> Any:
     """Load (and cache per process) one data set of the suite."""
     from ..core.contract.data import load_data
     from .datasets import ensure_loaders
 
     ensure_loaders()
-    return load_data(source, target, task=task)
+    return load_data(source, target, task=task, drop=list(drop) or None, drop_missing_target=drop_missing_target)
 
 
 def build_experiment(cell: Cell) -> Any:
@@ -45,12 +46,13 @@ def build_experiment(cell: Cell) -> Any:
     from ..core.contract.experiment import make_budget, prepare
     from ..core.contract.split import make_split
 
-    ds = load_dataset(cell.dataset.source, cell.dataset.target, cell.dataset.task)
+    ds = load_dataset(cell.dataset.source, cell.dataset.target, cell.dataset.task, cell.dataset.drop,
+                      cell.dataset.drop_missing_target)
     s_seed = split_seed_for(cell.split_seed, cell.fold)
     split = make_split(ds.y, ds.task, s_seed, n_folds=cell.cv_folds, test_size=cell.test_size)
     split = replace(split, method=f"bench-fold-{cell.fold}:split_seed={s_seed}")
     c = cell.constraint
-    budget = make_budget(c.trials, c.seconds, c.grace)
+    budget = make_budget(c.trials, c.seconds, c.grace, c.timeout)
     return prepare(ds, budget=budget, seed=cell.seed, folds=cell.cv_folds, test_size=cell.test_size,
                    metric=cell.dataset.metric, split=split)
 

@@ -59,7 +59,10 @@ class Cell:
     def from_json(cls, d: Dict[str, Any]) -> "Cell":
         b = d["backend"]
         label = b.get("label") or ""
-        return cls(dataset=DatasetRef(**d["dataset"]), fold=int(d["fold"]), seed=int(d["seed"]),
+        ds = dict(d["dataset"])
+        if "drop" in ds:
+            ds["drop"] = tuple(ds["drop"])
+        return cls(dataset=DatasetRef(**ds), fold=int(d["fold"]), seed=int(d["seed"]),
                    backend=BackendRef(name=b["name"], options=dict(b.get("options") or {}),
                                       label="" if label == b["name"] else label),
                    constraint=Constraint(**d["constraint"]), repeat=int(d["repeat"]),

@@ -503,6 +503,16 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
     else:
         blocks.append(Block("p", "No failed cell."))
     blocks.append(Block("img", plot_failures(df, plots), "failures"))
+    if "degenerate" in df.columns:
+        flagged = df[(df["status"] == "ok") & df["degenerate"].fillna(False).astype(bool)]
+        blocks.append(Block("h2", "Degenerate results"))
+        if len(flagged):
+            blocks.append(Block("p", "Runs that finished ok but whose chosen model is no better than the constant "
+                                     "model on the hold-out (or predicts a constant): counted as runs, not as wins."))
+            blocks.append(Block("table", _table(flagged.groupby(["framework", "constraint"]).size()
+                                               .reset_index(name="degenerate_cells"))))
+        else:
+            blocks.append(Block("p", "No ok run was degenerate (every chosen model beat the constant model)."))
 
     summ, detail = determinism(df, _declared(out))
     blocks.append(Block("h2", "Determinism across repeats"))

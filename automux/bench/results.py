@@ -34,7 +34,8 @@ from ..core.run.store import atomic_write_text
 AMLB_COLUMNS = ["id", "task", "framework", "constraint", "fold", "type", "result", "metric", "mode", "version",
                 "params", "app_version", "utc", "duration", "training_duration", "predict_duration",
                 "models_count", "seed", "info"]
-AUTOMUX_COLUMNS = ["spec_id", "predictions_sha256", "status", "budget_overrun_s", "cell_id", "repeat", "run_id"]
+AUTOMUX_COLUMNS = ["spec_id", "predictions_sha256", "status", "degenerate", "budget_overrun_s", "cell_id", "repeat",
+                   "run_id"]
 COLUMNS = AMLB_COLUMNS + AUTOMUX_COLUMNS
 RESULTS_FILE = "results.csv"
 CELLS_DIR = "cells"
@@ -114,6 +115,7 @@ def row_from_record(cell: Any, record: Any, mode: str, import_names: Iterable[st
         "models_count": len(record.candidates), "info": "" if record.status == "ok" else (record.error or record.status),
         "spec_id": record.spec_id, "predictions_sha256": record.predictions_sha256 or "", "status": record.status,
         "budget_overrun_s": overrun(duration, cell.constraint.seconds), "run_id": record.run_id,
+        "degenerate": bool((record.extra or {}).get("degenerate")),
     })
     for name, value in (record.scores or {}).items():
         row[amlb_metric_name(name, task)] = value

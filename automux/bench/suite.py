@@ -48,9 +48,21 @@ class DatasetRef:
     target: Optional[str] = None
     task: Optional[str] = None
     metric: Optional[str] = None
+    #: columns removed at load (an id, R's row names), before the fingerprint
+    drop: Tuple[str, ...] = ()
+    #: rows without a target dropped (their count recorded) instead of refused
+    drop_missing_target: bool = False
 
     def to_json(self) -> Dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        # only when used: cells of suites without them keep their ids
+        if not self.drop:
+            d.pop("drop")
+        else:
+            d["drop"] = list(self.drop)
+        if not self.drop_missing_target:
+            d.pop("drop_missing_target")
+        return d
 
 
 @dataclass(frozen=True)
@@ -62,10 +74,15 @@ class Constraint:
     seconds: Optional[float] = None
     grace: Optional[float] = None
     repeats: Optional[int] = None
+    #: The wall cap of each cell's run (default one hour), count budgets included.
+    timeout: Optional[float] = None
 
     def budget_json(self) -> Dict[str, Any]:
         """What fixes the budget (the cell id is taken over this, not over the name alone)."""
-        return {"trials": self.trials, "seconds": self.seconds, "grace": self.grace}
+        out = {"trials": self.trials, "seconds": self.seconds, "grace": self.grace}
+        if self.timeout is not None:  # only when set: cells of suites without it keep their ids
+            out["timeout"] = self.timeout
+        return out
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
@@ -143,7 +160,7 @@ def _constraint(entry: Any, where: str) -> Constraint:
         return parse_constraint_name(entry)
     if not isinstance(entry, dict) or "name" not in entry:
         raise SpecError(f"{where}: write a constraint as a name (trials50, 30s) or {{name: ..., trials: N, seconds: S}}")
-    unknown = sorted(set(entry) - {"name", "trials", "seconds", "grace", "repeats"})
+    unknown = sorted(set(entry) - {"name", "trials", "seconds", "grace", "repeats", "timeout"})
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)} in constraint {entry['name']!r}")
     name = str(entry["name"])
@@ -155,17 +172,24 @@ def _constraint(entry: Any, where: str) -> Constraint:
     if trials is not None:
         trials = _positive_int(trials, f"{where}: constraint {name!r} trials")
     if seconds is not None:
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-            raise SpecError(f"{where}: constraint {name!r} seconds {seconds!r} must be a positive number")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+            raise SpecError(f"{where}: constraint {name!r} seconds {seconds!r} must be a positive, finite number")
         seconds = float(seconds)
     grace = entry.get("grace")
-    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0):
-        raise SpecError(f"{where}: constraint {name!r} grace {grace!r} must be a number >= 0")
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0
+                              or grace != grace or grace == float("inf")):
+        raise SpecError(f"{where}: constraint {name!r} grace {grace!r} must be a finite number >= 0")
+    timeout = entry.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 < timeout < float("inf")):
+        raise SpecError(f"{where}: constraint {name!r} timeout {timeout!r} must be a positive, finite number "
+                        "of seconds")
     repeats = entry.get("repeats")
     if repeats is not None:
         repeats = _positive_int(repeats, f"{where}: constraint {name!r} repeats")
     return Constraint(name=name, trials=trials, seconds=seconds,
-                      grace=None if grace is None else float(grace), repeats=repeats)
+                      grace=None if grace is None else float(grace), repeats=repeats,
+                      timeout=None if timeout is None else float(timeout))
 
 
 def _short_name(source: str) -> str:
@@ -180,7 +204,7 @@ def _dataset(entry: Any, where: str, base_dir: Optional[Path]) -> DatasetRef:
         entry = {"source": entry}
     if not isinstance(entry, dict) or "source" not in entry:
         raise SpecError(f"{where}: write a data set as a source string or {{source: ..., target: ...}}")
-    unknown = sorted(set(entry) - {"name", "source", "target", "task", "metric"})
+    unknown = sorted(set(entry) - {"name", "source", "target", "task", "metric", "drop", "drop_missing_target"})
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)} in data set {entry['source']!r}")
     source = str(entry["source"])
@@ -199,8 +223,16 @@ def _dataset(entry: Any, where: str, base_dir: Optional[Path]) -> DatasetRef:
     name = str(entry.get("name") or _short_name(str(entry["source"])))
     if not _NAME_RE.match(name):
         raise SpecError(f"{where}: data set name {name!r}: use letters, digits, '_', '-', '.'")
+    drop = entry.get("drop") or []
+    if isinstance(drop, str):
+        drop = [drop]
+    if not isinstance(drop, list) or not all(isinstance(c, str) for c in drop):
+        raise SpecError(f"{where}: drop must be a column name or a list of column names")
+    dmt = entry.get("drop_missing_target", False)
+    if not isinstance(dmt, bool):
+        raise SpecError(f"{where}: drop_missing_target must be true or false")
     return DatasetRef(name=name, source=source, target=entry.get("target"), task=task,
-                      metric=entry.get("metric"))
+                      metric=entry.get("metric"), drop=tuple(drop), drop_missing_target=dmt)
 
 
 def _backend(entry: Any, where: str) -> BackendRef:

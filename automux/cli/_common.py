@@ -70,6 +70,10 @@ def add_data(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument("--data", required=required, help="CSV / Parquet path or bundled source (sklearn:breast_cancer)")
     p.add_argument("--target", help="target column (bundled sources have a default)")
     p.add_argument("--task", choices=list(TASK_NAMES), help="inferred when omitted")
+    p.add_argument("--drop", action="append", default=[], metavar="COL",
+                   help="remove a column before anything else, e.g. an id or R's row names (repeatable)")
+    p.add_argument("--drop-missing-target", action="store_true",
+                   help="drop the rows whose target is missing (their count is recorded) instead of refusing them")
 
 
 def add_split(p: argparse.ArgumentParser) -> None:
@@ -85,10 +89,13 @@ def add_split(p: argparse.ArgumentParser) -> None:
 
 
 def add_budget(p: argparse.ArgumentParser) -> None:
-    """``--budget-trials``, ``--budget-seconds``, ``--grace``."""
-    from ..core.contract.budget import DEFAULT_GRACE_S
+    """``--budget-trials``, ``--budget-seconds``, ``--grace``, ``--timeout``."""
+    from ..core.contract.budget import DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S
 
     p.add_argument("--budget-trials", type=int, help="number of candidates (deterministic runs possible)")
     p.add_argument("--budget-seconds", type=float, help="wall seconds for the search")
     p.add_argument("--grace", type=float,
                    help=f"seconds past the budget before the worker is killed (default {DEFAULT_GRACE_S:g})")
+    p.add_argument("--timeout", type=float,
+                   help=f"wall cap of every run, count budgets included (default {DEFAULT_TIMEOUT_S:g} s); "
+                        "a capped run keeps its candidates with status timeout")

@@ -34,7 +34,7 @@ def cmd_check(a: argparse.Namespace, store: Any) -> int:
     from ..governance.readiness import NOT_READY, check_data
 
     r = check_data(a.data, a.target, seed=a.seed, folds=a.folds, test_size=a.test_size, metric=a.metric,
-                   task=a.task)
+                   task=a.task, drop=a.drop or None, drop_missing_target=a.drop_missing_target)
     if a.json:
         _emit(r.to_json())
     else:

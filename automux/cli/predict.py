@@ -19,6 +19,7 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--out", help="also write the predictions CSV here")
     q.add_argument("--no-build", action="store_true", help="refuse to build a missing env")
     q.add_argument("--json", action="store_true", help="print JSON for scripts")
+    q.add_argument("--timeout", type=float, help="wall cap of the prediction job in seconds (default 3600)")
     add_store(q)
     q.set_defaults(handler=cmd_predict)
 
@@ -26,7 +27,7 @@ def add_parser(sub: Any) -> None:
 def cmd_predict(a: argparse.Namespace, store: Any) -> int:
     from ..core.run.predict import predict
 
-    out: Dict[str, Any] = predict(a.run_id, a.data, store=store, build=not a.no_build, out=a.out)
+    out: Dict[str, Any] = predict(a.run_id, a.data, store=store, build=not a.no_build, out=a.out, timeout_s=a.timeout)
     if a.json:
         _emit(out)
     elif out["status"] == "ok":

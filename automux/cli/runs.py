@@ -69,7 +69,8 @@ def add_parser(sub: Any) -> None:
 
 def _experiment_args(a: argparse.Namespace) -> Dict[str, Any]:
     return dict(budget_trials=a.budget_trials, budget_seconds=a.budget_seconds, seed=a.seed, folds=a.folds,
-                test_size=a.test_size, metric=a.metric, task=a.task, grace_s=a.grace,
+                test_size=a.test_size, metric=a.metric, task=a.task, grace_s=a.grace, timeout_s=a.timeout,
+                drop=a.drop or None, drop_missing_target=a.drop_missing_target,
                 readiness=not a.no_check, build=not a.no_build)
 
 
@@ -94,7 +95,8 @@ def _gain_text(record: Any) -> str:
 
 
 def _leaderboard_text(records: Sequence[Any]) -> str:
-    rows = [[str(i + 1), r.backend, r.status, _fmt(r.score), _gain_text(r), str(len(r.candidates)),
+    rows = [[str(i + 1), r.backend, r.status + (" degenerate" if r.extra.get("degenerate") else ""), _fmt(r.score),
+             _gain_text(r), str(len(r.candidates)),
              f"{r.durations['total']:.1f}", (r.predictions_sha256 or "-")[:12], r.run_id]
             for i, r in enumerate(records)]
     metric = records[0].metric if records else "score"

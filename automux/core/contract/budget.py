@@ -1,6 +1,7 @@
 """The budget: a trial count and/or wall seconds, and the grace the parent allows."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, asdict
 from typing import Any, Dict, Optional
 
@@ -9,6 +10,10 @@ from ..errors import SpecError
 #: Seconds the parent waits past ``seconds`` before it terminates the worker:
 #: it covers interpreter start-up, backend imports, the final fit and predict.
 DEFAULT_GRACE_S = 15.0
+#: The wall cap every run has, count budgets included (``--timeout``): one hour unless the user says otherwise.
+DEFAULT_TIMEOUT_S = 3600.0
+#: The floor of the per-candidate time limit adapters pass to their backends.
+MIN_CANDIDATE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -16,23 +21,38 @@ class Budget:
     """How much search an adapter may do.
 
     Invariants: at least one of ``trials`` / ``seconds`` is set and each set one is
-    positive. With ``trials`` a deterministic run is possible; with ``seconds``
-    alone it usually is not, and the record says so.
+    positive and finite. With ``trials`` a deterministic run is possible; with
+    ``seconds`` alone it usually is not, and the record says so. Every run has a
+    hard stop: ``timeout_s`` caps the wall time under any budget (a count
+    budget included), enforced by the parent like the seconds deadline; a run
+    that reaches it keeps its candidates with status ``timeout``.
+    ``candidate_limit_s`` is the per-candidate limit adapters hand their backend
+    where it has one (an even share of the cap, at least ``MIN_CANDIDATE_S``).
     """
 
     trials: Optional[int] = None
     seconds: Optional[float] = None
     grace_s: float = DEFAULT_GRACE_S
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.trials is None and self.seconds is None:
             raise SpecError("no budget given: pass --budget-trials N and/or --budget-seconds S")
-        if self.trials is not None and (not isinstance(self.trials, int) or self.trials <= 0):
+        if self.trials is not None and (isinstance(self.trials, bool) or not isinstance(self.trials, int)
+                                        or self.trials <= 0):
             raise SpecError(f"budget of {self.trials!r} trials: the trial budget must be a positive integer")
+        for flag, value in (("--budget-seconds", self.seconds), ("--grace", self.grace_s),
+                            ("--timeout", self.timeout_s)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SpecError(f"{flag} {value!r}: give a finite number of seconds")
         if self.seconds is not None and not (self.seconds > 0):
             raise SpecError(f"budget of {self.seconds!r} seconds: the seconds budget must be positive")
         if self.grace_s < 0:
-            raise SpecError("the grace must be zero or more seconds")
+            raise SpecError(f"--grace {self.grace_s!r}: the grace must be zero or more seconds")
+        if not self.timeout_s > 0:
+            raise SpecError(f"--timeout {self.timeout_s!r}: the wall cap must be a positive number of seconds")
 
     @property
     def mode(self) -> str:
@@ -40,13 +60,24 @@ class Budget:
         return "trials" if self.trials is not None else "seconds"
 
     @property
-    def deadline_s(self) -> Optional[float]:
-        """Hard wall limit the parent enforces, or None under a count budget alone."""
-        return None if self.seconds is None else self.seconds + self.grace_s
+    def cap_s(self) -> float:
+        """Wall seconds the search may take: the seconds budget, never more than ``timeout_s``."""
+        return self.timeout_s if self.seconds is None else min(self.seconds, self.timeout_s)
+
+    @property
+    def deadline_s(self) -> float:
+        """Hard wall limit the parent enforces: the cap plus the grace (count budgets too)."""
+        return self.cap_s + self.grace_s
+
+    @property
+    def candidate_limit_s(self) -> float:
+        """Per-candidate limit for backends that take one: the cap shared over the trials, floored."""
+        share = self.cap_s / self.trials if self.trials else self.cap_s
+        return max(MIN_CANDIDATE_S, min(self.cap_s, share))
 
     def to_json(self) -> Dict[str, Any]:
-        return asdict(self)
+        return dict(asdict(self), candidate_limit_s=self.candidate_limit_s)
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Budget":
-        return cls(**d)
+        return cls(**{k: v for k, v in d.items() if k != "candidate_limit_s"})

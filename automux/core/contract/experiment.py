@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import pandas as pd
 
-from .budget import DEFAULT_GRACE_S, Budget
+from .budget import DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Budget
 from .data import Dataset, load_data
 from ..errors import SpecError
 from .metrics import DEFAULT_METRIC, get_metric
@@ -29,8 +29,10 @@ class Experiment:
 
 
 def make_budget(trials: Optional[int] = None, seconds: Optional[float] = None,
-                grace_s: Optional[float] = None) -> Budget:
-    return Budget(trials=trials, seconds=seconds, grace_s=DEFAULT_GRACE_S if grace_s is None else grace_s)
+                grace_s: Optional[float] = None, timeout_s: Optional[float] = None) -> Budget:
+    """A :class:`Budget` with the stated defaults for what is None (grace 15 s, wall cap one hour)."""
+    return Budget(trials=trials, seconds=seconds, grace_s=DEFAULT_GRACE_S if grace_s is None else grace_s,
+                  timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s)
 
 
 def prepare(
@@ -44,15 +46,22 @@ def prepare(
     metric: Optional[str] = None,
     task: Optional[str] = None,
     split: Optional[Union[Split, Dict[str, Any]]] = None,
+    drop: Optional[Sequence[str]] = None,
+    drop_missing_target: bool = False,
 ) -> Experiment:
     """Load and validate the data, derive the seeds and the split, and build the spec.
+
+    ``drop`` (columns removed before the fingerprint) and ``drop_missing_target``
+    (rows without a target removed, their count recorded) are recorded in
+    ``spec.data`` and applied again by ``verify`` and ``predict``.
 
     Raises:
         DataError / SpecError: bad input, with a message saying what to do.
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise SpecError(f"--seed {seed!r}: the seed must be a non-negative integer")
-    dataset = data if isinstance(data, Dataset) else load_data(data, target, task=task)
+    dataset = data if isinstance(data, Dataset) else load_data(data, target, task=task, drop=drop,
+                                                                drop_missing_target=drop_missing_target)
     seeds = derive_all(seed)
     if isinstance(split, Split):
         the_split = split

@@ -80,4 +80,5 @@ class RunRecord:
         return {"run_id": self.run_id, "status": self.status, "backend": self.backend, "metric": self.metric,
                 "score": self.score, "predictions_sha256": self.predictions_sha256,
                 "candidates": len(self.candidates), "duration_s": self.durations.get("total"),
-                "spec_id": self.spec_id, "error": self.error}
+                "spec_id": self.spec_id, "error": self.error,
+                "degenerate": (self.extra.get("degenerate") or {}).get("reason")}

@@ -8,7 +8,7 @@ import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -16,8 +16,10 @@ from ..._version import __version__
 from . import jobfiles as jf
 from ..adapter import Adapter
 from ..errors import BackendUnavailable, SpecError
+from .degenerate import degenerate_reason
 from .executor import Outcome, run_inline, run_worker
 from .interrupts import signal_of
+from ..contract import names as feature_names
 from ..contract.experiment import Experiment
 from ..contract.metrics import score_all
 from ..plugins import fire
@@ -38,20 +40,37 @@ def redact_options(options: Dict[str, Any]) -> Dict[str, Any]:
     return {k: _URL_PASSWORD.sub(r"\1***\3", v) if isinstance(v, str) else v for k, v in options.items()}
 
 
-def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_dir: Path) -> None:
+def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_dir: Path) -> Dict[str, Any]:
+    """Write the job files; the backend sees safe feature names (:mod:`automux.core.contract.names`).
+
+    Returns the name mapping (also in ``job.json`` as ``feature_names``).
+    """
     ds, split = exp.dataset, exp.split
-    train = ds.X.iloc[list(split.train)].reset_index(drop=True)
-    train[jf.TARGET_COL] = ds.y[list(split.train)]
+    names = feature_names.mapping(ds.X.columns)
+    train_idx = np.asarray(split.train, dtype=np.int64)
+    train = ds.X.take(train_idx).set_axis(names["safe"], axis=1).reset_index(drop=True)
+    train[jf.TARGET_COL] = ds.y[train_idx]
     train[jf.FOLD_COL] = split.fold_ids()
     jf.write_arrow(train, job_dir / jf.TRAIN)
-    jf.write_arrow(ds.X.iloc[list(split.holdout)].reset_index(drop=True), job_dir / jf.HOLDOUT)
+    del train
+    holdout = ds.X.take(np.asarray(split.holdout, dtype=np.int64)).set_axis(names["safe"], axis=1)
+    jf.write_arrow(holdout.reset_index(drop=True), job_dir / jf.HOLDOUT)
     cls = type(adapter)
     jf.write_json(job_dir / jf.JOB, {
         "adapter": {"name": adapter.name, "module": cls.__module__, "class": cls.__qualname__},
         "task": ds.task, "classes": [str(c) for c in ds.classes], "metric": exp.spec.metric,
         "seed": exp.spec.seeds["backend"], "seeds": exp.spec.seeds, "budget": exp.spec.budget.to_json(),
-        "options": options,
+        "options": options, "feature_names": names,
     })
+    return names
+
+
+def _user_names(cands: List[Candidate], names: Dict[str, Any]) -> List[Candidate]:
+    """Candidates as the user sees them: a param, step or info value that is a safe name becomes the user's name."""
+    back = dict(zip(names["safe"], names["original"]))
+    return [dataclasses.replace(c, params=feature_names.to_original(c.params, back),
+                                steps=feature_names.to_original(c.steps, back),
+                                info=feature_names.to_original(c.info, back)) for c in cands]
 
 
 def _holdout_scores(exp: Experiment, pred: np.ndarray) -> "tuple[Dict[str, float], Optional[str]]":
@@ -110,7 +129,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     store = store or RunStore()
     progress = progress or (lambda event, info: None)
     run_id, job_dir = store.new_run_dir()
-    _write_job(exp, adapter, options, job_dir)
+    names = _write_job(exp, adapter, options, job_dir)
     atomic_write_text(job_dir / "spec.json", json.dumps(exp.spec.to_json(), indent=2, sort_keys=True))
     atomic_write_text(job_dir / "split.json", json.dumps(exp.split.to_json()))
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -134,6 +153,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     total = time.monotonic() - t0
     scores: Dict[str, float] = {}
     sha = None
+    degenerate = None
     status, error = out.status, out.error
     if status == "ok":
         pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
@@ -142,6 +162,10 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
             status, error = "failed", f"malformed predictions: {problem}"
         else:
             scores, sha = _holdout_scores(exp, pred)
+            degenerate = degenerate_reason(exp.dataset.task, exp.spec.metric,
+                                           exp.dataset.y[np.asarray(exp.split.train, dtype=np.int64)],
+                                           exp.dataset.y[np.asarray(exp.split.holdout, dtype=np.int64)], pred,
+                                           len(exp.dataset.classes))
     result = out.result or {}
     log_path = job_dir / jf.LOG
     log = log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log_path.exists() else ""
@@ -150,7 +174,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         run_id=run_id, spec_id=exp.spec.spec_id, spec=exp.spec, backend=adapter.name,
         backend_options=redact_options(options), status=status, created_utc=created,
         durations={"total": total, "search": result.get("search_s"), "predict": result.get("predict_s")},
-        candidates=out.candidates, chosen=result.get("chosen"), metric=exp.spec.metric,
+        candidates=_user_names(out.candidates, names), chosen=result.get("chosen"), metric=exp.spec.metric,
         score=scores.get(exp.spec.metric), scores=scores, predictions_sha256=sha,
         determinism={"budget_mode": mode, "declared_deterministic": declared,
                      "note": "count budget: repeatable" if declared else
@@ -159,7 +183,10 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json"]),
         log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
         extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode,
+                   feature_names={"renamed": sum(o != n for o, n in zip(names["original"], names["safe"])),
+                                  "safe": names["safe"]},
                    search_info=result.get("info") or {},
+                   **({"degenerate": degenerate} if degenerate else {}),
                    **({"signal": signal.Signals(signal_of(out.interrupted)).name}
                       if out.interrupted is not None else {})),
     )

@@ -81,7 +81,8 @@ def _finish(job_dir: Path, cands: List[Candidate], rc: Optional[int], wall: floa
                        error=f"interrupted by {name}: the worker was ended, the candidates found so far are kept")
     if timed_out:
         return Outcome("timeout", cands, returncode=rc, wall_s=wall,
-                       error="the worker overran the deadline (budget seconds + grace) and was killed")
+                       error="the worker overran its hard stop (the seconds budget or the --timeout cap, plus the "
+                             "grace) and was killed; the candidates found so far are kept")
     if rc == 0 and result_file.exists():
         result = jf.read_json(result_file)
         return Outcome("ok", cands, result=result, returncode=rc, wall_s=wall, env=result.get("env", {}))

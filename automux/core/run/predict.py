@@ -34,7 +34,9 @@ class ModelNotFound(UserError, LookupError):
 def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[str]]":
     """New data as the training frame had it: same columns in the same order, same categories.
 
-    Returns the features and the names of columns dropped (not used in training).
+    Returns the features, under the safe names the backend was trained with, and
+    the names of columns dropped (not used in training). ``frame`` uses the
+    user's own column names, as the training data did.
 
     Raises:
         DataError: a training column is missing or a value cannot take the training dtype.
@@ -45,14 +47,16 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     from ..errors import DataError
 
     template = jf.read_arrow(run_dir / jf.TRAIN).drop(columns=[jf.TARGET_COL, jf.FOLD_COL]).iloc[:0]
+    names = jf.read_json(run_dir / jf.JOB).get("feature_names") or {
+        "original": list(template.columns), "safe": list(template.columns)}  # a run from before safe names
     X = frame.drop(columns=[target]) if target in frame.columns else frame
     X = _normalise_features(X)
-    missing = [c for c in template.columns if c not in X.columns]
+    missing = [c for c in names["original"] if c not in X.columns]
     if missing:
         raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: "
                         f"{', '.join(missing[:8])}")
-    dropped = [c for c in X.columns if c not in template.columns]
-    X = X[list(template.columns)].copy()
+    dropped = [c for c in X.columns if c not in names["original"]]
+    X = X[list(names["original"])].set_axis(names["safe"], axis=1).copy()  # the names the backend was given
     for col in template.columns:
         want = template[col].dtype
         if isinstance(want, pd.CategoricalDtype):
@@ -87,7 +91,7 @@ def _choose_env(record: Any) -> Any:
 
 
 def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
-            out: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+            out: Optional[Union[str, Path]] = None, timeout_s: Optional[float] = None) -> Dict[str, Any]:
     """Predict ``data`` with the model of run ``run_id``, in the env that trained it.
 
     Returns ``{run_id, status, predictions, predictions_arrow, predictions_sha256,
@@ -126,7 +130,13 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": run_job["adapter"], "task": spec.task, "seeds": spec.seeds,
                                      "model_dir": str(model_dir.resolve()), "run_id": run_id})
     t0 = time.monotonic()
-    outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra)
+    from ..contract.budget import DEFAULT_TIMEOUT_S
+    limit = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
+    if not 0 < limit < float("inf"):
+        from ..errors import SpecError
+        raise SpecError(f"--timeout {timeout_s!r}: give a positive, finite number of seconds")
+    outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra,
+                         deadline_s=limit)
     if worker.info.get("isolated"):  # the lock fingerprint, taken when the env was built
         env_matches = worker.info.get("fingerprint") == ((record.env or {}).get("automux_env") or {}).get(
             "fingerprint")

@@ -24,7 +24,8 @@ def experiment_from_record(record: RunRecord, store: RunStore,
     source = data if data is not None else spec.data["source"]
     if isinstance(source, str) and source == "<dataframe>":
         raise DataError(f"run {record.run_id} was made from an in-memory DataFrame: pass the same data again")
-    ds = load_data(source, spec.data["target"], task=spec.data["task"])
+    ds = load_data(source, spec.data["target"], task=spec.data["task"], drop=spec.data.get("drop") or None,
+                   drop_missing_target=bool(spec.data.get("drop_missing_target")))
     if ds.fingerprint != spec.data["fingerprint"]:
         raise DataError(f"the data at {spec.data['source']} has changed since run {record.run_id} "
                         f"(fingerprint {ds.fingerprint[:12]} != recorded {spec.data['fingerprint'][:12]})")
