@@ -142,6 +142,28 @@ def pipeline_params(estimator: Any) -> Dict[str, Any]:
     return {"steps": [[type(step).__name__, _jsonable(step.get_params(deep=False))] for _, step in steps]}
 
 
+def _tpot_substitute(est: Any, imports: Any) -> Optional[str]:
+    """TPOT's own building blocks as scikit-learn: ``Passthrough`` is an identity ``FunctionTransformer``."""
+    module = type(est).__module__ or ""
+    if module.partition(".")[0] != "tpot":
+        return None
+    if type(est).__name__ == "Passthrough":
+        imports.add("from sklearn.preprocessing import FunctionTransformer")
+        return "FunctionTransformer()"
+    return None  # anything else of TPOT's is refused by name
+
+
+def pipeline_rebuild(estimator: Any) -> Dict[str, Any]:
+    """``info["rebuild"]`` of a pipeline: its plain scikit-learn source, or ``{refusal}`` naming what is TPOT's own.
+
+    Written from the pipeline object TPOT scored, every constructor parameter
+    out (seeds included), so that promotion refits exactly what TPOT evaluated.
+    """
+    from ..core.rebuild_source import rebuild_info
+
+    return rebuild_info(estimator, substitute=_tpot_substitute)
+
+
 def _final_estimator_name(estimator: Any) -> str:
     steps = getattr(estimator, "steps", None)
     return type(steps[-1][1]).__name__ if steps else type(estimator).__name__
@@ -189,7 +211,8 @@ class _Live:
                 self.task.log("tpot: a pipeline past the trial budget was not reported")
                 return
             cand = self.task.add_candidate(_final_estimator_name(estimator), pipeline_params(estimator), scores,
-                                           steps=pipeline_steps(estimator), fit_time_s=fit_time)
+                                           steps=pipeline_steps(estimator), fit_time_s=fit_time,
+                                           rebuild=pipeline_rebuild(estimator))
             self.by_key.setdefault(key, []).append(cand.index)
             self.pipelines[cand.index] = clone(estimator)
 
@@ -317,6 +340,7 @@ class TpotAdapter(PickledModel, Adapter):
     """TPOT 1.x behind the automux contract (see the module docstring)."""
 
     name = "tpot"
+    accepted_options = OPTIONS
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
@@ -441,6 +465,27 @@ class TpotAdapter(PickledModel, Adapter):
             raise RuntimeError("TPOT scored no pipeline within the budget")
         task.log(f"tpot: TPOT's pick is not the best reported candidate; refitting candidate {best}")
         return best, live.pipelines[best].fit(X, y)
+
+    def rebuild_refusal(self, candidate: Any, task: str, columns: Dict[str, str]) -> Optional[str]:
+        """Why ``candidate`` has no explicit rebuild (a TPOT-only step, a run recorded before rebuilds), or None."""
+        info = (getattr(candidate, "info", None) or {}).get("rebuild")
+        if not isinstance(info, dict):
+            return "the run was recorded before TPOT candidates carried their rebuild (rerun it)"
+        return info.get("refusal")
+
+    def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
+        """The candidate's pipeline as TPOT evaluated it, in plain scikit-learn (plus XGBoost for its XGB steps).
+
+        Includes automux's fixed imputation / encoding first step when the data
+        needed one. ``None`` when :meth:`rebuild_refusal` gives a reason.
+        """
+        from ..core.rebuild_source import rebuild_file
+
+        if self.rebuild_refusal(candidate, task, columns) is not None:
+            return None
+        title = (f"TPOT candidate {candidate.index} ({candidate.algorithm}): the pipeline TPOT evaluated, "
+                 "every parameter written out.")
+        return rebuild_file(title, candidate.info["rebuild"], seed)
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
         from ..core.sklearn_kit import predict_output
