@@ -171,6 +171,7 @@ def _warn(kind: str, column: Optional[str], reason: str, severity: str = WARNING
 
 def baselines(exp: Experiment) -> Dict[str, Baseline]:
     """``dummy`` and ``linear`` (the reference adapter's models) on the experiment's folds and hold-out."""
+    _need_sklearn()
     from ..core.sklearn_kit import predict_output, to_sklearn_frame
     from ..core.baselines import build_model
     from ..core.contract.metrics import get_metric

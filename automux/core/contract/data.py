@@ -404,6 +404,27 @@ def _check_finite(X: pd.DataFrame, source: str) -> None:
                                 "replace them with finite numbers, or with NaN to treat them as missing")
 
 
+def _sorted_categorical(s: pd.Series) -> pd.Categorical:
+    """Text as a categorical whose categories are its distinct values sorted by code point."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:  # Arrow's dictionary encoding: one hashing pass in C++, then a re-code onto the sorted dictionary
+        arr = pa.array(s, type=pa.large_string(), from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        enc = pc.dictionary_encode(arr)
+        labels = enc.dictionary.to_pylist()
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (TypeError, ValueError, AttributeError, pa.ArrowException):
+        cats = sorted(s.dropna().astype(str).unique())
+        return pd.Categorical(s.astype(object).where(s.notna(), None), categories=cats)
+    cats = sorted(labels)
+    pos = {c: i for i, c in enumerate(cats)}
+    remap = np.array([pos[c] for c in labels] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes], categories=cats)
+
+
 def _normalise_features(X: pd.DataFrame) -> pd.DataFrame:
     """Strings become pandas categoricals with sorted categories: one typed form for all envs."""
     X = X.copy()
@@ -412,8 +433,7 @@ def _normalise_features(X: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_bool_dtype(dtype):
             X[col] = X[col].astype("int8")
         elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            cats = sorted(X[col].dropna().astype(str).unique())
-            X[col] = pd.Categorical(X[col].astype(object).where(X[col].notna(), None), categories=cats)
+            X[col] = _sorted_categorical(X[col])
         elif isinstance(dtype, pd.CategoricalDtype):
             labels = [str(c) for c in dtype.categories]
             cats = sorted(set(labels))

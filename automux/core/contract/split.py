@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -77,14 +78,14 @@ class Split:
         """For each train position, the fold it validates in (0..k-1)."""
         ids = np.empty(len(self.train), dtype=np.int64)
         for k, valid in enumerate(self.folds):
-            ids[np.asarray(valid, dtype=np.int64)] = k
+            ids[np.fromiter(valid, dtype=np.int64, count=len(valid))] = k
         return ids
 
     def row_fold_ids(self) -> np.ndarray:
         """For each row of the dataset, ``-1`` (hold-out) or the fold it validates in."""
         n = len(self.holdout) + len(self.train)
         out = np.full(n, -1, dtype=np.int64)
-        out[np.asarray(self.train, dtype=np.int64)] = self.fold_ids() if len(self.train) else 0
+        out[self.train_idx] = self.fold_ids() if len(self.train) else 0
         return out
 
     def to_json(self) -> Dict[str, Any]:
@@ -126,12 +127,19 @@ class Split:
     @cached_property
     def fingerprint(self) -> str:
         """sha256 of ``{"holdout":[...],"folds":[[...],...],"train":[...]}`` (compact JSON), computed once."""
-        def ints(v: Sequence[int]) -> str:
-            return "[" + ",".join(map(str, v)) + "]"
-
-        body = ('{"holdout":' + ints(self.holdout) + ',"folds":[' + ",".join(ints(f) for f in self.folds)
-                + '],"train":' + ints(self.train) + "}")
+        body = json.dumps({"holdout": self.holdout, "folds": self.folds, "train": self.train},
+                          separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
+
+    @cached_property
+    def train_idx(self) -> np.ndarray:
+        """``train`` as an int64 array (computed once)."""
+        return np.fromiter(self.train, dtype=np.int64, count=len(self.train))
+
+    @cached_property
+    def holdout_idx(self) -> np.ndarray:
+        """``holdout`` as an int64 array (computed once)."""
+        return np.fromiter(self.holdout, dtype=np.int64, count=len(self.holdout))
 
 
 def _assign_folds(positions: np.ndarray, k: int, offset: int) -> List[List[int]]:
@@ -158,7 +166,7 @@ def make_split(y: np.ndarray, task: str, seed: int, n_folds: int = 5, test_size:
         groups = [np.arange(n)]
     else:
         groups = [np.flatnonzero(y == c) for c in np.unique(y)]
-    holdout: List[int] = []
+    holdout: List[int] = []  # row ids, extended group by group
     train_by_group: List[np.ndarray] = []
     for g, idx in enumerate(groups):
         perm = stable_permutation(idx, seed, salt=g)
@@ -175,17 +183,18 @@ def make_split(y: np.ndarray, task: str, seed: int, n_folds: int = 5, test_size:
     elif n - len(holdout) < n_folds * 2:
         raise DataError(f"only {n - len(holdout)} training rows for {n_folds} folds: use fewer --folds or more data")
     train = np.sort(np.concatenate(train_by_group))
-    folds: List[np.ndarray] = [np.empty(0, dtype=np.int64)] * n_folds
+    pos_of = np.full(n, -1, dtype=np.int64)
+    pos_of[train] = np.arange(len(train))
     parts: List[List[np.ndarray]] = [[] for _ in range(n_folds)]
     offset = 0
     for t in train_by_group:
-        pos = np.searchsorted(train, t)  # train positions of these rows, in permuted order
+        pos = pos_of[t]  # train positions of these rows, in permuted order
         which = (np.arange(len(t)) + offset) % n_folds
         for k in range(n_folds):
             parts[k].append(pos[which == k])
         offset += len(t)
     folds = [np.sort(np.concatenate(p)) if p else np.empty(0, dtype=np.int64) for p in parts]
-    return Split(holdout=tuple(sorted(holdout)), train=tuple(train.tolist()),
+    return Split(holdout=tuple(np.sort(np.asarray(holdout, dtype=np.int64)).tolist()), train=tuple(train.tolist()),
                  folds=tuple(tuple(f.tolist()) for f in folds), method="seeded")
 
 
