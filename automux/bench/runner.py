@@ -150,6 +150,13 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
         stream = stream or sys.stderr
         bar = progress if isinstance(progress, BenchProgress) else \
             BenchProgress(len(cells), already, stream=stream, enabled=bool(progress))
+        from ..core import registry
+        from ..core.errors import BackendNotFound
+
+        missing = sorted({b.name for b in the_suite.backends} - set(registry.adapters()))
+        if missing:  # a name no adapter has is a typo, not a result: refuse before any cell runs
+            raise BackendNotFound(f"suite {the_suite.name}: unknown backend {missing[0]!r}: the known backends are "
+                                  f"{', '.join(registry.adapters())} (see `automux backends`)")
         for name, reason in unknown_backends(the_suite).items():
             bar.note(f"bench: backend {name} cannot run here ({reason}): its cells will be failed rows")
         summary = BenchSummary(out_dir=str(out_dir), results_csv=str(out_dir / "results.csv"), total=len(cells),

@@ -7,11 +7,12 @@ library on use, so ``automux --help`` imports no backend.
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from ._common import EXIT_OK, EXIT_USAGE, Parser, UsageError
+from ._common import EXIT_OK, EXIT_USAGE, Parser, UsageError, add_store
 
 __all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
 
@@ -26,7 +27,18 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    _store_everywhere(sub)
     return parser
+
+
+def _store_everywhere(sub: Any) -> None:
+    """``--store`` is shared: accepted after every (sub)command too, not only before it."""
+    for p in set(sub.choices.values()):
+        if not any("--store" in a.option_strings for a in p._actions):
+            add_store(p)
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _store_everywhere(action)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -44,6 +44,19 @@ class Constraints:
     allow_env_builds: bool = True
     installed_only: bool = False
 
+    def __post_init__(self) -> None:
+        import math
+
+        from ..core.errors import SpecError
+
+        for flag, value in (("--budget-seconds", self.time_budget_s), ("--memory-gb", self.memory_gb)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise SpecError(f"{flag} {value!r}: give a positive, finite number")
+        if self.trials is not None and (isinstance(self.trials, bool) or not isinstance(self.trials, int)
+                                        or self.trials <= 0):
+            raise SpecError(f"--budget-trials {self.trials!r}: give a positive whole number")
+
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
 
