@@ -115,6 +115,13 @@ def _oof_fold_scores(task: SearchTask, internals: Path, seed: int, num_run: int,
 
 class AutoSklearnAdapter(PickledModel, Adapter):
     name = "autosklearn"
+    #: Why promotion refuses every auto-sklearn candidate (read by ``automux.governance.promote``).
+    rebuild_refusal = (
+        "auto-sklearn's candidates are its own component wrappers (autosklearn.pipeline: data preprocessing "
+        "with minority coalescing and balancing, feature preprocessors, classifiers) and weighted ensembles of "
+        "them, fitted with scikit-learn 0.24.2 in an isolated Python 3.9 env; promotion refits a rebuild in "
+        "the main interpreter (its scikit-learn, not 0.24), where those components have no plain equivalent "
+        "that reproduces the recorded fold scores")
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),

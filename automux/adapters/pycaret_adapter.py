@@ -80,6 +80,13 @@ def _scorer(metric: Any, n_classes: int, regression: bool) -> Any:
 
 class PyCaretAdapter(Adapter):
     name = "pycaret"
+    #: Why promotion refuses every PyCaret candidate (read by ``automux.governance.promote``).
+    rebuild_refusal = (
+        "PyCaret's candidates are PyCaret Pipelines whose setup steps (column-type inference, imputation, "
+        "encoding, target label encoding) are PyCaret's own TransformerWrapper classes, fitted in its isolated "
+        "env (Python 3.11, scikit-learn 1.4.2); automux does not write them as plain scikit-learn yet, and "
+        "promotion refits a rebuild in the main interpreter, so the estimator alone would not be the "
+        "candidate that was scored")
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),

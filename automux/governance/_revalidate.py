@@ -40,6 +40,8 @@ def _build(module, seed):
     if "seed" in params:
         return module.build_model(seed=seed)
     model = module.build_model()
+    if not hasattr(model, "get_params"):  # a plain fit / predict object: nothing to reseed
+        return model
     keys = {k: seed for k, v in model.get_params(deep=True).items() if k.endswith("random_state")}
     return model.set_params(**keys) if keys else model
 
