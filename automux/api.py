@@ -44,7 +44,8 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
                budget_seconds: Optional[float] = None, seed: int = DEFAULT_SEED, folds: int = DEFAULT_FOLDS,
                test_size: float = DEFAULT_TEST_SIZE, metric: Optional[str] = None, task: Optional[str] = None,
                split: Optional[Dict[str, Any]] = None, grace_s: Optional[float] = None,
-               timeout_s: Optional[float] = None, drop: Optional[Sequence[str]] = None,
+               timeout_s: Optional[float] = None, cores: Optional[Union[int, str]] = None,
+               drop: Optional[Sequence[str]] = None,
                drop_missing_target: bool = False) -> Experiment:
     """Fix data, split, metric, seeds and budget before any backend runs.
 
@@ -52,13 +53,15 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
     one hour: :data:`automux.core.contract.budget.DEFAULT_TIMEOUT_S`). ``drop``
     names columns removed before the fingerprint (an id or a leaking column);
     ``drop_missing_target`` drops rows without a target instead of refusing them.
+    ``cores`` (default 1, or ``"all"``) is what every backend may use, recorded in the spec.
     Both are recorded in the spec and applied again by ``verify`` and ``predict``.
     """
     if data is None:
         from .core.errors import DataError
         raise DataError("no data given: pass a CSV / Parquet path, a bundled source such as sklearn:iris, "
                         "or a pandas DataFrame")
-    return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s, timeout_s), seed=seed,
+    return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s, timeout_s, cores),
+                   seed=seed,
                    folds=folds, test_size=test_size, metric=metric, task=task, split=split, drop=drop,
                    drop_missing_target=drop_missing_target)
 
@@ -98,7 +101,7 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
     reasons in ``record.extra["selection"]``.
 
     ``experiment_args`` are those of :func:`experiment` (budget_trials,
-    budget_seconds, seed, folds, test_size, metric, task, split, grace_s, timeout_s, drop,
+    budget_seconds, seed, folds, test_size, metric, task, split, grace_s, timeout_s, cores, drop,
     drop_missing_target).
 
     Raises:

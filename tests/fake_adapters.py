@@ -71,3 +71,16 @@ class _MeanModel:
         if self.task == "regression":
             return np.full(len(X), self.value[0])
         return np.tile(self.value, (len(X), 1))
+
+
+class FakeCoresSpyAdapter(FakeMeanAdapter):
+    """A fake that reports, in its one candidate, the cores it was given and the worker's thread variables."""
+
+    name = "fake-cores-spy"
+
+    def search(self, task: SearchTask) -> SearchResult:
+        task.add_candidate("fake-cores-spy", {"cores": task.cores,
+                                              "omp": os.environ.get("OMP_NUM_THREADS"),
+                                              "openblas": os.environ.get("OPENBLAS_NUM_THREADS")},
+                           task.cross_validate(lambda Xf, yf, Xv: self._fit(task, yf).predict(Xv)))
+        return SearchResult(model=self._fit(task, task.y), chosen=0)

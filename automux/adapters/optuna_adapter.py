@@ -129,7 +129,8 @@ def suggest(trial: Any, task: str) -> Tuple[str, Dict[str, Any]]:
     }
 
 
-def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFrame, seed: int) -> Any:
+def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFrame, seed: int,
+                n_jobs: int = 1) -> Any:
     """The scikit-learn pipeline for one candidate (also how to rebuild it explicitly).
 
     ``X`` is the training frame as the worker gets it (categoricals as
@@ -152,11 +153,11 @@ def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFra
         est = classes[(algorithm, reg)](
             n_estimators=params["n_estimators"], max_depth=params["max_depth"],
             min_samples_leaf=params["min_samples_leaf"], max_features=params["max_features"],
-            random_state=seed, n_jobs=1)
+            random_state=seed, n_jobs=n_jobs)
     elif algorithm == "lightgbm":
         from lightgbm import LGBMClassifier, LGBMRegressor
         cls = LGBMRegressor if reg else LGBMClassifier
-        est = cls(subsample_freq=1, random_state=seed, n_jobs=1, deterministic=True, force_row_wise=True,
+        est = cls(subsample_freq=1, random_state=seed, n_jobs=n_jobs, deterministic=True, force_row_wise=True,
                   verbose=-1, **params)
     else:
         raise ValueError(f"unknown optuna-adapter algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
@@ -273,6 +274,8 @@ class OptunaAdapter(PickledModel, Adapter):
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
         deterministic={"trials": True, "seconds": False},
+        # scikit-learn forests and LightGBM (deterministic=True, force_row_wise) give the same model at any n_jobs
+        deterministic_multicore={"trials": True, "seconds": False},
         custom_folds=True, categorical=True, missing_values=True,
         produces="single", interpretable=False,
         min_budget={"trials": 10, "seconds": 30},
@@ -326,7 +329,7 @@ class OptunaAdapter(PickledModel, Adapter):
                 def fit_predict(Xf: pd.DataFrame, yf: np.ndarray, Xv: pd.DataFrame) -> np.ndarray:
                     if task.candidates and task.time_left() <= 0:
                         raise _OutOfTime()
-                    model = build_model(algo, params, task.task, task.X, task.seed)
+                    model = build_model(algo, params, task.task, task.X, task.seed, task.cores)
                     model.fit(to_sklearn_frame(Xf), yf)
                     steps[1] = type(model.steps[-1][1]).__name__
                     return predict_output(model, Xv, task.task, task.n_classes)
@@ -363,7 +366,7 @@ class OptunaAdapter(PickledModel, Adapter):
             raise RuntimeError(f"no trial could be scored ({len(task.candidates)} tried)"
                                + (f"; first error: {errors[0]}" if errors else ""))
         best = task.candidates[chosen]
-        model = build_model(best.algorithm, best.params, task.task, task.X, task.seed)
+        model = build_model(best.algorithm, best.params, task.task, task.X, task.seed, task.cores)
         model.fit(to_sklearn_frame(task.X), task.y)
         info.update(n_trials_run=len(task.candidates), optuna_version=optuna.__version__)
         return SearchResult(model={"model": model, "task": task.task, "n_classes": task.n_classes},

@@ -21,7 +21,11 @@ from ..core.hookspecs import hookimpl
 from ..core.baselines import ALGORITHMS, build_model  # noqa: F401 (ALGORITHMS re-exported)
 from ..core.sklearn_kit import PickledModel
 
-#: Options: ``n_jobs`` (default 1) for the forest.
+#: Options: ``n_jobs`` for the forest (default: the spec's cores).
+
+
+def _n_jobs(task: SearchTask) -> int:
+    return int(task.options.get("n_jobs", task.cores))
 
 
 def _sample(rng: random.Random, task: str) -> "tuple[str, Dict[str, Any]]":
@@ -38,10 +42,13 @@ def _sample(rng: random.Random, task: str) -> "tuple[str, Dict[str, Any]]":
 
 class ReferenceAdapter(PickledModel, Adapter):
     name = "reference"
+    accepted_options = ("n_jobs",)
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
         deterministic={"trials": True, "seconds": False},
+        # a scikit-learn forest with a fixed random_state gives the same model at any n_jobs
+        deterministic_multicore={"trials": True, "seconds": False},
         custom_folds=True, categorical=True, missing_values=True,
         produces="single", interpretable=True,
         min_budget={"trials": 1, "seconds": 2},
@@ -66,7 +73,7 @@ class ReferenceAdapter(PickledModel, Adapter):
 
             def fit_predict(Xf: pd.DataFrame, yf: np.ndarray, Xv: pd.DataFrame) -> np.ndarray:
                 from ..core.sklearn_kit import predict_output
-                m = build_model(algo, params, task.task, task.X, task.seed).fit(Xf, yf)
+                m = build_model(algo, params, task.task, task.X, task.seed, _n_jobs(task)).fit(Xf, yf)
                 return predict_output(m, Xv, task.task, task.n_classes)
 
             scores = task.cross_validate(fit_predict)
@@ -76,7 +83,7 @@ class ReferenceAdapter(PickledModel, Adapter):
         if chosen is None:
             raise RuntimeError("the budget ended before the first candidate was scored")
         best = task.candidates[chosen]
-        model = build_model(best.algorithm, best.params, task.task, task.X, task.seed).fit(X, task.y)
+        model = build_model(best.algorithm, best.params, task.task, task.X, task.seed, _n_jobs(task)).fit(X, task.y)
         return SearchResult(model={"model": model, "task": task.task, "n_classes": task.n_classes},
                             chosen=chosen)
 

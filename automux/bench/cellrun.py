@@ -52,7 +52,7 @@ def build_experiment(cell: Cell) -> Any:
     split = make_split(ds.y, ds.task, s_seed, n_folds=cell.cv_folds, test_size=cell.test_size)
     split = replace(split, method=f"bench-fold-{cell.fold}:split_seed={s_seed}")
     c = cell.constraint
-    budget = make_budget(c.trials, c.seconds, c.grace, c.timeout)
+    budget = make_budget(c.trials, c.seconds, c.grace, c.timeout, c.cores)
     return prepare(ds, budget=budget, seed=cell.seed, folds=cell.cv_folds, test_size=cell.test_size,
                    metric=cell.dataset.metric, split=split)
 

@@ -76,12 +76,16 @@ class Constraint:
     repeats: Optional[int] = None
     #: The wall cap of each cell's run (default one hour), count budgets included.
     timeout: Optional[float] = None
+    #: Cores each cell's backend may use (default 1), as AMLB's ``8c``.
+    cores: Optional[int] = None
 
     def budget_json(self) -> Dict[str, Any]:
         """What fixes the budget (the cell id is taken over this, not over the name alone)."""
         out = {"trials": self.trials, "seconds": self.seconds, "grace": self.grace}
         if self.timeout is not None:  # only when set: cells of suites without it keep their ids
             out["timeout"] = self.timeout
+        if self.cores is not None:
+            out["cores"] = self.cores
         return out
 
     def to_json(self) -> Dict[str, Any]:
@@ -160,7 +164,8 @@ def _constraint(entry: Any, where: str) -> Constraint:
         return parse_constraint_name(entry)
     if not isinstance(entry, dict) or "name" not in entry:
         raise SpecError(f"{where}: write a constraint as a name (trials50, 30s) or {{name: ..., trials: N, seconds: S}}")
-    unknown = sorted(set(entry) - {"name", "trials", "seconds", "grace", "repeats", "timeout"})
+    unknown = sorted(set(entry) - {"name", "trials", "seconds", "grace", "repeats", "timeout",
+                                   "cores"})
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)} in constraint {entry['name']!r}")
     name = str(entry["name"])
@@ -189,7 +194,9 @@ def _constraint(entry: Any, where: str) -> Constraint:
         repeats = _positive_int(repeats, f"{where}: constraint {name!r} repeats")
     return Constraint(name=name, trials=trials, seconds=seconds,
                       grace=None if grace is None else float(grace), repeats=repeats,
-                      timeout=None if timeout is None else float(timeout))
+                      timeout=None if timeout is None else float(timeout),
+                      cores=_positive_int(entry["cores"], f"{where}: constraint {name!r} cores")
+                      if entry.get("cores") is not None else None)
 
 
 def _short_name(source: str) -> str:

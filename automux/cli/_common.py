@@ -99,3 +99,4 @@ def add_budget(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float,
                    help=f"wall cap of every run, count budgets included (default {DEFAULT_TIMEOUT_S:g} s); "
                         "a capped run keeps its candidates with status timeout")
+    p.add_argument("--cores", help="cores every backend may use: a number or `all` (default 1: repeatable runs)")

@@ -105,6 +105,11 @@ class SearchTask:
         """Seconds until the deadline (infinite under a count budget alone)."""
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
+    @property
+    def cores(self) -> int:
+        """Cores the backend may use (the spec's ``--cores``): pass it to the backend's own thread knob."""
+        return int(getattr(self.budget, "cores", 1) or 1)
+
     def trials_left(self) -> float:
         return float("inf") if self.budget.trials is None else self.budget.trials - len(self.candidates)
 
@@ -159,6 +164,10 @@ class SearchResult:
     model: Any
     chosen: Optional[int] = None
     info: Dict[str, Any] = field(default_factory=dict)
+    #: Optional out-of-fold predictions of the chosen candidate on ``task.folds``: row ``i`` of ``task.X``
+    #: predicted by a model fitted without ``i``'s fold, shaped like ``predict``'s output. None: the worker
+    #: refits the chosen candidate per fold from ``candidate_source`` (see ``automux.core.run.oof``).
+    oof: Optional[np.ndarray] = None
 
 
 class Adapter:

@@ -15,7 +15,8 @@ import pandas as pd
 ALGORITHMS = ("dummy", "linear", "random_forest")
 
 
-def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFrame, seed: int) -> Any:
+def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFrame, seed: int,
+                n_jobs: int = 1) -> Any:
     """A scikit-learn pipeline for one candidate.
 
     ``X`` is automux's feature frame (categoricals as pandas categoricals): it
@@ -39,7 +40,8 @@ def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFra
         cls = RandomForestRegressor if reg else RandomForestClassifier
         est = cls(n_estimators=params.get("n_estimators", 100), max_depth=params.get("max_depth"),
                   min_samples_leaf=params.get("min_samples_leaf", 1),
-                  max_features=params.get("max_features", 1.0 if reg else "sqrt"), random_state=seed, n_jobs=1)
+                  max_features=params.get("max_features", 1.0 if reg else "sqrt"), random_state=seed,
+                  n_jobs=n_jobs)
     else:
         raise ValueError(f"unknown reference algorithm {algorithm!r}")
     return Pipeline([("prep", preprocessor(X)), ("model", est)])

@@ -26,7 +26,9 @@ class Capabilities:
     """Declared behaviour, each claim checked by ``automux.contracts``.
 
     ``deterministic`` maps each budget mode to whether two runs with the same spec
-    give identical hold-out predictions. ``min_budget`` is the sensible minimum per
+    give identical hold-out predictions at one core; ``deterministic_multicore``
+    says the same for runs with ``cores > 1`` (the same core count twice): many
+    backends are repeatable single-threaded only, so it defaults to False. ``min_budget`` is the sensible minimum per
     mode (trials / seconds). ``produces`` describes what the model is
     (``single`` model, ``pipeline``, ``ensemble``) for interpretability rules.
     """
@@ -34,6 +36,7 @@ class Capabilities:
     tasks: Tuple[str, ...] = TASK_NAMES
     budget_modes: Tuple[str, ...] = BUDGET_MODES
     deterministic: Dict[str, bool] = field(default_factory=lambda: {"trials": True, "seconds": False})
+    deterministic_multicore: Dict[str, bool] = field(default_factory=lambda: {"trials": False, "seconds": False})
     custom_folds: bool = True
     categorical: bool = False
     missing_values: bool = False

@@ -6,8 +6,8 @@ in the candidate's ``info["rebuild"]``; :func:`rebuild_file` turns that into the
 stand-alone file promotion runs. Imported only inside adapter methods.
 
 The contract: the expression, evaluated after the imports, constructs an
-unfitted estimator with exactly the same ``get_params(deep=False)`` at every
-level as the original. Anything that cannot be written that way (a value that
+unfitted estimator with the same ``get_params(deep=False)`` at every level as
+the original (parameters equal to the constructor's defaults are left to them). Anything that cannot be written that way (a value that
 is not a literal, a class from automux or an AutoML backend) raises
 :class:`Unrebuildable` naming it, which becomes the candidate's refusal reason.
 """
@@ -88,14 +88,44 @@ def literal(value: Any, imports: Set[str], substitute: Optional[Substitute] = No
     raise Unrebuildable(f"a {type(value).__name__} value ({value!r:.60}) cannot be written as source")
 
 
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # noqa: BLE001 - arrays and the like: write them out
+        return False
+
+
+def _changed_params(est: Any) -> Dict[str, Any]:
+    """``get_params(deep=False)`` minus the values equal to the constructor's own defaults.
+
+    Leaving defaults out keeps the source valid where the rebuild's library version
+    dropped a deprecated parameter (PyCaret's scikit-learn 1.4 ``multi_class`` in a
+    newer scikit-learn); promotion's fold-score comparison says whether the default
+    still means the same thing there.
+    """
+    import inspect
+
+    params = est.get_params(deep=False)
+    try:
+        signature = inspect.signature(type(est).__init__).parameters
+    except (TypeError, ValueError):
+        return params
+    out = {}
+    for k, v in params.items():
+        p = signature.get(k)
+        if p is None or p.default is inspect.Parameter.empty or not _same(v, p.default):
+            out[k] = v
+    return out
+
+
 def estimator_expr(est: Any, imports: Set[str], substitute: Optional[Substitute] = None) -> str:
-    """``Class(param=..., ...)`` for an estimator, with every constructor parameter written out."""
+    """``Class(param=..., ...)`` for an estimator, every parameter that differs from its default written out."""
     if substitute is not None:
         swapped = substitute(est, imports)
         if swapped is not None:
             return swapped
     name = _import(type(est), imports)
-    params = est.get_params(deep=False)
+    params = _changed_params(est)
     args = ", ".join(f"{k}={literal(v, imports, substitute)}" for k, v in sorted(params.items()))
     return f"{name}({args})"
 

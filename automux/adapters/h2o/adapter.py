@@ -120,7 +120,8 @@ class H2OAdapter(Adapter):
 
     def _search(self, task: SearchTask) -> SearchResult:
         t0 = time.monotonic()
-        start_cluster(task.options, task.workdir)
+        # the JVM's threads: the nthreads option, else the spec's cores
+        start_cluster(dict(task.options, nthreads=task.options.get("nthreads", task.cores)), task.workdir)
         import h2o
         from h2o.automl import H2OAutoML, get_leaderboard
 

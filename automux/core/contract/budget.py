@@ -12,6 +12,9 @@ from ..errors import SpecError
 DEFAULT_GRACE_S = 15.0
 #: The wall cap every run has, count budgets included (``--timeout``): one hour unless the user says otherwise.
 DEFAULT_TIMEOUT_S = 3600.0
+#: Cores a run gets unless the user says otherwise: one, so that runs repeat bit for bit by default
+#: (several backends are not deterministic across thread counts); ``--cores N`` / ``--cores all`` for speed.
+DEFAULT_CORES = 1
 #: The floor of the per-candidate time limit adapters pass to their backends.
 MIN_CANDIDATE_S = 10.0
 
@@ -28,12 +31,17 @@ class Budget:
     that reaches it keeps its candidates with status ``timeout``.
     ``candidate_limit_s`` is the per-candidate limit adapters hand their backend
     where it has one (an even share of the cap, at least ``MIN_CANDIDATE_S``).
+    ``cores`` is part of the experiment (as in AMLB's ``1h8c``): the worker's
+    thread variables and each backend's own knob (``n_jobs``, ``nthreads``,
+    ``num_cpus``, Dask threads) get it, and determinism is declared per core count.
     """
 
     trials: Optional[int] = None
     seconds: Optional[float] = None
     grace_s: float = DEFAULT_GRACE_S
     timeout_s: float = DEFAULT_TIMEOUT_S
+    #: Cores the backend may use (``--cores``): every backend's own knob and the thread variables get it.
+    cores: int = DEFAULT_CORES
 
     def __post_init__(self) -> None:
         if self.trials is None and self.seconds is None:
@@ -51,6 +59,8 @@ class Budget:
             raise SpecError(f"budget of {self.seconds!r} seconds: the seconds budget must be positive")
         if self.grace_s < 0:
             raise SpecError(f"--grace {self.grace_s!r}: the grace must be zero or more seconds")
+        if isinstance(self.cores, bool) or not isinstance(self.cores, int) or self.cores < 1:
+            raise SpecError(f"--cores {self.cores!r}: give a whole number of cores >= 1 (or `all`)")
         if not self.timeout_s > 0:
             raise SpecError(f"--timeout {self.timeout_s!r}: the wall cap must be a positive number of seconds")
 

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 import pandas as pd
 
-from .budget import DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Budget
+from .budget import DEFAULT_CORES, DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Budget
 from .data import Dataset, load_data
 from ..errors import SpecError
 from .metrics import DEFAULT_METRIC, get_metric
@@ -29,10 +29,30 @@ class Experiment:
 
 
 def make_budget(trials: Optional[int] = None, seconds: Optional[float] = None,
-                grace_s: Optional[float] = None, timeout_s: Optional[float] = None) -> Budget:
-    """A :class:`Budget` with the stated defaults for what is None (grace 15 s, wall cap one hour)."""
+                grace_s: Optional[float] = None, timeout_s: Optional[float] = None,
+                cores: Optional[Union[int, str]] = None) -> Budget:
+    """A :class:`Budget` with the stated defaults for what is None (grace 15 s, wall cap one hour, one core).
+
+    ``cores="all"`` means every core of this machine (``os.cpu_count()``), recorded as that number.
+    """
     return Budget(trials=trials, seconds=seconds, grace_s=DEFAULT_GRACE_S if grace_s is None else grace_s,
-                  timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s)
+                  timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s, cores=resolve_cores(cores))
+
+
+def resolve_cores(cores: Optional[Union[int, str]]) -> Any:
+    """``None`` -> the default (1); ``"all"`` -> this machine's core count; a number as given (checked by Budget)."""
+    import os
+
+    if cores is None:
+        return DEFAULT_CORES
+    if isinstance(cores, str):
+        if cores.strip().lower() == "all":
+            return os.cpu_count() or 1
+        try:
+            return int(cores)
+        except ValueError:
+            return cores  # Budget refuses it with a one-line message
+    return cores
 
 
 def prepare(

@@ -146,7 +146,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
             out: Outcome = run_inline(job_dir, on_candidate=on_candidate)
         else:
             out = run_worker(job_dir, python=worker.python, deadline_s=exp.spec.budget.deadline_s,
-                             seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra)
+                             seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra,
+                             cores=exp.spec.budget.cores)
     except KeyboardInterrupt as e:  # before the worker started, or in a candidate hook: still a record
         out = Outcome("interrupted", jf.read_candidates(job_dir), interrupted=e,
                       error=f"interrupted by {signal.Signals(signal_of(e)).name} before the worker reported")

@@ -48,14 +48,16 @@ class Outcome:
     interrupted: Optional[BaseException] = None
 
 
-def worker_env(seeds: Dict[str, int], extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The worker's environment: hash seed and single-threaded math libraries."""
+#: Thread variables of the math libraries the worker's backends use: each gets the run's cores.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_MAX_THREADS",
+               "VECLIB_MAXIMUM_THREADS")
+
+
+def worker_env(seeds: Dict[str, int], extra: Optional[Dict[str, str]] = None, cores: int = 1) -> Dict[str, str]:
+    """The worker's environment: hash seed, the math libraries' threads set to ``cores``."""
     env = dict(os.environ)
-    env.update({
-        "PYTHONHASHSEED": str(seeds.get("python", 0)),
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-        "PYTHONUNBUFFERED": "1", "PYTHONNOUSERSITE": "1",
-    })
+    env.update({"PYTHONHASHSEED": str(seeds.get("python", 0)), "PYTHONUNBUFFERED": "1", "PYTHONNOUSERSITE": "1"})
+    env.update({var: str(int(cores)) for var in THREAD_VARS})
     env.update(extra or {})
     return env
 
@@ -97,8 +99,8 @@ def _finish(job_dir: Path, cands: List[Candidate], rc: Optional[int], wall: floa
 
 def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional[float] = None,
                seeds: Optional[Dict[str, int]] = None, on_candidate: Callable[[Candidate], None] = lambda c: None,
-               env_extra: Optional[Dict[str, str]] = None) -> Outcome:
-    """Run ``python -m automux.core.run.worker JOB_DIR`` under a hard deadline.
+               env_extra: Optional[Dict[str, str]] = None, cores: int = 1) -> Outcome:
+    """Run ``python -m automux.core.run.worker JOB_DIR`` under a hard deadline, with ``cores`` threads.
 
     ``deadline_s`` counts from launch; None means no deadline. The worker runs
     in its own process group and dies with this process (its watchdog). An
@@ -111,7 +113,7 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     job["launched_at"] = launched_wall = time.time()
     jf.write_json(job_dir / jf.JOB, job)
     t0 = time.monotonic()
-    env = worker_env(seeds or {}, env_extra)
+    env = worker_env(seeds or {}, env_extra, cores)
     env[processes.PARENT_PID_ENV] = str(os.getpid())
     with open(job_dir / jf.LOG, "ab") as log:
         proc = subprocess.Popen([python, "-m", WORKER_MODULE, str(job_dir)], stdout=log,

@@ -3,7 +3,8 @@
 Inputs: ``job.json`` (adapter, task, metric, seed, budget, options), ``train.arrow``
 (features + ``__target__`` + ``__fold__``), ``holdout.arrow`` (features only: the
 hold-out target never enters the job dir). Outputs: ``candidates.jsonl`` (one line
-per candidate, flushed as found), ``predictions.arrow``, ``model/``,
+per candidate, flushed as found), ``predictions.arrow``, ``oof.arrow`` (out-of-fold
+predictions on the CV folds, when available), ``model/``,
 ``result.json`` or ``error.json``. Arrow IPC, never pickle: envs differ in numpy.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ HOLDOUT = "holdout.arrow"
 PREDICT_INPUT = "input.arrow"  # a predict job's rows
 CANDIDATES = "candidates.jsonl"
 PREDICTIONS = "predictions.arrow"
+OOF = "oof.arrow"  # the chosen candidate's out-of-fold predictions on train.arrow's rows (when available)
 RESULT = "result.json"
 ERROR = "error.json"
 LOG = "worker.log"

@@ -1,0 +1,54 @@
+"""Cores are part of the spec: --cores reaches the worker's thread variables and each backend's own knob."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import automux
+from automux.core.contract.experiment import make_budget
+from helpers import run_cli
+
+
+def test_cores_default_to_one_and_all_means_this_machine():
+    assert make_budget(trials=1).cores == 1
+    assert make_budget(trials=1, cores="all").cores == (os.cpu_count() or 1)
+    with pytest.raises(automux.SpecError, match="--cores"):
+        make_budget(trials=1, cores=0)
+
+
+def test_cores_reach_the_worker_process_and_the_adapter(fakes_on_path, store):
+    from fake_adapters import FakeCoresSpyAdapter
+
+    from automux.core.contract.experiment import prepare
+    from automux.core.run.execute import execute
+
+    exp = prepare("sklearn:iris", budget=make_budget(trials=1, cores=2), seed=1)
+    record = execute(exp, FakeCoresSpyAdapter(), store=store)
+    assert record.status == "ok", record.log
+    assert record.candidates[0].params == {"cores": 2, "omp": "2", "openblas": "2"}
+
+
+def test_the_reference_forest_gets_the_cores(tmp_path):
+    from automux.core.baselines import build_model
+    from automux.core.contract.data import load_data
+
+    ds = load_data("sklearn:iris")
+    model = build_model("random_forest", {}, ds.task, ds.X, seed=1, n_jobs=2)
+    assert model.named_steps["model"].n_jobs == 2
+
+
+def test_cores_on_the_command_line_are_recorded(tmp_path):
+    proc = run_cli("run", "--data", "sklearn:iris", "--backend", "reference", "--budget-trials", "1", "--cores", "2",
+                   "--no-check", "--json", "--store", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(open(json.loads(proc.stdout)["record"]).read())
+    assert record["spec"]["budget"]["cores"] == 2
+
+
+def test_thread_variables_follow_the_cores():
+    from automux.core.run.executor import THREAD_VARS, worker_env
+
+    env = worker_env({"python": 1}, cores=3)
+    assert all(env[v] == "3" for v in THREAD_VARS)
