@@ -19,7 +19,8 @@ WORKER_IMPORTS = {
     "automux", "automux._version", "automux.core", "automux.core.errors", "automux.core.adapter",
     "automux.core.capabilities", "automux.core.contract", "automux.core.contract.budget",
     "automux.core.contract.metrics", "automux.core.contract.spec", "automux.core.env", "automux.core.env.envinfo",
-    "automux.core.run", "automux.core.run.jobfiles", "automux.core.run.processes", "automux.core.run.worker",
+    "automux.core.run", "automux.core.run.jobfiles", "automux.core.run.oof", "automux.core.run.processes",
+    "automux.core.run.worker",
 }
 NOT_ON_THE_WORKER_SIDE = ("sqlite3", "automux.api", "automux.core.run.store", "automux.cli", "pluggy.hooks")
 

@@ -181,12 +181,17 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
                      "note": "count budget: repeatable" if declared else
                      f"{adapter.name} is not declared deterministic under a {mode} budget"},
         env=dict(out.env, automux_env=worker.info),
-        artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json"]),
+        artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json",
+                                               jf.OOF]),  # issue 16: oof.arrow hashed when the worker wrote it
         log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
         extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode,
                    feature_names={"renamed": sum(o != n for o, n in zip(names["original"], names["safe"])),
                                   "safe": names["safe"]},
                    search_info=result.get("info") or {},
+                   # issue 16 (ensembles): the chosen candidate's out-of-fold predictions, see automux.core.run.oof
+                   oof=result.get("oof") or {"available": False, "source": None,
+                                             "reason": "the worker reported no out-of-fold predictions"
+                                             + ("" if status == "ok" else f" (the run ended {status})")},
                    **({"degenerate": degenerate} if degenerate else {}),
                    **({"signal": signal.Signals(signal_of(out.interrupted)).name}
                       if out.interrupted is not None else {})),

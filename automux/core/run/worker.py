@@ -4,7 +4,9 @@
 
 - ``search`` (the default): seed ``random`` and numpy from the spec, import the
   adapter by module and class (no entry-point scan), stream candidates to the
-  job dir, save the model, predict the hold-out features, write ``result.json``;
+  job dir, save the model, predict the hold-out features, write the chosen
+  candidate's out-of-fold predictions (``oof.arrow``, when available: see
+  :mod:`automux.core.run.oof`), write ``result.json``;
 - ``predict``: load a saved model (``model_dir``) and predict ``input`` (default
   ``input.arrow`` in the job dir) into ``output`` (default ``predictions.arrow``):
   ``automux predict`` and the contracts' save/load probe.
@@ -27,6 +29,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from . import jobfiles as jf
+from . import oof as oof_mod
 from . import processes
 from ..adapter import Adapter, SearchTask
 from ..contract.budget import Budget
@@ -93,11 +96,30 @@ def run_job(job_dir: Path, adapter: Optional[Adapter] = None) -> Dict[str, Any]:
     pred = adapter.predict(result.model, holdout)
     predict_s = time.monotonic() - t1
     jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.PREDICTIONS)
-    out = {"chosen": result.chosen, "search_s": search_s, "predict_s": predict_s,
+    oof_info = write_oof(job_dir, job, adapter, result, task, budget)
+    out = {"chosen": result.chosen, "search_s": search_s, "predict_s": predict_s, "oof": oof_info,
            "info": result.info, "env": describe_env(), "n_candidates": len(task.candidates)}
     jf.write_json(job_dir / jf.RESULT, out)
     _log(f"done: {len(task.candidates)} candidates, search {search_s:.2f}s, predict {predict_s:.3f}s")
     return out
+
+
+def write_oof(job_dir: Path, job: Dict[str, Any], adapter: Adapter, result: Any, task: SearchTask,
+              budget: Budget) -> Dict[str, Any]:
+    """``oof.arrow``: the chosen candidate's out-of-fold predictions, when available (:mod:`.oof`); their info.
+
+    The refit must end ``oof.GRACE_KEPT_S`` before the parent's hard stop (budget cap plus grace).
+    """
+    if job.get("oof", True) is False:
+        return {"available": False, "source": None, "reason": "out-of-fold predictions were not asked for"}
+    hard_stop = time.monotonic() + (job["launched_at"] + budget.deadline_s - oof_mod.GRACE_KEPT_S - time.time()) \
+        if job.get("launched_at") is not None else None
+    pred, info = oof_mod.compute(adapter, result, task, hard_stop=hard_stop)
+    if pred is not None:
+        jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.OOF)
+    _log(f"out-of-fold predictions: {info.get('source') or 'none'}"
+         f"{'' if info.get('available') else ' (' + str(info.get('reason')) + ')'}")
+    return info
 
 
 def run_predict_job(job_dir: Path) -> Dict[str, Any]:
