@@ -141,11 +141,15 @@ def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
 def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str] = ("reference",), *,
             options: Optional[Dict[str, Dict[str, Any]]] = None, store: Union[str, RunStore, None] = None,
             inline: bool = False, progress: Optional[ProgressFn] = None, readiness: bool = True,
-            build: bool = True, **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
+            build: bool = True, jobs: int = 1, executor: str = "local", scheduler: Optional[str] = None,
+            **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
     """The same spec on several backends; returns the spec and the leaderboard (best first).
 
     ``options`` maps a backend name to its options. Every backend is checked
-    before any runs, so a typo fails fast.
+    before any runs, so a typo fails fast. ``jobs`` runs that many backends side
+    by side; ``executor="dask"`` with ``scheduler="tcp://HOST:PORT"`` sends each
+    backend's run to an existing Dask cluster (see :mod:`automux.compare_runs`);
+    the records are the same as a sequential compare's.
     """
     if not backends:
         raise SpecError("no backends given: pass --backends A,B,...")
@@ -163,8 +167,10 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
         ensure_env(a.environment, build=build, adapter_name=a.name)
     the_store = _store(store)
     governed = _governed(exp, readiness, progress)
-    records = [execute(exp, a, options=(options or {}).get(a.name), store=the_store, inline=inline,
-                       progress=progress, build=build, **governed) for a in adapters]
+    from .compare_runs import run_all
+
+    records = run_all(exp, adapters, store=the_store, options=dict(options or {}), jobs=jobs, executor=executor,
+                      scheduler=scheduler, inline=inline, progress=progress, build=build, **governed)
     return exp.spec, leaderboard(records)
 
 

@@ -40,6 +40,10 @@ def add_parser(sub: Any) -> None:
 
     p = _experiment_parser(sub, "compare", "the same spec on several backends, one leaderboard")
     p.add_argument("--backends", required=True, help="comma list, or `installed` for every available one")
+    p.add_argument("--jobs", type=int, default=1, help="backends run side by side (default 1)")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local processes (default) or an existing Dask cluster (with --scheduler)")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --executor dask)")
     p.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("verify", help="re-run a recorded spec and compare")
@@ -151,7 +155,8 @@ def cmd_compare(a: argparse.Namespace, store: Any) -> int:
     names = _installed() if a.backends == "installed" else [b.strip() for b in a.backends.split(",") if b.strip()]
     opts = _options(a.option)
     spec, records = automux.compare(a.data, a.target, names, options={n: opts for n in names}, store=store,
-                                    inline=a.inline, progress=Progress(), **_experiment_args(a))
+                                    inline=a.inline, progress=Progress(), jobs=a.jobs, executor=a.executor,
+                                    scheduler=a.scheduler, **_experiment_args(a))
     if a.json:
         _emit({"spec_id": spec.spec_id, "results": [_run_summary(r, store) for r in records]})
     else:

@@ -151,6 +151,8 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
         _kill_declared_children(job_dir, launched_wall)
     for c in tail.new():
         on_candidate(c)
+    if interrupted is None and processes.pending_interrupt() is not None:
+        interrupted = processes.pending_interrupt()  # the main thread took it and ended our worker
     return _finish(job_dir, tail.seen, proc.returncode, time.monotonic() - t0, timed_out, interrupted)
 
 

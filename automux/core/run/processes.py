@@ -42,6 +42,32 @@ def own_groups() -> List[int]:
         return sorted(_own_groups)
 
 
+_pending_interrupt: List[BaseException] = []
+
+
+def interrupt_own_groups(exc: BaseException) -> None:
+    """Another thread took an interrupt: end every worker group this process started, as interrupted.
+
+    Their ``run_worker`` calls (in other threads) see :func:`pending_interrupt`
+    and report the run as ``interrupted`` rather than crashed.
+    """
+    with _own_lock:
+        if not _pending_interrupt:
+            _pending_interrupt.append(exc)
+    end_own_groups(signal.SIGTERM)
+
+
+def pending_interrupt() -> Optional[BaseException]:
+    """The interrupt another thread took while this process's workers ran, if any."""
+    with _own_lock:
+        return _pending_interrupt[0] if _pending_interrupt else None
+
+
+def clear_interrupt() -> None:
+    with _own_lock:
+        _pending_interrupt.clear()
+
+
 def end_own_groups(sig: int = signal.SIGKILL) -> None:
     """Signal every worker group this process started (an interrupted ``bench --jobs``); nothing else."""
     for pgid in own_groups():
