@@ -26,6 +26,7 @@ _WHERE = {
     "RunRecord": "automux.core.contract.record",
     "Candidate": "automux.core.contract.spec", "Spec": "automux.core.contract.spec",
     "RunStore": "automux.core.run.store",
+    "importance": "automux.governance.importance",
 }
 
 __all__ = ["__version__", *_WHERE]

@@ -196,6 +196,9 @@ def cmd_runs(a: argparse.Namespace, store: Any) -> int:
             for k, v in d.items():
                 print(f"{k:20} {v}")
             print(f"{'record':20} {store.run_dir(record.run_id) / 'record.json'}")
+            from ..governance.importance import importance_lines
+            for line in importance_lines(record):
+                print(line)
         return EXIT_OK
     if a.runs_command == "reindex":
         n = store.reindex()
