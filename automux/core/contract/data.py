@@ -387,7 +387,8 @@ def detect_row_name_column(frame: pd.DataFrame, target: Optional[str] = None) ->
         v = s.to_numpy(dtype=np.float64)
         ok = v.max() - v.min() + 1 == n and len(np.unique(v)) == n
         return name if ok else None
-    if pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype):
+    if pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype) \
+            or isinstance(s.dtype, pd.CategoricalDtype):
         return name if s.nunique() == n else None
     return None
 
