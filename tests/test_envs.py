@@ -303,7 +303,7 @@ def test_handshake_detects_other_automux_code(real_envs, tmp_path):
     extra = dict(envs.worker_vars(env), PYTHONPATH=str(copy))
     for attempt in range(3):  # other work may edit automux's files meanwhile: copy again then
         shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(Path(envs.__file__).resolve().parents[1], copy / "automux",
+        shutil.copytree(Path(envs.__file__).resolve().parents[2], copy / "automux",
                         ignore=shutil.ignore_patterns("__pycache__"))
         try:
             same = envs.handshake(env, [], extra)  # a copy with the same bytes passes
@@ -312,7 +312,7 @@ def test_handshake_detects_other_automux_code(real_envs, tmp_path):
             if attempt == 2:
                 raise
     assert same["package_dir"] == str((copy / "automux").resolve())
-    with open(copy / "automux" / "core" / "worker.py", "a") as f:
+    with open(copy / "automux" / "core" / "run" / "worker.py", "a") as f:
         f.write("\n# an edit the parent does not have\n")
     with pytest.raises(HandshakeError, match="different automux code"):
         envs.handshake(env, [], extra)
