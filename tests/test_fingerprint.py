@@ -156,3 +156,12 @@ def test_infinite_feature_values_are_refused():
     df.loc[3, "f"] = np.inf
     with pytest.raises(DataError, match=r"column 'f' .* 1 infinite"):
         load_data(df, "y")
+
+
+def test_legacy_v1_id_of_records_made_before_v2():
+    """verify of an old record can compare with the v1 id (values pinned from the v1 code)."""
+    from automux.core.contract.data import legacy_fingerprint
+
+    ds = load_data("sklearn:iris")
+    assert legacy_fingerprint(ds.X, ds.y).startswith("64a54846b5dda0bd")
+    assert ds.fingerprint != legacy_fingerprint(ds.X, ds.y)

@@ -342,6 +342,22 @@ def fingerprint_frame(X: pd.DataFrame, y: np.ndarray, classes: Optional[List[Any
     return h.hexdigest()
 
 
+def legacy_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
+    """The layout-v1 id (``%.17g`` CSV text) that records made before ``automux-data-v2`` hold.
+
+    For ``verify`` of an old record only: compare with it when the v2 id differs. Slow
+    (it writes the frame as text); never used for new records.
+    """
+    h = hashlib.sha256()
+    h.update(repr([(str(c), str(t)) for c, t in X.dtypes.items()]).encode())
+    buf = io.StringIO()
+    frame = X.copy()
+    frame["__target__"] = y
+    frame.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
+    h.update(buf.getvalue().encode())
+    return h.hexdigest()
+
+
 def _check_columns(X: pd.DataFrame) -> None:
     dups = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
     if dups:
