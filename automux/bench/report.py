@@ -1,6 +1,8 @@
 """``automux report DIR``: a Markdown and an HTML report, with PNG plots, from a bench's results.
 
-Sections: mean rank per backend, score per data set, score against wall time,
+Sections: mean rank per backend, a TabArena / AMLB style leaderboard (mean rank,
+normalised score, win rate, champion share, failures) with a critical-difference
+diagram per constraint, score per data set, score against wall time,
 budget adherence, failures, determinism across repeats. Definitions:
 
 * **rank**: within each (constraint, data set, fold, seed) the frameworks are
@@ -163,6 +165,205 @@ def budget_table(df: Any, budgets: Dict[str, Dict[str, Any]]) -> Tuple[Any, Any]
                 "median_duration_s": g["duration"].median(),
             })
     return pd.DataFrame(sec_rows), pd.DataFrame(trial_rows)
+
+
+# ---------------------------------------------------------------- TabArena / AMLB style ranks
+
+#: Significance level of the Friedman test and the Nemenyi critical difference.
+CD_ALPHA = 0.05
+
+
+def _imputed_normalised(rk: Any) -> Any:
+    """Normalised score with a failure counted as 0 (the worst backend of its instance), not dropped."""
+    return rk["normalised"].where(rk["result"].notna(), 0.0)
+
+
+def leaderboard(df: Any, rk: Any) -> Any:
+    """Per constraint and framework, over the ranked (complete) instances, failures counted.
+
+    Columns: ``mean_rank`` (1 = best; a failure takes the worst rank), ``mean_normalised`` and
+    ``median_normalised`` (a failure counts 0), ``win_rate`` (share of pairwise comparisons
+    against every other framework on the same instance that it wins; ties count half, a failure
+    loses to every result and ties with another failure), ``champion`` (share of instances where
+    it is best or tied best), ``failed_cells`` (cells of that constraint that did not finish ok,
+    counted over every cell, ranked or not), ``instances`` (ranked instances).
+    """
+    import pandas as pd
+
+    cols = ["constraint", "framework", "mean_rank", "mean_normalised", "median_normalised", "win_rate",
+            "champion", "failed_cells", "instances"]
+    if rk.empty:
+        return pd.DataFrame(columns=cols)
+    rk = rk.assign(norm_imp=_imputed_normalised(rk))
+    rows = []
+    for cons, g in rk.groupby("constraint"):
+        wins: Dict[str, float] = {}
+        pairs: Dict[str, int] = {}
+        champ: Dict[str, int] = {}
+        n_inst = 0
+        for _, inst in g.groupby(INSTANCE[1:], dropna=False):
+            n_inst += 1
+            r = dict(zip(inst["framework"], inst["rank"]))
+            best = min(r.values())
+            for a, ra in r.items():
+                champ[a] = champ.get(a, 0) + int(ra == best)
+                for b, rb in r.items():
+                    if a == b:
+                        continue
+                    wins[a] = wins.get(a, 0.0) + (1.0 if ra < rb else 0.5 if ra == rb else 0.0)
+                    pairs[a] = pairs.get(a, 0) + 1
+        cells = df[df["constraint"] == cons]
+        for fw, f in g.groupby("framework"):
+            rows.append({"constraint": cons, "framework": fw, "mean_rank": f["rank"].mean(),
+                         "mean_normalised": f["norm_imp"].mean(), "median_normalised": f["norm_imp"].median(),
+                         "win_rate": wins.get(fw, 0.0) / pairs[fw] if pairs.get(fw) else float("nan"),
+                         "champion": champ.get(fw, 0) / n_inst if n_inst else float("nan"),
+                         "failed_cells": int(((cells["framework"] == fw) & (cells["status"] != "ok")).sum()),
+                         "instances": n_inst})
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["constraint", "mean_rank", "framework"]).reset_index(drop=True)
+
+
+def rank_matrix(rk: Any, constraint: str) -> Any:
+    """Data sets x frameworks: each framework's rank on that data set (averaged over folds and seeds)."""
+    g = rk[rk["constraint"] == constraint]
+    return g.groupby(["task", "framework"])["rank"].mean().unstack("framework").sort_index()
+
+
+def critical_difference(matrix: Any, alpha: float = CD_ALPHA) -> Dict[str, Any]:
+    """Friedman test and Nemenyi critical difference (Demsar 2006) over a blocks x frameworks matrix.
+
+    ``matrix`` holds lower-is-better values (ranks), one row per data set (the blocks). The
+    rows are re-ranked (ties share the mean rank); ``cd = q_alpha(k, inf) * sqrt(k (k + 1) / (12 N))``
+    with ``q`` the studentized range quantile, the same formula ``autorank`` uses. ``groups``:
+    maximal runs of frameworks (in mean-rank order) whose mean ranks lie within ``cd`` of each
+    other, i.e. not significantly different.
+    """
+    import numpy as np
+    from scipy import stats
+
+    m = matrix.dropna()
+    n, k = m.shape
+    out: Dict[str, Any] = {"n": int(n), "k": int(k), "alpha": alpha, "friedman_p": float("nan"),
+                           "cd": float("nan"), "mean_ranks": {}, "groups": []}
+    if k < 2 or n < 1:
+        return out
+    rr = m.rank(axis=1, method="average")
+    mean = rr.mean().sort_values()
+    out["mean_ranks"] = {str(fw): float(v) for fw, v in mean.items()}
+    if k >= 3 and n >= 2:
+        with np.errstate(all="ignore"):
+            p = stats.friedmanchisquare(*[m[c].to_numpy() for c in m.columns]).pvalue
+        out["friedman_p"] = float(p) if p == p else 1.0  # all ties: no evidence of a difference
+    q = float(stats.studentized_range.ppf(1 - alpha, k, np.inf))
+    out["cd"] = q * math.sqrt(k * (k + 1) / (12.0 * n))
+    names, vals = list(mean.index), list(mean.values)
+    groups: List[List[str]] = []
+    for i in range(k):
+        j = i
+        while j + 1 < k and vals[j + 1] - vals[i] <= out["cd"]:
+            j += 1
+        if j > i and not any(set(names[i:j + 1]) <= set(gr) for gr in groups):
+            groups.append([str(x) for x in names[i:j + 1]])
+    out["groups"] = groups
+    return out
+
+
+def _autorank_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("autorank") is not None
+
+
+def plot_cd(matrix: Any, cd: Dict[str, Any], constraint: str, plots: Path) -> Optional[str]:
+    """The critical-difference diagram: autorank's (``plot_stats``) when installed, else drawn here."""
+    if cd["k"] < 2 or cd["n"] < 1 or cd["cd"] != cd["cd"]:
+        return None
+    plt = _plt()
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in constraint)
+    path = plots / f"cd_{safe}.png"
+    title = (f"{constraint}: critical difference (Nemenyi, alpha={cd['alpha']:g}) = {cd['cd']:.2f} over "
+             f"{cd['n']} data sets; Friedman p = {_fmt(cd['friedman_p'], 3)}")
+    m = matrix.dropna()
+    if _autorank_available() and cd["k"] >= 3 and cd["n"] >= 5:
+        import warnings
+
+        from autorank import autorank as _autorank, plot_stats
+
+        import contextlib
+        import io
+
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            res = _autorank(m, alpha=cd["alpha"], order="ascending", force_mode="nonparametric")
+            ax = plot_stats(res, allow_insignificant=True, width=7)
+            fig = ax.get_figure()
+            ax.set_title(title + " [autorank]", fontsize=8, pad=22)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.3)
+            plt.close(fig)
+            return f"{PLOTS_DIR}/{path.name}"
+    k = cd["k"]
+    ranks_ = cd["mean_ranks"]
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.3 * k))
+    ax.set_xlim(0.5, k + 0.5)
+    ax.set_ylim(-(k + 1), 1.5)
+    ax.hlines(0, 1, k, color="black")
+    for t in range(1, k + 1):
+        ax.vlines(t, 0, 0.15, color="black")
+        ax.text(t, 0.25, str(t), ha="center", fontsize=8)
+    ax.hlines(1.1, 1, 1 + cd["cd"], color="red", lw=2)
+    ax.text(1 + cd["cd"] / 2, 1.2, "CD", ha="center", fontsize=8, color="red")
+    for i, (fw, r) in enumerate(ranks_.items()):
+        y = -(i + 1) * 0.8
+        ax.vlines(r, y, 0, color="gray", lw=0.8)
+        left = i < (k + 1) // 2
+        ax.hlines(y, r, 0.6 if left else k + 0.4, color="gray", lw=0.8)
+        ax.text(0.55 if left else k + 0.45, y + 0.08, f"{fw} ({r:.2f})", ha="left" if left else "right",
+                fontsize=8)
+    for j, gr in enumerate(cd["groups"]):
+        ax.hlines(-0.25 - 0.2 * j, ranks_[gr[0]] - 0.03, ranks_[gr[-1]] + 0.03, color="black", lw=3)
+    ax.axis("off")
+    ax.set_title(title, fontsize=8)
+    return _save(fig, path)
+
+
+def rank_blocks(df: Any, rk: Any, plots: Path) -> List[Block]:
+    """The TabArena / AMLB style section: leaderboard per constraint and a CD diagram each."""
+    blocks = [Block("h2", "Leaderboard (TabArena / AMLB style)")]
+    blocks.append(Block("p", (
+        "Per constraint, over the ranked instances (data set x fold x seed with a cell of every backend). "
+        "`mean_rank`: 1 = best, a failed / timed-out cell takes the worst rank. `mean_normalised` / "
+        "`median_normalised`: (result - worst) / (best - worst) within the instance, a failure counted as 0. "
+        "`win_rate`: share of head-to-head comparisons with every other backend on the same instance that "
+        "it wins (ties half; a failure loses to any result). `champion`: share of instances where it is "
+        "best or tied best. `failed_cells`: cells not ok, counted over all cells of the constraint. "
+        "Failures are counted, never dropped.")))
+    lb = leaderboard(df, rk)
+    if lb.empty:
+        blocks.append(Block("p", "No complete instance yet: nothing to rank."))
+        return blocks
+    blocks.append(Block("table", _table(lb.round(3))))
+    blocks.append(Block("p", (
+        f"Critical-difference diagrams (Demsar 2006): Friedman test over the data sets (each backend's rank "
+        f"on a data set averaged over its folds and seeds), Nemenyi critical difference at alpha = {CD_ALPHA:g}; "
+        "backends joined by a bar are not significantly different. "
+        + ("Drawn with `autorank`." if _autorank_available() else
+           "Drawn here (`autorank` is not installed; the figures are the same formula)."))))
+    rows, imgs = [], []
+    for cons in sorted(rk["constraint"].unique()):
+        m = rank_matrix(rk, cons)
+        cd = critical_difference(m)
+        rows.append({"constraint": cons, "data_sets": cd["n"], "backends": cd["k"],
+                     "friedman_p": cd["friedman_p"], "critical_difference": cd["cd"],
+                     "mean_ranks": ", ".join(f"{fw} {r:.2f}" for fw, r in cd["mean_ranks"].items()),
+                     "not_significantly_different": "; ".join(" = ".join(g) for g in cd["groups"]) or "-"})
+        img = plot_cd(m, cd, cons, plots)
+        if img:
+            imgs.append(Block("img", img, f"critical difference {cons}"))
+    import pandas as pd
+    blocks.append(Block("table", _table(pd.DataFrame(rows).round(4))))
+    return blocks + imgs
 
 
 # ---------------------------------------------------------------- plots
@@ -449,6 +650,7 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         mr = mean_rank_table(rk)
         blocks.append(Block("table", _table(mr.round(3), index=True)))
         blocks.append(Block("img", plot_mean_rank(mr, plots), "mean rank"))
+    blocks += rank_blocks(df, rk if not rk.empty else _empty_ranks(), plots)
 
     blocks.append(Block("h2", "Score per data set"))
     blocks.append(Block("p", "Mean hold-out `result` over folds, seeds and repeats (sd in brackets), per constraint; "
