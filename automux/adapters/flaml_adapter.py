@@ -109,7 +109,7 @@ class _TrialRecorder:
         score = float(task.metric(np.asarray(y_val), pred))
         self.current = (_learner_name(self.automl, estimator), _plain(dict(config or {})))
         if self.rebuild is None:  # the same learner and config on every fold: capture it once
-            self.rebuild = learner_rebuild(estimator, X_val)
+            self.rebuild = learner_rebuild(estimator, X_val, [str(c) for c in task.X.columns])
         loss = task.metric.loss(score)
         if not math.isfinite(loss):
             loss = float("inf")
@@ -140,13 +140,15 @@ class _TrialRecorder:
 _IDENTITY_PREPROCESS = ("BaseEstimator", "SKLearnEstimator", "LGBMEstimator")
 
 
-def learner_rebuild(estimator: Any, X_val: Any) -> Dict[str, Any]:
+def learner_rebuild(estimator: Any, X_val: Any, names: Optional[List[str]] = None) -> Dict[str, Any]:
     """How to rebuild one trial's learner as plain LightGBM / XGBoost / scikit-learn (``info["rebuild"]``).
 
     ``estimator`` is FLAML's wrapper as fitted on a fold: its ``_model`` is the
     library's own estimator with the exact parameters FLAML gave it (iteration
     counts FLAML adjusted included). ``X_val`` is what FLAML's DataTransformer made
-    of the rows: its columns are the ones the learner saw, in order. Returns
+    of the rows: its columns are the ones the learner saw, in order, recorded as
+    positions among ``names`` (the search's column names, which are automux's safe
+    names, not the user's: positions mean the same in the user's frame). Returns
     ``{expr, imports, columns}`` or ``{refusal}`` naming what FLAML does that the
     rebuild cannot.
     """
@@ -163,7 +165,11 @@ def learner_rebuild(estimator: Any, X_val: Any) -> Dict[str, Any]:
         if cats:
             return {"refusal": f"FLAML's DataTransformer encodes categorical column(s) {', '.join(cats[:3])} "
                                "its own way (category codes, a '__NAN__' level), which is not rebuilt"}
-        columns = [str(c) for c in X_val.columns]
+        names = list(names if names is not None else X_val.columns)
+        missing = [str(c) for c in X_val.columns if str(c) not in names]
+        if missing:
+            return {"refusal": f"FLAML made column(s) {', '.join(missing[:3])} of its own, which are not rebuilt"}
+        columns = [names.index(str(c)) for c in X_val.columns]
     else:
         return {"refusal": f"FLAML passed the learner a {type(X_val).__name__}, not a DataFrame"}
     model = getattr(estimator, "_model", None)
@@ -239,8 +245,9 @@ class FlamlAdapter(Adapter):
 
         FLAML's DataTransformer keeps the numeric columns with two or more values
         and imputes missing numbers with the median of all training rows; the
-        rebuild selects the same columns and imputes with the median of the rows
-        it is fitted on (the same when nothing is missing). ``None`` when
+        rebuild selects the same columns (by position) and imputes with the median
+        of the rows it is fitted on (the same when nothing is missing). The model
+        gets a plain array: its numbers do not depend on column names. ``None`` when
         :meth:`rebuild_refusal` gives a reason.
         """
         from ..core.rebuild_source import rebuild_file
@@ -253,12 +260,13 @@ class FlamlAdapter(Adapter):
             "from sklearn.compose import ColumnTransformer", "from sklearn.impute import SimpleImputer",
             "from sklearn.pipeline import Pipeline"})
         info["expr"] = ("Pipeline([\n        (\"columns\", ColumnTransformer([(\"num\", SimpleImputer(strategy=\"median\", "
-                        "keep_empty_features=True), COLUMNS)],\n                                     "
-                        "verbose_feature_names_out=False).set_output(transform=\"pandas\")),\n"
+                        "keep_empty_features=True), COLUMNS)])),\n"
                         f"        (\"model\", {info['expr']}),\n    ])")
         title = (f"FLAML candidate {candidate.index} ({candidate.algorithm}) rebuilt as its library's own "
                  "estimator: FLAML's column selection and median imputation, then the model.")
-        return rebuild_file(title, info, seed, prelude=["", f"COLUMNS = {kept!r}"])
+        prelude = ["", "#: Positions of the columns FLAML's learner saw, in the raw feature frame.",
+                   f"COLUMNS = {kept!r}"]
+        return rebuild_file(title, info, seed, prelude=prelude)
 
     def _settings(self, task: SearchTask) -> Dict[str, Any]:
         unknown = sorted(set(task.options) - set(OPTIONS))

@@ -78,15 +78,68 @@ def _scorer(metric: Any, n_classes: int, regression: bool) -> Any:
     return score
 
 
+def _setup_step(name: str, step: Any, columns: List[str], task: str, imports: Any) -> Optional[str]:
+    """One step of PyCaret's setup pipeline as plain scikit-learn source; None when it is a no-op here.
+
+    Raises ``Unrebuildable`` naming the step when it cannot be written so.
+    """
+    from ..core.rebuild_source import Unrebuildable, estimator_expr
+
+    inner = getattr(step, "transformer", None)
+    if name == "label_encoding" and task != "regression" and type(inner).__name__ == "LabelEncoder":
+        return None  # automux's targets are already the codes 0..k-1: PyCaret's label encoding is the identity
+    if type(step).__name__ not in ("TransformerWrapper", "TransformerWrapperWithInverse") or inner is None:
+        raise Unrebuildable(f"PyCaret's setup step {name!r} ({type(step).__name__}) is PyCaret's own")
+    include = getattr(step, "include", None)
+    include = list(columns) if include is None else [str(c) for c in include]
+    if not include:
+        return None  # e.g. the categorical imputer on data without categorical columns
+    if include != list(columns):
+        raise Unrebuildable(f"PyCaret's setup step {name!r} applies {type(inner).__name__} to a subset of the "
+                            f"columns ({', '.join(include[:3])}...), which a plain ColumnTransformer reorders")
+    imports.add("from sklearn.compose import ColumnTransformer")
+    positions = list(range(len(columns)))  # the search's names are automux's safe ones: positions travel
+    return f"ColumnTransformer([({name!r}, {estimator_expr(inner, imports)}, {positions!r})])"
+
+
+def setup_rebuild(pipeline: Any, columns: List[str], task: str) -> Dict[str, Any]:
+    """PyCaret's fitted setup pipeline as ``{steps: [(name, expr)], imports}``, or ``{refusal}`` naming the step.
+
+    Only steps that wrap a scikit-learn transformer applied to every column are
+    written (PyCaret's wrapper keeps the columns in their order, and so does a
+    one-part ColumnTransformer over every position); anything else of PyCaret's
+    own is refused. The estimator then gets a plain array, not PyCaret's frame.
+    """
+    from ..core.rebuild_source import Unrebuildable
+
+    imports: set = set()
+    steps = []
+    try:
+        for name, step in getattr(pipeline, "steps", []):
+            expr = _setup_step(str(name), step, columns, task, imports)
+            if expr is not None:
+                steps.append((str(name), expr))
+    except Unrebuildable as e:
+        return {"refusal": str(e)}
+    return {"steps": steps, "imports": sorted(imports)}
+
+
+def candidate_rebuild(prep: Dict[str, Any], model: Any) -> Dict[str, Any]:
+    """``info["rebuild"]`` of one compared estimator: setup's steps then the estimator, or ``{refusal}``."""
+    from ..core.rebuild_source import rebuild_info
+
+    if "refusal" in prep:
+        return {"refusal": prep["refusal"]}
+    est = rebuild_info(model)
+    if "refusal" in est:
+        return est
+    parts = [f"({name!r}, {expr})" for name, expr in prep["steps"]] + [f"(\"trained_model\", {est['expr']})"]
+    return {"expr": "Pipeline([\n        " + ",\n        ".join(parts) + ",\n    ])",
+            "imports": sorted(set(est["imports"]) | set(prep["imports"]) | {"from sklearn.pipeline import Pipeline"})}
+
+
 class PyCaretAdapter(Adapter):
     name = "pycaret"
-    #: Why promotion refuses every PyCaret candidate (read by ``automux.governance.promote``).
-    rebuild_refusal = (
-        "PyCaret's candidates are PyCaret Pipelines whose setup steps (column-type inference, imputation, "
-        "encoding, target label encoding) are PyCaret's own TransformerWrapper classes, fitted in its isolated "
-        "env (Python 3.11, scikit-learn 1.4.2); automux does not write them as plain scikit-learn yet, and "
-        "promotion refits a rebuild in the main interpreter, so the estimator alone would not be the "
-        "candidate that was scored")
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
@@ -172,6 +225,7 @@ class PyCaretAdapter(Adapter):
             grid = exp.pull()
             ids_by_class = {exp._all_models_internal[i].class_def: i for i in include}
             steps = [name for name, _ in exp.pipeline.steps]
+            prep = setup_rebuild(exp.pipeline, [str(c) for c in X.columns], task.task)
             by_id: Dict[str, int] = {}
             for entry in exp._master_model_container:
                 model, scores = entry["model"], entry["scores"]
@@ -183,7 +237,7 @@ class PyCaretAdapter(Adapter):
                 fold_scores = [None if s is None or not np.isfinite(s) else float(s) for s in folds]
                 cand = task.add_candidate(est_id, _jsonable_params(model), fold_scores,
                                           steps=steps + [type(model).__name__], fit_time_s=fit_time,
-                                          estimator=type(model).__name__)
+                                          estimator=type(model).__name__, rebuild=candidate_rebuild(prep, model))
                 by_id[est_id] = cand.index
             if isinstance(best, list):  # compare_models returns [] when every model failed
                 raise RuntimeError("PyCaret's compare_models produced no model")
@@ -196,6 +250,29 @@ class PyCaretAdapter(Adapter):
                             chosen=by_id.get(chosen_id),
                             info={"include": include, "chosen_estimator": chosen_id, "sorted_by": metric_name,
                                   "pycaret_test_set": "a copy of the training rows (unused)"})
+
+    def rebuild_refusal(self, candidate: Any, task: str, columns: Dict[str, str]) -> Optional[str]:
+        """Why ``candidate`` has no explicit rebuild (a setup step or estimator of PyCaret's own), or None."""
+        info = (getattr(candidate, "info", None) or {}).get("rebuild")
+        if not isinstance(info, dict):
+            return "the run was recorded before PyCaret candidates carried their rebuild (rerun it)"
+        return info.get("refusal")
+
+    def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
+        """setup's preprocessing (the scikit-learn transformers PyCaret fitted, on every column) and the estimator.
+
+        Written in PyCaret's env from the objects PyCaret fitted; refitted by promotion
+        in the main interpreter, whose scikit-learn may differ from PyCaret's pin
+        (1.4.2): the fold-score comparison says whether that still reproduces.
+        ``None`` when :meth:`rebuild_refusal` gives a reason.
+        """
+        from ..core.rebuild_source import rebuild_file
+
+        if self.rebuild_refusal(candidate, task, columns) is not None:
+            return None
+        title = (f"PyCaret candidate {candidate.index} ({candidate.algorithm}): setup's preprocessing steps and "
+                 "the estimator, as plain scikit-learn.")
+        return rebuild_file(title, candidate.info["rebuild"], seed)
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
         from ..core.sklearn_kit import predict_output
