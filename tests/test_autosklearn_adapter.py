@@ -81,8 +81,9 @@ def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_p
     store, a, _ = two_runs
     from sklearn.datasets import load_breast_cancer
 
-    split = json.loads((Path(store) / a.run_id / "split.json").read_text())
-    holdout = load_breast_cancer(as_frame=True).frame.iloc[split["holdout"]]
+    from automux.core.contract.split import Split
+    split = Split.from_json(json.loads((Path(store) / a.run_id / "split.json").read_text()))
+    holdout = load_breast_cancer(as_frame=True).frame.iloc[list(split.holdout)]
     path = tmp_path / "holdout.parquet"
     holdout.to_parquet(path)
     proc = run_cli("--store", str(store), "predict", a.run_id, "--data", str(path), "--json")

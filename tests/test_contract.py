@@ -95,7 +95,9 @@ def test_candidate_json_round_trip():
 
 
 def test_budget_modes():
-    assert Budget(trials=3).mode == "trials" and Budget(trials=3).deadline_s is None
+    # issue 12: a count budget has a hard stop too, the wall cap (one hour by default) plus the grace
+    assert Budget(trials=3).mode == "trials" and Budget(trials=3).deadline_s == 3600 + 15
+    assert Budget(trials=3, timeout_s=60, grace_s=5).deadline_s == 65
     b = Budget(seconds=10, grace_s=5)
     assert b.mode == "seconds" and b.deadline_s == 15
 

@@ -114,7 +114,9 @@ def test_optuna_candidate_is_promoted_and_reproduces_the_holdout(optuna_run, xor
     assert load_promotion(record.run_id, store)["status"] == PROMOTED
 
     # the file stands alone: a fresh isolated interpreter, the run's rows, scikit-learn's own AUC
-    split = json.loads((store.run_dir(record.run_id) / "split.json").read_text())
+    from automux.core.contract.split import Split
+    stored = Split.from_json(json.loads((store.run_dir(record.run_id) / "split.json").read_text()))
+    split = {"train": [int(i) for i in stored.train], "holdout": [int(i) for i in stored.holdout]}
     script = textwrap.dedent(f"""
         import runpy, sys
         import pandas as pd

@@ -88,7 +88,7 @@ def profile(data: Union[str, pd.DataFrame], target: Optional[str] = None, task: 
     kinds = [_column_kind(X[c]) for c in X.columns]
     usable = X.drop(columns=[c for c, k in zip(X.columns, kinds) if k in ("datetime", "text")])
     ds = load_data(pd.concat([usable, frame[[target]]], axis=1) if target in frame.columns else frame,
-                   target, task=task)
+                   target, task=task, fingerprint=False)  # the profile needs no id: the run fingerprints once
     if ds.task == "regression":
         n_classes, imbalance = 0, 1.0
     else:

@@ -47,13 +47,13 @@ def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_d
     """
     ds, split = exp.dataset, exp.split
     names = feature_names.mapping(ds.X.columns)
-    train_idx = np.asarray(split.train, dtype=np.int64)
+    train_idx = split.train_idx
     train = ds.X.take(train_idx).set_axis(names["safe"], axis=1).reset_index(drop=True)
     train[jf.TARGET_COL] = ds.y[train_idx]
     train[jf.FOLD_COL] = split.fold_ids()
     jf.write_arrow(train, job_dir / jf.TRAIN)
     del train
-    holdout = ds.X.take(np.asarray(split.holdout, dtype=np.int64)).set_axis(names["safe"], axis=1)
+    holdout = ds.X.take(split.holdout_idx).set_axis(names["safe"], axis=1)
     jf.write_arrow(holdout.reset_index(drop=True), job_dir / jf.HOLDOUT)
     cls = type(adapter)
     jf.write_json(job_dir / jf.JOB, {

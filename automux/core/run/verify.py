@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import pandas as pd
 
-from ..contract.data import load_data
+from ..contract.data import legacy_fingerprint, load_data
 from ..contract.experiment import Experiment
 from ..contract.record import RunRecord
 from ..contract.spec import candidates_identity
@@ -26,7 +26,7 @@ def experiment_from_record(record: RunRecord, store: RunStore,
         raise DataError(f"run {record.run_id} was made from an in-memory DataFrame: pass the same data again")
     ds = load_data(source, spec.data["target"], task=spec.data["task"], drop=spec.data.get("drop") or None,
                    drop_missing_target=bool(spec.data.get("drop_missing_target")))
-    if ds.fingerprint != spec.data["fingerprint"]:
+    if ds.fingerprint != spec.data["fingerprint"] and legacy_fingerprint(ds.X, ds.y) != spec.data["fingerprint"]:
         raise DataError(f"the data at {spec.data['source']} has changed since run {record.run_id} "
                         f"(fingerprint {ds.fingerprint[:12]} != recorded {spec.data['fingerprint'][:12]})")
     store.check_artifacts(record, "split.json")
