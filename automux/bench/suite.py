@@ -30,9 +30,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
+from ..core.capabilities import TASK_NAMES
 from ..core.errors import SpecError
 
-TASKS = ("binary", "multiclass", "regression")
+TASKS = TASK_NAMES  # one list of tasks: automux.core.capabilities
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _SECONDS_RE = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
 _TRIALS_RE = re.compile(r"^trials(\d+)$")

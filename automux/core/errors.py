@@ -43,10 +43,6 @@ class RunNotFound(UserError, LookupError):
     """No run with that id is in the store."""
 
 
-class WorkerError(AutomuxError, RuntimeError):
-    """The worker process failed; the run record holds its log."""
-
-
 class StoreError(UserError, OSError):
     """The run store cannot be used as asked: a bad run id, a corrupt record, a store that cannot be written."""
 

@@ -48,9 +48,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
+from ..capabilities import TASK_NAMES
 from ..errors import DataError
 
-TASKS = ("binary", "multiclass", "regression")
+TASKS = TASK_NAMES  # one list of tasks: automux.core.capabilities
 #: A numeric target with at most this many distinct integer values is classification.
 MAX_CLASSES_INFERRED = 20
 
