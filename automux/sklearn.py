@@ -60,7 +60,7 @@ class ModelIntegrityError(AutomuxError, RuntimeError):
 
 
 #: Loaded models of main-env runs, by (store root, run id, model hashes); at most ``_CACHE_SIZE``.
-_MODELS: "OrderedDict[tuple, tuple]" = OrderedDict()
+_MODELS: OrderedDict[tuple, tuple] = OrderedDict()
 _CACHE_SIZE = 8
 _CACHE_LOCK = threading.Lock()
 
@@ -76,9 +76,9 @@ def _get_adapter(name: str) -> Any:
 
 def _run_accepts(name: str) -> bool:
     """Whether :func:`automux.run` (or the experiment it builds) takes the keyword ``name``."""
-    import automux
+    from . import api
 
-    return any(name in inspect.signature(f).parameters for f in (automux.run, automux.experiment))
+    return any(name in inspect.signature(f).parameters for f in (api.run, api.experiment))
 
 
 def verify_model_files(record: Any, run_dir: Path) -> None:
@@ -153,7 +153,7 @@ class _AutoMuxBase(BaseEstimator):
     def _backend_handles_missing(self) -> bool:
         try:
             return bool(_get_adapter(self.backend).capabilities.missing_values)
-        except Exception:  # "auto", or an unknown name: fit will say so
+        except (LookupError, AutomuxError):  # "auto", or an unknown name: fit will say so
             return False
 
     # --- input ----------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class _AutoMuxBase(BaseEstimator):
 
     # --- fit ------------------------------------------------------------------------------------
 
-    def _encode_y(self, y: np.ndarray) -> "tuple[np.ndarray, str]":
+    def _encode_y(self, y: np.ndarray) -> tuple[np.ndarray, str]:
         """The target as automux gets it and the task name; sets ``classes_`` for a classifier."""
         raise NotImplementedError
 
@@ -208,7 +208,7 @@ class _AutoMuxBase(BaseEstimator):
                 warnings.warn("cores= is ignored: this automux.run does not take cores", UserWarning, stacklevel=3)
         return kwargs
 
-    def fit(self, X: Any, y: Any = None) -> "_AutoMuxBase":
+    def fit(self, X: Any, y: Any = None) -> _AutoMuxBase:
         """One run under the contract on ``X`` and ``y``; returns self.
 
         Raises:
@@ -216,7 +216,7 @@ class _AutoMuxBase(BaseEstimator):
                 automux's DataError / SpecError are ValueErrors too).
             FitFailed: the run failed or timed out (its record is in the store).
         """
-        import automux
+        from . import api
         from .core.run.store import RunStore
 
         if y is None:
@@ -229,7 +229,7 @@ class _AutoMuxBase(BaseEstimator):
         frame[TARGET] = codes
         store = self.store if isinstance(self.store, RunStore) else RunStore(self.store)
         kwargs = dict(self._run_kwargs(), store=store)
-        record = automux.run(frame, TARGET, self.backend, task=task, **kwargs)
+        record = api.run(frame, TARGET, self.backend, task=task, **kwargs)
         if record.status != "ok":
             raise FitFailed(f"automux run {record.run_id} on {record.backend} ended {record.status}: "
                             f"{record.error or 'see its record'} (store {store.root})")
@@ -247,7 +247,7 @@ class _AutoMuxBase(BaseEstimator):
     def _in_main_env(self) -> bool:
         return not ((self.record_.env or {}).get("automux_env") or {}).get("isolated", False)
 
-    def _loaded(self) -> "tuple[Any, Any]":
+    def _loaded(self) -> tuple[Any, Any]:
         """The adapter and its model loaded from the store, cached in this process (not on self).
 
         The model files are checked against ``record_.artifacts`` before the
@@ -305,7 +305,7 @@ class AutoMuxClassifier(ClassifierMixin, _AutoMuxBase):
 
     _task_kind = "classification"
 
-    def _encode_y(self, y: np.ndarray) -> "tuple[np.ndarray, str]":
+    def _encode_y(self, y: np.ndarray) -> tuple[np.ndarray, str]:
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
@@ -329,7 +329,7 @@ class AutoMuxRegressor(RegressorMixin, _AutoMuxBase):
 
     _task_kind = "regression"
 
-    def _encode_y(self, y: np.ndarray) -> "tuple[np.ndarray, str]":
+    def _encode_y(self, y: np.ndarray) -> tuple[np.ndarray, str]:
         return np.asarray(y, dtype=np.float64), "regression"
 
     def predict(self, X: Any) -> np.ndarray:
