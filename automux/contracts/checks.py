@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.run import jobfiles as jf
 from ..core.adapter import Adapter
-from ..core.capabilities import BUDGET_MODES, TASK_NAMES, Capabilities, Environment
+from ..core.capabilities import BUDGET_MODES, PRODUCES, STRENGTHS, TASK_NAMES, Capabilities, Environment
 from ..core.errors import SpecError, UnsupportedData, UnsupportedTask
 from ..core.contract.spec import candidates_identity
 from . import data, processes
@@ -28,7 +28,6 @@ from .results import CheckFailed, CheckSkipped
 
 Check = Callable[..., Optional[str]]
 
-PRODUCES = ("single", "pipeline", "ensemble")
 #: At least one candidate's odd-fold loss must exceed its other folds' losses by this factor.
 ODD_FOLD_RATIO = 1.2
 PROBA_SUM_ATOL = 1e-6
@@ -95,6 +94,12 @@ def check_capabilities_well_formed(adapter: Adapter, ctx: Optional[ContractConte
         problems.append(f"distributed = {caps.distributed!r}: None or a non-empty name")
     if not isinstance(caps.strengths, (tuple, list)) or not all(isinstance(s, str) for s in caps.strengths):
         problems.append("strengths must be a tuple of strings")
+    else:
+        unknown = [s for s in caps.strengths if s not in STRENGTHS]
+        if unknown:
+            problems.append(f"strengths {unknown}: choose from {', '.join(STRENGTHS)}")
+    if caps.interpretable is True and caps.produces in ("ensemble", "stack"):
+        problems.append(f"interpretable = True with produces = {caps.produces!r}: an ensemble is not interpretable")
     try:
         json.loads(json.dumps(caps.to_json()))
     except (TypeError, ValueError) as e:
