@@ -48,10 +48,13 @@ def perturb_timing() -> bool:
     OS entropy, so no two runs agree) and the interpreter switches threads every
     10 microseconds. A search whose candidates or choice depend on which thread
     finishes first then gives another result; a deterministic one does not.
-    Returns whether it is on. Idempotent.
+    Only in a worker process (``python -m automux.core.run.worker``). Returns whether it is on. Idempotent.
     """
     if not os.environ.get(PERTURB_ENV):
         return False
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) != "automux.core.run.worker":
+        return False  # only ever in a worker process: never patch the parent's time.sleep
     if getattr(time.sleep, "_automux_jitter", False):
         return True
     real_sleep = time.sleep
