@@ -297,7 +297,9 @@ class ContractContext:
         for run in self.runs.values():
             processes.end(run.not_ended)
         if os.environ.get(KEEP_ENV):
-            self._finalizer.detach()
+            if self._finalizer.detach() is not None:
+                sys.stderr.write(f"[contracts {self.adapter.name}] {KEEP_ENV} set: kept the scratch store "
+                                 f"{self.root} (runs/, probe/, inprocess/)\n")
             return
         self._finalizer()
 
