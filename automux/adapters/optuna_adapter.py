@@ -274,8 +274,8 @@ class OptunaAdapter(PickledModel, Adapter):
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
         deterministic={"trials": True, "seconds": False},
-        # scikit-learn forests and LightGBM (deterministic=True, force_row_wise) give the same model at any n_jobs
-        deterministic_multicore={"trials": True, "seconds": False},
+        # measured by the contracts' two-core check: LightGBM / the forests at n_jobs=2 did not repeat
+        deterministic_multicore={"trials": False, "seconds": False},
         custom_folds=True, categorical=True, missing_values=True,
         produces="single", interpretable=False,
         min_budget={"trials": 10, "seconds": 30},
