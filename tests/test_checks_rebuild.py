@@ -40,3 +40,10 @@ def test_check_passes_first_party_adapters_that_rebuild(backend):
     adapter = get_adapter(backend)
     ctx = ContractContext(adapter, ContractConfig(trials=2))
     assert "reproduced their fold scores" in check_rebuild_reproduces(adapter, ctx)
+
+
+def test_contract_suite_yields_the_rebuild_check_for_adapters_that_rebuild():
+    from automux.contracts.checks import yield_checks
+
+    assert check_rebuild_reproduces in list(yield_checks(RebuildingFake()))
+    assert check_rebuild_reproduces not in list(yield_checks(RefusingRebuildFake()))

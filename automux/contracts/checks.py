@@ -665,6 +665,8 @@ def yield_checks(adapter: Adapter) -> Iterator[Check]:
     yield check_save_load_round_trip
     if type(adapter).candidate_source is not Adapter.candidate_source:
         yield check_chosen_matches_returned_model
+        from .checks_rebuild import rebuild_checks  # here: checks_rebuild imports this module
+        yield from rebuild_checks(adapter)
     if not getattr(adapter, "free_form_options", False):
         yield check_undeclared_options_refused
     if "seconds" in modes:

@@ -5,8 +5,13 @@
 1. asks the run's adapter for the candidate's source
    (:meth:`automux.core.adapter.Adapter.candidate_source`): a plain Python file
    whose ``build_model()`` returns an unfitted scikit-learn estimator, written to
-   ``RUN_DIR/promotion/candidate_K.py``. An adapter that gives none is promoted
-   on the backend's own stored model, and the decision says so;
+   ``RUN_DIR/promotion/candidate_K.py``. An adapter that cannot rebuild a
+   candidate says why through ``rebuild_refusal`` (a string class attribute, or
+   a method ``(candidate, task, columns) -> Optional[str]``, see
+   :func:`rebuild_refusal`) and the candidate is refused (``not_rebuildable``).
+   An adapter that gives no source and declares no reason (third-party
+   adapters) is promoted on the backend's own stored model, and the decision
+   says so;
 2. runs that file in a fresh interpreter (``python -I``, automux and every
    AutoML backend blocked from import) on the run's fixed folds and hold-out,
    once per seed: the run's own backend seed first, then seeds derived from
@@ -25,7 +30,10 @@
    ``fragile_gain``
        the seed-averaged per-fold gain over the stronger readiness baseline
        (dummy / linear, same folds) is inside the fold noise (see
-       :mod:`automux.governance.gain`).
+       :mod:`automux.governance.gain`);
+   ``not_rebuildable``
+       the adapter declares that this candidate cannot be rebuilt explicitly,
+       and why (the detail is the adapter's reason).
 
 The decision is written to ``RUN_DIR/promotion/candidate_K.json`` and
 ``RUN_DIR/promotion.json`` (the latest decision); a promoted run is marked in
