@@ -7,8 +7,9 @@ stand-alone file promotion runs. Imported only inside adapter methods.
 
 The contract: the expression, evaluated after the imports, constructs an
 unfitted estimator with the same ``get_params(deep=False)`` at every level as
-the original (parameters equal to the constructor's defaults are left to them). Anything that cannot be written that way (a value that
-is not a literal, a class from automux or an AutoML backend) raises
+the original (parameters equal to the constructor's defaults are left to them).
+Anything that cannot be written that way (a value that is not a literal, a class
+from automux or an AutoML backend) raises
 :class:`Unrebuildable` naming it, which becomes the candidate's refusal reason.
 """
 from __future__ import annotations
