@@ -184,6 +184,10 @@ def verify(run_id: str, *, store: Union[str, RunStore, None] = None, data: Optio
     """
     the_store = _store(store)
     record = the_store.load(run_id)
+    # issue 16: an ensemble is rebuilt from its members stored OOF, not re-run
+    from .governance.ensemble import ENSEMBLE_BACKEND, verify_ensemble
+    if record.backend == ENSEMBLE_BACKEND:
+        return verify_ensemble(run_id, store=the_store, data=data)
     exp = experiment_from_record(record, the_store, data=data)
     rerun = execute(exp, record.backend, options=record.backend_options, store=the_store, inline=inline,
                     progress=progress, extra={"verifies": run_id})
@@ -214,8 +218,8 @@ def runs(store: Union[str, RunStore, None] = None, backend: Optional[str] = None
 def predict(run_id: str, data: DataLike, *, store: Union[str, RunStore, None] = None,
             build: bool = True) -> Dict[str, Any]:
     """Predictions from a stored model, run in the env that trained it (``automux predict``)."""
-    from .core.run.predict import predict as predict_run
-    return predict_run(run_id, data, store=_store(store), build=build)
+    from .governance.ensemble import predict_any  # issue 16: an ensemble predicts through its members
+    return predict_any(run_id, data, store=_store(store), build=build)
 
 
 def check(data: DataLike, target: Optional[str] = None, **kwargs: Any) -> Any:
