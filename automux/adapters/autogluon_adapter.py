@@ -22,7 +22,8 @@ Search, with ``TabularPredictor`` in the scratch directory:
   is trained).
 
 Candidates: every model AutoGluon trained, in training order, with per-fold
-scores from its out-of-fold predictions. The returned model is the chosen
+scores from its out-of-fold predictions; the chosen one's out-of-fold
+predictions are returned as ``SearchResult.oof``. The returned model is the chosen
 bagged model: the average of its fold models, each fit on the other folds'
 rows (AutoGluon does not refit on all rows unless ``refit_full=true``, which
 refits the chosen one on every row and returns that instead).
@@ -159,7 +160,8 @@ class AutoGluonAdapter(Adapter):
                  f"{len(task.folds)} given folds, {threads} cpu(s)")
         predictor.fit(train, **fit_args)
         names = self._trained(predictor, plan)
-        scores = {n: self._fold_scores(predictor, n, task, fold_of) for n in names}
+        oofs = {n: self._oof(predictor, n, task) for n in names}
+        scores = {n: self._fold_scores(oofs[n], task, fold_of) for n in names}
         info = predictor.info()["model_info"] if hasattr(predictor, "info") else {}
         for n in names:
             algorithm = n.split("_", 1)[1].rsplit("_BAG", 1)[0] if n.startswith("c") and "_" in n else n
@@ -174,6 +176,7 @@ class AutoGluonAdapter(Adapter):
         else:
             best = predictor.model_best
             chosen = names.index(best) if best in names else task.best_index()
+        oof = oofs.get(best)  # the chosen bagged model's out-of-fold predictions: on exactly the spec's folds
         if task.options.get("refit_full"):
             refit = predictor.refit_full(model=best)
             best = refit.get(best, best)
@@ -184,7 +187,7 @@ class AutoGluonAdapter(Adapter):
             task.log(f"autogluon: could not delete unused models: {e}")
         return SearchResult(model={"predictor": predictor, "path": str(path), "task": task.task,
                                    "n_classes": task.n_classes},
-                            chosen=chosen, info={"model": best, "fit_s": round(time.monotonic() - t0, 2),
+                            chosen=chosen, oof=oof, info={"model": best, "fit_s": round(time.monotonic() - t0, 2),
                                                  "num_cpus": threads, "presets": fit_args.get("presets"),
                                                  "refit_full": bool(task.options.get("refit_full"))})
 
@@ -201,14 +204,19 @@ class AutoGluonAdapter(Adapter):
         return sorted(names, key=lambda n: (order.get(n, {}).get("stack_level", 1), names.index(n)))
 
     @staticmethod
-    def _fold_scores(predictor: Any, name: str, task: SearchTask, fold_of: np.ndarray) -> List[Optional[float]]:
-        """automux's metric on each given fold, from the model's out-of-fold predictions."""
+    def _oof(predictor: Any, name: str, task: SearchTask) -> Optional[np.ndarray]:
+        """The model's out-of-fold predictions in automux's format (row order of ``task.X``), or None."""
         try:
             if task.task == "regression":
-                oof = predictor.predict_oof(model=name).to_numpy(dtype=np.float64)
-            else:
-                oof = _proba_matrix(predictor.predict_proba_oof(model=name), task.n_classes)
+                return predictor.predict_oof(model=name).to_numpy(dtype=np.float64)
+            return _proba_matrix(predictor.predict_proba_oof(model=name), task.n_classes)
         except Exception:
+            return None
+
+    @staticmethod
+    def _fold_scores(oof: Optional[np.ndarray], task: SearchTask, fold_of: np.ndarray) -> List[Optional[float]]:
+        """automux's metric on each given fold, from the model's out-of-fold predictions."""
+        if oof is None:
             return [None] * len(task.folds)
         out: List[Optional[float]] = []
         for k in range(len(task.folds)):
