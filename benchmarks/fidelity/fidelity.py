@@ -1,0 +1,333 @@
+"""Fidelity against native use: a backend through automux vs the same backend called natively.
+
+For each (backend, data set, seed): the automux run is an ordinary bench cell (outer fold 0 of
+the real-data suite, a seconds budget, worker process, hard deadline), and the native run is
+the backend called the way its own documentation shows, with its own defaults (its own
+validation, default threads, default metric), on exactly automux's training rows of that
+cell, for the same seconds budget. Both are scored here by scikit-learn on automux's hold-out
+rows with the suite's metric (ROC AUC / log loss / RMSE; reported higher-is-better, losses
+negated, as AMLB's ``result``). automux's hold-out predictions are read back from its run
+record, so the two scores come from the same scikit-learn function.
+
+Native recipes (documented defaults; only the seed and the budget are set):
+
+* ``flaml``: ``flaml.AutoML().fit(X, y, task=..., time_budget=S, seed=seed)`` (FLAML's
+  README): ``metric="auto"`` (roc_auc / log_loss / r2), ``eval_method="auto"`` (its own CV or
+  hold-out), ``n_jobs=-1``, its default ``estimator_list``.
+* ``optuna``: Optuna's LightGBM example (``optuna-examples/lightgbm/lightgbm_simple.py``):
+  a 75/25 ``train_test_split`` of the training rows, the example's search space
+  (``lambda_l1``, ``lambda_l2``, ``num_leaves``, ``feature_fraction``, ``bagging_fraction``,
+  ``bagging_freq``, ``min_child_samples``), LightGBM's default objective metric on the
+  validation part, ``study.optimize(..., timeout=S)`` with a seeded TPE sampler; then the best
+  parameters refit on all training rows (the example stops before this step).
+
+Wall time: automux's is the worker's (``duration``: start-up, imports, search, refit,
+scoring); native is the fit + predict in this process, imports excluded. Both run on the same
+machine at the same moment's load; the native side uses the backend's default threads (all
+cores) where automux's adapter fixes ``n_jobs=1``.
+
+    python benchmarks/fidelity/fidelity.py --backends flaml --datasets breast_cancer,diabetes \\
+        --seeds 0,1 --seconds 20 --out benchmarks/fidelity/results
+
+Resumable: a (backend, data set, seed) whose row is in ``OUT/raw.csv`` is not rerun.
+Writes ``OUT/raw.csv`` (one row per pair) and ``OUT/summary.md`` (a table per backend).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = REPO / "benchmarks" / "suites" / "realdata.yaml"
+FIELDS = ["backend", "dataset", "task", "metric", "seed", "seconds", "rows_train", "rows_holdout",
+          "automux_status", "automux_score", "automux_result_column", "native_status", "native_score",
+          "diff", "automux_wall_s", "automux_training_s", "native_wall_s", "wall_ratio", "automux_models",
+          "native_models", "native_info", "run_id", "utc"]
+BACKENDS = ("flaml", "optuna")
+
+
+# ---------------------------------------------------------------- scoring (scikit-learn)
+
+def sk_score(metric: str, task: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Higher-is-better hold-out score by scikit-learn (a loss negated)."""
+    from sklearn import metrics
+
+    if task == "regression":
+        if metric == "rmse":
+            return -float(math.sqrt(metrics.mean_squared_error(y, pred)))
+        if metric == "mae":
+            return -float(metrics.mean_absolute_error(y, pred))
+        return float(metrics.r2_score(y, pred))
+    proba = np.asarray(pred, dtype=float)
+    if metric == "roc_auc":
+        if n_classes == 2:
+            return float(metrics.roc_auc_score(y, proba[:, 1]))
+        return float(metrics.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=list(range(n_classes))))
+    if metric == "log_loss":
+        return -float(metrics.log_loss(y, proba, labels=list(range(n_classes))))
+    if metric == "accuracy":
+        return float(metrics.accuracy_score(y, proba.argmax(axis=1)))
+    raise ValueError(f"no scikit-learn scorer here for {metric}")
+
+
+def _full_proba(proba: np.ndarray, classes: Any, n_classes: int) -> np.ndarray:
+    """Columns in code order 0..K-1 (a class absent from the training rows gets 0)."""
+    out = np.zeros((proba.shape[0], n_classes))
+    for j, c in enumerate(list(classes)):
+        out[:, int(c)] = proba[:, j]
+    return out
+
+
+# ---------------------------------------------------------------- native recipes
+
+def native_flaml(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
+                 seed: int) -> Tuple[np.ndarray, Dict[str, Any]]:
+    from automux.adapters.flaml_adapter import import_automl  # only hides mlflow's slow import
+
+    AutoML = import_automl()
+    automl = AutoML()
+    automl.fit(X_train=X, y_train=y, task="regression" if task == "regression" else "classification",
+               time_budget=seconds, seed=seed, verbose=0)
+    info = {"models": len(getattr(automl, "config_history", {}) or {}), "best": automl.best_estimator,
+            "metric": getattr(automl, "_state", None) and getattr(automl._state, "metric", None),
+            "eval_method": getattr(getattr(automl, "_state", None), "eval_method", None),
+            "n_jobs": getattr(getattr(automl, "_state", None), "n_jobs", None)}
+    if task == "regression":
+        return np.asarray(automl.predict(Xh), dtype=float), info
+    return _full_proba(np.asarray(automl.predict_proba(Xh)), automl.classes_, n_classes), info
+
+
+def native_optuna(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
+                  seed: int) -> Tuple[np.ndarray, Dict[str, Any]]:
+    import lightgbm as lgb
+    import optuna
+    from sklearn.model_selection import train_test_split
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if task == "regression":
+        base = {"objective": "regression"}
+    elif n_classes == 2:
+        base = {"objective": "binary"}
+    else:
+        base = {"objective": "multiclass", "num_class": n_classes}
+    base.update(verbosity=-1, seed=seed)
+    strat = y if task != "regression" else None
+    tx, vx, ty, vy = train_test_split(X, y, test_size=0.25, random_state=seed, stratify=strat)
+    # feature_pre_filter off: the search varies min_child_samples (LightGBM refuses otherwise)
+    dtrain = lgb.Dataset(tx, label=ty, params={"feature_pre_filter": False})
+    dvalid = lgb.Dataset(vx, label=vy, reference=dtrain)
+
+    def objective(trial: Any) -> float:
+        params = dict(base,
+                      lambda_l1=trial.suggest_float("lambda_l1", 1e-8, 10.0, log=True),
+                      lambda_l2=trial.suggest_float("lambda_l2", 1e-8, 10.0, log=True),
+                      num_leaves=trial.suggest_int("num_leaves", 2, 256),
+                      feature_fraction=trial.suggest_float("feature_fraction", 0.4, 1.0),
+                      bagging_fraction=trial.suggest_float("bagging_fraction", 0.4, 1.0),
+                      bagging_freq=trial.suggest_int("bagging_freq", 1, 7),
+                      min_child_samples=trial.suggest_int("min_child_samples", 5, 100))
+        evals: Dict[str, Any] = {}
+        lgb.train(params, dtrain, valid_sets=[dvalid], valid_names=["valid"],
+                  callbacks=[lgb.record_evaluation(evals)])
+        (name, values), = evals["valid"].items()
+        return float(values[-1])  # LightGBM's default metric for the objective: lower is better
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, timeout=seconds)
+    model = lgb.train(dict(base, **study.best_params), lgb.Dataset(X, label=y))
+    pred = np.asarray(model.predict(Xh), dtype=float)
+    info = {"models": len(study.trials), "best": study.best_params}
+    if task == "regression":
+        return pred, info
+    if n_classes == 2:
+        return np.column_stack([1 - pred, pred]), info
+    return pred, info
+
+
+NATIVE = {"flaml": native_flaml, "optuna": native_optuna}
+
+
+# ---------------------------------------------------------------- one pair
+
+def _suite_datasets() -> Dict[str, Any]:
+    from automux.bench.suite import load_suite
+
+    return {d.name: d for d in load_suite(SUITE).datasets}
+
+
+def automux_holdout_pred(run_dir: Path, task: str) -> np.ndarray:
+    import pyarrow.ipc as ipc
+
+    with ipc.open_file(str(run_dir / "predictions.arrow")) as f:
+        t = f.read_all().to_pandas()
+    if task == "regression":
+        return t.iloc[:, 0].to_numpy(dtype=float)
+    return t.to_numpy(dtype=float)
+
+
+def one_pair(backend: str, ds_ref: Any, seed: int, seconds: float, out: Path) -> Dict[str, Any]:
+    from automux.bench.cellrun import build_experiment, run_cell
+    from automux.bench.cells import Cell
+    from automux.bench.suite import BackendRef, Constraint
+
+    options = {"n_jobs": 1} if backend == "optuna" else {}
+    cell = Cell(dataset=ds_ref, fold=0, seed=seed, backend=BackendRef(name=backend, options=options),
+                constraint=Constraint(name=f"{seconds:g}s", seconds=float(seconds)), repeat=0, cv_folds=3,
+                test_size=0.25, split_seed=0)
+    exp = build_experiment(cell)
+    ds, split = exp.dataset, exp.split
+    task, metric = exp.spec.task, exp.spec.metric
+    k = len(ds.classes) if task != "regression" else 0
+    tr, ho = split.train_idx, split.holdout_idx
+    X, Xh = ds.X.iloc[tr].reset_index(drop=True), ds.X.iloc[ho].reset_index(drop=True)
+    y, yh = ds.y[tr], ds.y[ho]
+    row: Dict[str, Any] = {"backend": backend, "dataset": ds_ref.name, "task": task, "metric": metric, "seed": seed,
+                           "seconds": seconds, "rows_train": len(tr), "rows_holdout": len(ho),
+                           "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    # automux: the bench cell
+    arow = run_cell(cell, out / "automux")
+    row.update(automux_status=arow.get("status"), automux_wall_s=arow.get("duration"),
+               automux_training_s=arow.get("training_duration"), automux_models=arow.get("models_count"),
+               automux_result_column=arow.get("result"), run_id=arow.get("run_id"))
+    if arow.get("status") == "ok" and arow.get("run_id"):
+        pred = automux_holdout_pred(out / "automux" / "runs" / str(arow["run_id"]), task)
+        row["automux_score"] = sk_score(metric, task, yh, pred, k)
+    # native: same rows, same budget, the backend's own defaults
+    t0 = time.monotonic()
+    try:
+        pred, info = NATIVE[backend](X, y, Xh, task, k, float(seconds), seed)
+        row["native_wall_s"] = time.monotonic() - t0
+        row["native_score"] = sk_score(metric, task, yh, pred, k)
+        row["native_status"] = "ok"
+        row["native_models"] = info.pop("models", None)
+        row["native_info"] = repr(info)[:300]
+    except Exception as e:  # a native failure is a row, as in the bench
+        row["native_wall_s"] = time.monotonic() - t0
+        row["native_status"] = "failed"
+        row["native_info"] = f"{type(e).__name__}: {e}"[:300]
+    if row.get("automux_score") is not None and row.get("native_score") is not None:
+        row["diff"] = row["automux_score"] - row["native_score"]
+    if row.get("automux_wall_s") and row.get("native_wall_s"):
+        row["wall_ratio"] = float(row["automux_wall_s"]) / float(row["native_wall_s"])
+    return row
+
+
+# ---------------------------------------------------------------- table
+
+def _read_raw(path: Path) -> List[Dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _q(vals: List[float], q: float) -> float:
+    s = sorted(vals)
+    if not s:
+        return float("nan")
+    pos = q * (len(s) - 1)
+    lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summarise(rows: List[Dict[str, str]]) -> str:
+    def f(v: Any) -> Optional[float]:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return None
+        return x if math.isfinite(x) else None
+
+    lines = [f"# Fidelity: automux against the native backend", "",
+             f"Made {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {platform.system()} "
+             f"{platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, from `raw.csv` "
+             f"({len(rows)} pairs). `diff` = automux - native hold-out score (scikit-learn, higher is better: AUC, "
+             "-log loss, -RMSE), on the same training and hold-out rows, same seconds budget. Spread: min / "
+             "25% / 75% / max over data sets x seeds. `wall_ratio` = automux worker wall time / native fit+predict "
+             "wall time. A failed side is counted in `failed`, not in the medians.", ""]
+    for backend in sorted({r["backend"] for r in rows}):
+        rs = [r for r in rows if r["backend"] == backend]
+        d = [x for x in (f(r.get("diff")) for r in rs) if x is not None]
+        w = [x for x in (f(r.get("wall_ratio")) for r in rs) if x is not None]
+        fail_a = sum(r.get("automux_status") != "ok" for r in rs)
+        fail_n = sum(r.get("native_status") != "ok" for r in rs)
+        lines += [f"## {backend}", "",
+                  "| pairs | median diff | min | 25% | 75% | max | automux better / worse / tie | median wall ratio | "
+                  "wall ratio range | failed (automux / native) |",
+                  "|---|---|---|---|---|---|---|---|---|---|",
+                  f"| {len(rs)} | {_fmt(statistics.median(d)) if d else '-'} | {_fmt(_q(d, 0))} | {_fmt(_q(d, .25))} | "
+                  f"{_fmt(_q(d, .75))} | {_fmt(_q(d, 1))} | {sum(x > 1e-9 for x in d)} / {sum(x < -1e-9 for x in d)} / "
+                  f"{sum(abs(x) <= 1e-9 for x in d)} | {_fmt(statistics.median(w)) if w else '-'} | "
+                  f"{_fmt(_q(w, 0))} - {_fmt(_q(w, 1))} | {fail_a} / {fail_n} |", "",
+                  "| data set | metric | seed | automux | native | diff | automux wall s | native wall s | "
+                  "automux models | native models |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted(rs, key=lambda r: (r["dataset"], int(r["seed"]))):
+            lines.append(f"| {r['dataset']} | {r['metric']} | {r['seed']} | {_fmt(f(r.get('automux_score')))} | "
+                         f"{_fmt(f(r.get('native_score')))} | {_fmt(f(r.get('diff')))} | "
+                         f"{_fmt(f(r.get('automux_wall_s')), 1)} | {_fmt(f(r.get('native_wall_s')), 1)} | "
+                         f"{r.get('automux_models') or '-'} | {r.get('native_models') or '-'} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Optional[float], digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.{digits}f}"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backends", default="flaml", help=f"comma-separated, of {', '.join(BACKENDS)}")
+    ap.add_argument("--datasets", default="breast_cancer,participation,penguins,vote92,diabetes,salaries",
+                    help="names from benchmarks/suites/realdata.yaml")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "fidelity" / "results"))
+    ap.add_argument("--summary-only", action="store_true", help="rewrite summary.md from raw.csv")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / "raw.csv"
+    rows = _read_raw(raw)
+    if not a.summary_only:
+        from automux.bench.datasets import ensure_loaders
+
+        ensure_loaders()
+        refs = _suite_datasets()
+        done = {(r["backend"], r["dataset"], r["seed"], r["seconds"]) for r in rows}
+        for backend in a.backends.split(","):
+            if backend not in NATIVE:
+                print(f"no native recipe for {backend}: skipped", file=sys.stderr)
+                continue
+            for name in a.datasets.split(","):
+                for seed in (int(s) for s in a.seeds.split(",")):
+                    key = (backend, name, str(seed), str(float(a.seconds)))
+                    if key in done:
+                        continue
+                    row = one_pair(backend, refs[name], seed, a.seconds, out)
+                    rows.append({k: ("" if row.get(k) is None else str(row.get(k))) for k in FIELDS})
+                    with open(raw, "w", newline="", encoding="utf-8") as fh:
+                        w = csv.DictWriter(fh, fieldnames=FIELDS)
+                        w.writeheader()
+                        w.writerows(rows)
+                    print(f"{backend} {name} seed {seed}: automux {row.get('automux_score')} native "
+                          f"{row.get('native_score')} diff {row.get('diff')} wall {row.get('automux_wall_s')} / "
+                          f"{row.get('native_wall_s')}", flush=True)
+    (out / "summary.md").write_text(summarise(rows), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""benchmarks/fidelity/fidelity.py at smoke size: scikit-learn scoring, a native recipe, the table."""
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity" / "fidelity.py"
+
+
+@pytest.fixture(scope="module")
+def fid():
+    spec = importlib.util.spec_from_file_location("fidelity", PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_scores_are_higher_is_better(fid):
+    y = np.array([0, 1, 1, 0])
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    assert fid.sk_score("roc_auc", "binary", y, p, 2) == 1.0
+    assert fid.sk_score("log_loss", "binary", y, p, 2) < 0
+    assert fid.sk_score("rmse", "regression", np.array([1.0, 2.0]), np.array([1.0, 4.0]), 0) == pytest.approx(-math.sqrt(2))
+    # a class absent from the training rows: its column is 0, the others keep their codes
+    full = fid._full_proba(np.array([[0.3, 0.7]]), [0, 2], 3)
+    assert full.tolist() == [[0.3, 0.0, 0.7]]
+
+
+def test_native_optuna_recipe_runs_on_a_tiny_frame(fid):
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("optuna")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    y = (X["a"] > 0).astype(int).to_numpy()
+    pred, info = fid.native_optuna(X, y, X.iloc[:10], "binary", 2, 0.5, 0)
+    assert pred.shape == (10, 2) and np.allclose(pred.sum(axis=1), 1) and info["models"] >= 1
+
+
+def test_summary_table_counts_failures_and_medians(fid):
+    rows = [{"backend": "flaml", "dataset": "d", "metric": "roc_auc", "seed": str(s), "automux_status": "ok",
+             "native_status": "ok", "automux_score": "0.9", "native_score": str(0.9 - d), "diff": str(d),
+             "automux_wall_s": "20", "native_wall_s": "10", "wall_ratio": "2"} for s, d in enumerate([0.01, 0.03])]
+    rows.append({"backend": "flaml", "dataset": "e", "metric": "roc_auc", "seed": "0", "automux_status": "ok",
+                 "native_status": "failed", "automux_score": "0.8"})
+    md = fid.summarise(rows)
+    assert "## flaml" in md and "| 3 | 0.0200 |" in md and "| 0 / 1 |" in md and "2.0000" in md
