@@ -193,3 +193,19 @@ def test_an_ensemble_across_two_envs_predicts_through_automux_predict(tmp_path, 
             counts.append(m["count"])
     got = jf.predictions_array(jf.read_arrow(pred["predictions_arrow"]), "binary")
     assert jf.predictions_sha256(got) == jf.predictions_sha256(weighted_average(singles, counts))
+
+
+def test_compare_with_ensemble_stores_the_ensemble_of_its_runs(tmp_path, capsys):
+    store = tmp_path / "runs"
+    capsys.readouterr()
+    rc = _cli("--store", store, "compare", "--data", "sklearn:iris", "--target", "target", "--backends",
+              "reference,optuna", "--budget-trials", "2", "--seed", "4", "--no-check", "--ensemble", "--json")
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    ens = out["ensemble"]
+    assert ens["backend"] == "ensemble" and ens["status"] == "ok"
+    from automux.core.run.store import RunStore
+    rec = RunStore(store).load(ens["run_id"])
+    assert rec.spec_id == out["spec_id"]
+    assert sorted(m["run_id"] for m in rec.extra["ensemble"]["members"]) == \
+        sorted(r["run_id"] for r in out["results"])

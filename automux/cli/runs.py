@@ -44,6 +44,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local processes (default) or an existing Dask cluster (with --scheduler)")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --executor dask)")
+    p.add_argument("--ensemble", action="store_true",  # issue 16
+                   help="then a greedy ensemble of the ok runs with out-of-fold predictions, stored as a run")
     p.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("verify", help="re-run a recorded spec and compare")
@@ -157,11 +159,28 @@ def cmd_compare(a: argparse.Namespace, store: Any) -> int:
     spec, records = automux.compare(a.data, a.target, names, options={n: opts for n in names}, store=store,
                                     inline=a.inline, progress=Progress(), jobs=a.jobs, executor=a.executor,
                                     scheduler=a.scheduler, **_experiment_args(a))
+    # -- issue 16: compare --ensemble (automux.governance.ensemble) --
+    ens, ens_note = None, None
+    if getattr(a, "ensemble", False):
+        from ..governance.ensemble import ensemble_of
+        ens = ensemble_of(records, store=store)
+        if ens is None:
+            ens_note = "no ensemble: fewer than two ok runs have out-of-fold predictions (see their extra.oof)"
     if a.json:
-        _emit({"spec_id": spec.spec_id, "results": [_run_summary(r, store) for r in records]})
+        out: Dict[str, Any] = {"spec_id": spec.spec_id, "results": [_run_summary(r, store) for r in records]}
+        if getattr(a, "ensemble", False):
+            out["ensemble"] = _run_summary(ens, store) if ens is not None else {"error": ens_note}
+        _emit(out)
     else:
         print(f"spec {spec.spec_id}: {spec.data['source']} ({spec.task}), metric {spec.metric}, seed {spec.seed}")
         print(_leaderboard_text(records))
+        if ens is not None:
+            info = ens.extra["ensemble"]
+            print(f"ensemble {ens.run_id}: holdout {spec.metric} {_fmt(ens.score)}, oof {_fmt(info['oof_score'])} "
+                  f"(best member {info['best_member']['backend']} {_fmt(info['best_member']['oof_score'])}); weights "
+                  + ", ".join(f"{m['backend']}={m['weight']:.2f}" for m in info["members"]))
+        elif ens_note:
+            print(ens_note)
     return EXIT_OK if all(r.status == "ok" for r in records) else EXIT_RUN_FAILED
 
 

@@ -25,8 +25,7 @@ import numpy as np
 
 from ..core.adapter import Adapter
 from ..core.run import jobfiles as jf
-from .checks import _completed, _ctx
-from .context import ContractContext
+from .context import ContractContext, context_for
 from .results import CheckFailed, CheckSkipped
 
 #: OOF predictions closer than this (max absolute difference) to the in-sample predictions count as in-sample.
@@ -34,6 +33,16 @@ SAME_AS_IN_SAMPLE_ATOL = 1e-9
 #: How much better than the recorded fold score an OOF fold score may be (absolute, plus relative) before it leaks.
 LEAK_MARGIN = (0.02, 0.02)
 PROBE_TIMEOUT_S = 300.0
+
+
+# Not imported from .checks: checks.py registers this module's check, and a cycle between them breaks the layers.
+def _ctx(adapter: Adapter, ctx: Optional[ContractContext]) -> ContractContext:
+    return ctx if ctx is not None else context_for(adapter)
+
+
+def _completed(run: Any, purpose: str) -> None:
+    if not run.completed:
+        raise CheckFailed(f"the {purpose} run did not finish: {run.describe_failure()}")
 
 
 def in_sample_predictions(ctx: ContractContext, run: Any) -> np.ndarray:
