@@ -104,3 +104,45 @@ class FakeNoSourceAdapter(_FakeMemoBase):
 
     def _oof(self, task: SearchTask, model: _Memo) -> Any:
         return None
+
+
+_DUMMY_SOURCE = '''
+from sklearn.dummy import DummyClassifier
+
+
+def build_model():
+    return DummyClassifier(strategy="prior")
+'''
+
+
+class FakeSourceAdapter(_FakeMemoBase):
+    """No OOF of its own; a candidate source (a prior DummyClassifier) the worker refits per fold.
+
+    Option ``fit_time_s``: recorded for each candidate (a huge one leaves no time to refit before the hard stop).
+    """
+
+    name = "fake-source"
+    accepted_options = ("fit_time_s",)
+
+    def search(self, task: SearchTask) -> SearchResult:
+        while task.trials_left() > 0:
+            task.add_candidate("fake-prior", {"i": len(task.candidates)}, task.cross_validate(
+                lambda Xf, yf, Xv: np.tile(np.bincount(yf.astype(int), minlength=task.n_classes) / len(yf),
+                                           (len(Xv), 1))),
+                fit_time_s=float(task.options.get("fit_time_s", 0.01)))
+        return SearchResult(model=self._fit(task, np.arange(len(task.X))), chosen=task.best_index())
+
+    def _oof(self, task: SearchTask, model: _Memo) -> Any:
+        return None
+
+    def candidate_source(self, candidate: Any, task: str, columns: Any, seed: int) -> Any:
+        if self._broken:
+            return "def build_model():\n    raise RuntimeError('this fake source is broken on purpose')\n"
+        return _DUMMY_SOURCE
+
+    _broken = False
+
+
+class FakeBrokenSourceAdapter(FakeSourceAdapter):
+    name = "fake-broken-source"
+    _broken = True

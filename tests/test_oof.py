@@ -87,3 +87,36 @@ def test_the_oof_check_passes_the_reference_adapter():
     adapter = get_adapter("reference")
     note = check_oof_never_saw_the_fold(adapter, _ctx(adapter))
     assert "from refit" in note
+
+
+def test_the_worker_refits_a_candidate_source_per_fold(store, fakes_on_path):
+    from fake_oof_adapters import FakeSourceAdapter
+
+    exp = automux.experiment("sklearn:iris", "target", budget_trials=2, seed=2)
+    rec = execute(exp, FakeSourceAdapter(), store=store)
+    info = rec.extra["oof"]
+    assert rec.status == "ok" and info["available"] and info["source"] == "refit", info
+    assert info["reproduces_fold_scores"] is True  # a prior per fold: the very predictions the search scored
+    oof = jf.predictions_array(jf.read_arrow(store.run_dir(rec.run_id) / jf.OOF), "multiclass")
+    y = exp.dataset.y[np.asarray(exp.split.train)]
+    for fit, valid in exp.split.fold_pairs():  # each fold's rows get the class shares of the other folds
+        want = np.bincount(y[fit], minlength=3) / len(fit)
+        np.testing.assert_allclose(oof[valid], np.tile(want, (len(valid), 1)), rtol=1e-12)
+
+
+def test_no_oof_refit_when_it_would_overrun_the_hard_stop(store, fakes_on_path):
+    from fake_oof_adapters import FakeSourceAdapter
+
+    exp = automux.experiment("sklearn:iris", "target", budget_trials=2, seed=2, timeout_s=60)
+    rec = execute(exp, FakeSourceAdapter(), store=store, options={"fit_time_s": 1e6})
+    assert rec.status == "ok"
+    assert rec.extra["oof"]["available"] is False and "no time left" in rec.extra["oof"]["reason"]
+
+
+def test_a_failing_refit_is_a_reason_never_a_failed_run(store, fakes_on_path):
+    from fake_oof_adapters import FakeBrokenSourceAdapter
+
+    exp = automux.experiment("sklearn:iris", "target", budget_trials=2, seed=2)
+    rec = execute(exp, FakeBrokenSourceAdapter(), store=store)
+    assert rec.status == "ok" and rec.extra["oof"]["available"] is False
+    assert "broken on purpose" in rec.extra["oof"]["reason"]

@@ -36,6 +36,13 @@ GRACE_KEPT_S = 5.0
 REPRODUCE_RTOL = 1e-6
 
 
+def hard_stop_s(budget: Any) -> float:
+    """Seconds after launch by which the OOF refit must end: the cap plus at most half the grace, keeping
+    ``GRACE_KEPT_S`` of it for the worker to exit (the parent kills it at the cap plus the grace)."""
+    grace = float(budget.grace_s)
+    return float(budget.cap_s) + min(grace / 2.0, max(0.0, grace - GRACE_KEPT_S))
+
+
 def expected_shape(task: str, n_rows: int, n_classes: int) -> Tuple[int, ...]:
     return (n_rows,) if task == "regression" else (n_rows, n_classes)
 

@@ -108,11 +108,12 @@ def write_oof(job_dir: Path, job: Dict[str, Any], adapter: Adapter, result: Any,
               budget: Budget) -> Dict[str, Any]:
     """``oof.arrow``: the chosen candidate's out-of-fold predictions, when available (:mod:`.oof`); their info.
 
-    The refit must end ``oof.GRACE_KEPT_S`` before the parent's hard stop (budget cap plus grace).
+    The refit must end before ``oof.hard_stop_s`` after launch: the budget cap plus at most half the grace,
+    leaving ``oof.GRACE_KEPT_S`` of it (the parent kills the worker at the cap plus the grace).
     """
     if job.get("oof", True) is False:
         return {"available": False, "source": None, "reason": "out-of-fold predictions were not asked for"}
-    hard_stop = time.monotonic() + (job["launched_at"] + budget.deadline_s - oof_mod.GRACE_KEPT_S - time.time()) \
+    hard_stop = time.monotonic() + (job["launched_at"] + oof_mod.hard_stop_s(budget) - time.time()) \
         if job.get("launched_at") is not None else None
     pred, info = oof_mod.compute(adapter, result, task, hard_stop=hard_stop)
     if pred is not None:
