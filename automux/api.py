@@ -222,6 +222,16 @@ def predict(run_id: str, data: DataLike, *, store: Union[str, RunStore, None] = 
     return predict_any(run_id, data, store=_store(store), build=build)
 
 
+def ensemble(run_ids: Sequence[str], *, store: Union[str, RunStore, None] = None, size: int = 25,
+             data: Optional[DataLike] = None) -> RunRecord:
+    """``automux ensemble``: greedy ensemble selection (Caruana) over stored runs of one spec, stored as a run.
+
+    See :func:`automux.governance.ensemble.build_ensemble` (issue 16).
+    """
+    from .governance.ensemble import build_ensemble
+    return build_ensemble(run_ids, store=_store(store), size=size, data=data)
+
+
 def check(data: DataLike, target: Optional[str] = None, **kwargs: Any) -> Any:
     """Readiness before AutoML (``automux check``): baselines, warnings, verdict.
 
