@@ -20,13 +20,16 @@ from automux.contracts.checks import _prediction_problems, check_capabilities_we
 from automux.contracts.context import ContractContext
 from automux.contracts.runner import run_check
 from automux.testing import fakes
+from automux.testing.data_fakes import CoreCountNondeterministicFake, GoodDataFake, UsersNamesFake
 from automux.testing.heavy_fake import HeavyImportFake
+from automux.testing.rebuild_fakes import BackendImportingRebuildFake, DriftingRebuildFake
 
 from helpers import run_cli
 
 #: Short seconds budget and a grace that still covers worker start-up on a busy machine.
 FAST = ContractConfig(seconds=2.0, grace_s=10.0)
-ALL_FAKES = (fakes.GoodFake, *fakes.BROKEN_FAKES, HeavyImportFake)
+ALL_FAKES = (fakes.GoodFake, *fakes.BROKEN_FAKES, HeavyImportFake, GoodDataFake, UsersNamesFake,
+             CoreCountNondeterministicFake, DriftingRebuildFake, BackendImportingRebuildFake)
 
 
 def test_every_check_is_broken_by_some_fake():

@@ -122,11 +122,12 @@ def test_categorical_and_missing_values(tmp_path):
 
 
 def test_unknown_option_fails_before_any_trial(tmp_path):
-    rec = automux.run("sklearn:iris", None, "flaml", budget_trials=1, folds=3, options={"time_budget": 5},
-                      store=tmp_path, inline=True)
-    assert rec.status == "failed"
-    assert rec.extra["error_type"] == "SpecError"
-    assert rec.candidates == []
+    # the parent refuses it before any worker starts: no run, no record (issue 11: unknown options refused)
+    from automux.core.errors import SpecError
+    with pytest.raises(SpecError, match="time_budget"):
+        automux.run("sklearn:iris", None, "flaml", budget_trials=1, folds=3, options={"time_budget": 5},
+                    store=tmp_path, inline=True)
+    assert not automux.runs(store=tmp_path)
 
 
 def test_importing_the_adapter_imports_no_backend():

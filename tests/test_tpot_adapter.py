@@ -215,11 +215,12 @@ def test_count_plan_never_exceeds_the_trials():
 
 
 def test_unknown_option_fails_before_any_trial(tmp_path):
-    rec = automux.run("sklearn:iris", None, "tpot", budget_trials=2, folds=3, options={"generations": 5},
-                      store=tmp_path, inline=True)
-    assert rec.status == "failed"
-    assert rec.extra["error_type"] == "SpecError"
-    assert rec.candidates == []
+    # the parent refuses it before any worker starts: no run, no record (issue 11: unknown options refused)
+    from automux.core.errors import SpecError
+    with pytest.raises(SpecError, match="generations"):
+        automux.run("sklearn:iris", None, "tpot", budget_trials=2, folds=3, options={"generations": 5},
+                    store=tmp_path, inline=True)
+    assert not automux.runs(store=tmp_path)
 
 
 def test_importing_the_adapter_imports_no_backend():

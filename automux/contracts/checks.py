@@ -671,6 +671,11 @@ def yield_checks(adapter: Adapter) -> Iterator[Check]:
         yield check_undeclared_options_refused
     if "seconds" in modes:
         yield check_seconds_budget_respected
+    if isinstance(get("deterministic_multicore", {}), dict) and any(
+            get("deterministic_multicore", {}).get(m) for m in modes):
+        yield check_deterministic_at_two_cores
+    if get("categorical", False) and get("missing_values", False):
+        yield check_hostile_frame
     yield check_no_process_left_behind
 
 
@@ -683,3 +688,9 @@ ALL_CHECKS = (
     check_no_process_left_behind, check_deterministic_under_perturbed_timing, check_chosen_matches_returned_model,
     check_undeclared_options_refused,
 )
+
+# Checks kept in modules of their own (they import helpers from this one, so they come last).
+from .checks_data import check_deterministic_at_two_cores, check_hostile_frame  # noqa: E402
+from .checks_rebuild import check_rebuild_reproduces  # noqa: E402
+
+ALL_CHECKS = ALL_CHECKS + (check_rebuild_reproduces, check_deterministic_at_two_cores, check_hostile_frame)

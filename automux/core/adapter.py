@@ -258,6 +258,11 @@ class Adapter:
         """Read back what ``save`` wrote."""
         raise NotImplementedError
 
+    #: Why this backend's candidates cannot be rebuilt explicitly (a string), or None. Adapters whose refusal
+    #: depends on the candidate define a method ``rebuild_refusal(candidate, task, columns) -> Optional[str]``
+    #: instead. ``automux promote`` refuses such candidates with this reason (code ``not_rebuildable``).
+    rebuild_refusal: Optional[str] = None
+
     def candidate_source(self, candidate: Candidate, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
         """Standalone Python source that rebuilds ``candidate`` explicitly, or None.
 
@@ -266,7 +271,8 @@ class Adapter:
         ``build_model()`` returning an unfitted estimator that accepts the raw
         feature frame (``columns`` maps each column to ``numeric`` or
         ``categorical``; categoricals arrive as strings with NaN for missing).
-        None means the backend's own model is the only rebuild (said so on promotion).
+        None means the backend's own model is the only rebuild (said so on promotion), unless
+        ``rebuild_refusal`` gives the reason no rebuild can exist: then promotion refuses.
         """
         return None
 

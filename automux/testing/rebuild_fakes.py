@@ -32,7 +32,8 @@ class DriftingRebuildFake(RebuildingFake):
     """A broken fake: its source rebuilds another model (``tau`` x 8), so the fold scores drift."""
 
     name = "drifting_rebuild_fake"
-    BREAKS = ("check_rebuild_reproduces",)
+    # a drifting source also rebuilds a chosen model that predicts differently from the returned one
+    BREAKS = ("check_rebuild_reproduces", "check_chosen_matches_returned_model")
 
     def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
         return centroid_source(dict(candidate.params, tau=float(candidate.params["tau"]) * 8.0,

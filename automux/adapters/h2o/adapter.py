@@ -77,6 +77,10 @@ def _holdout_predictions(model: Any) -> Optional[Any]:
 
 class H2OAdapter(Adapter):
     name = "h2o"
+    #: Why promotion refuses every H2O candidate (read by ``automux promote``; see docs/governance.md).
+    rebuild_refusal = ("H2O's models are JVM objects (GBM, DRF, GLM, XGBoost, stacked ensembles) trained by the "
+                       "H2O cluster: they have no plain scikit-learn equivalent that reproduces their fold scores, "
+                       "so no explicit rebuild is written; use the backend's own model (MOJO) outside promotion")
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
