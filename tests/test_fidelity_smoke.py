@@ -44,8 +44,8 @@ def test_native_optuna_recipe_runs_on_a_tiny_frame(fid):
 def test_summary_table_counts_failures_and_medians(fid):
     rows = [{"backend": "flaml", "dataset": "d", "metric": "roc_auc", "seed": str(s), "automux_status": "ok",
              "native_status": "ok", "automux_score": "0.9", "native_score": str(0.9 - d), "diff": str(d),
-             "automux_wall_s": "20", "native_wall_s": "10", "wall_ratio": "2"} for s, d in enumerate([0.01, 0.03])]
+             "automux_wall_s": "20", "native_wall_s": "10", "wall_ratio": "2", "seconds": "20.0"} for s, d in enumerate([0.01, 0.03])]
     rows.append({"backend": "flaml", "dataset": "e", "metric": "roc_auc", "seed": "0", "automux_status": "ok",
-                 "native_status": "failed", "automux_score": "0.8"})
+                 "native_status": "failed", "automux_score": "0.8", "seconds": "20.0"})
     md = fid.summarise(rows)
-    assert "## flaml" in md and "| 3 | 0.0200 |" in md and "| 0 / 1 |" in md and "2.0000" in md
+    assert "## flaml, 20s" in md and "| roc_auc | 3 | 0.0200 |" in md and "| 0 / 1 |" in md and "| 2.00 |" in md

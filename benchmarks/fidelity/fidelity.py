@@ -14,6 +14,8 @@ Native recipes (documented defaults; only the seed and the budget are set):
 * ``flaml``: ``flaml.AutoML().fit(X, y, task=..., time_budget=S, seed=seed)`` (FLAML's
   README): ``metric="auto"`` (roc_auc / log_loss / r2), ``eval_method="auto"`` (its own CV or
   hold-out), ``n_jobs=-1``, its default ``estimator_list``.
+* ``flaml_1t``: the same with ``n_jobs=1`` (automux's setting), against the same automux
+  run: it separates the effect of threads from the rest (folds, metric, budget split).
 * ``optuna``: Optuna's LightGBM example (``optuna-examples/lightgbm/lightgbm_simple.py``):
   a 75/25 ``train_test_split`` of the training rows, the example's search space
   (``lambda_l1``, ``lambda_l2``, ``num_leaves``, ``feature_fraction``, ``bagging_fraction``,
@@ -44,17 +46,17 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "benchmarks" / "suites" / "realdata.yaml"
-FIELDS = ["backend", "dataset", "task", "metric", "seed", "seconds", "rows_train", "rows_holdout",
+FIELDS = ["backend", "dataset", "task", "metric", "seed", "seconds", "trials", "rows_train", "rows_holdout",
           "automux_status", "automux_score", "automux_result_column", "native_status", "native_score",
           "diff", "automux_wall_s", "automux_training_s", "native_wall_s", "wall_ratio", "automux_models",
           "native_models", "native_info", "run_id", "utc"]
-BACKENDS = ("flaml", "optuna")
+BACKENDS = ("flaml", "flaml_1t", "optuna")
 
 
 # ---------------------------------------------------------------- scoring (scikit-learn)
@@ -92,24 +94,29 @@ def _full_proba(proba: np.ndarray, classes: Any, n_classes: int) -> np.ndarray:
 # ---------------------------------------------------------------- native recipes
 
 def native_flaml(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
-                 seed: int) -> Tuple[np.ndarray, Dict[str, Any]]:
+                 seed: int, trials: Optional[int] = None, n_jobs: int = -1) -> Tuple[np.ndarray, Dict[str, Any]]:
     from automux.adapters.flaml_adapter import import_automl  # only hides mlflow's slow import
 
     AutoML = import_automl()
     automl = AutoML()
+    budget = {"time_budget": seconds} if trials is None else {"time_budget": -1, "max_iter": trials}
+    threads = {} if n_jobs == -1 else {"n_jobs": n_jobs}  # -1 is FLAML's default: not passed
     automl.fit(X_train=X, y_train=y, task="regression" if task == "regression" else "classification",
-               time_budget=seconds, seed=seed, verbose=0)
-    info = {"models": len(getattr(automl, "config_history", {}) or {}), "best": automl.best_estimator,
+               seed=seed, verbose=0, **budget, **threads)
+    # trials: FLAML's per-learner iteration counts (config_history holds only the improvements)
+    iters = getattr(automl, "_iter_per_learner", None) or {}
+    info = {"models": int(sum(iters.values())) if iters else None,
+            "improvements": len(getattr(automl, "config_history", {}) or {}), "best": automl.best_estimator,
             "metric": getattr(automl, "_state", None) and getattr(automl._state, "metric", None),
             "eval_method": getattr(getattr(automl, "_state", None), "eval_method", None),
-            "n_jobs": getattr(getattr(automl, "_state", None), "n_jobs", None)}
+            "n_jobs": getattr(getattr(automl, "_state", None), "n_jobs", None) or n_jobs}
     if task == "regression":
         return np.asarray(automl.predict(Xh), dtype=float), info
     return _full_proba(np.asarray(automl.predict_proba(Xh)), automl.classes_, n_classes), info
 
 
 def native_optuna(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
-                  seed: int) -> Tuple[np.ndarray, Dict[str, Any]]:
+                  seed: int, trials: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
     import lightgbm as lgb
     import optuna
     from sklearn.model_selection import train_test_split
@@ -144,7 +151,7 @@ def native_optuna(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, sec
         return float(values[-1])  # LightGBM's default metric for the objective: lower is better
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, timeout=seconds)
+    study.optimize(objective, timeout=seconds if trials is None else None, n_trials=trials)
     model = lgb.train(dict(base, **study.best_params), lgb.Dataset(X, label=y))
     pred = np.asarray(model.predict(Xh), dtype=float)
     info = {"models": len(study.trials), "best": study.best_params}
@@ -155,7 +162,15 @@ def native_optuna(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, sec
     return pred, info
 
 
-NATIVE = {"flaml": native_flaml, "optuna": native_optuna}
+def native_flaml_1t(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
+                    seed: int, trials: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """FLAML's defaults except ``n_jobs=1`` (automux's setting): isolates the effect of threads."""
+    return native_flaml(X, y, Xh, task, n_classes, seconds, seed, trials, n_jobs=1)
+
+
+NATIVE = {"flaml": native_flaml, "flaml_1t": native_flaml_1t, "optuna": native_optuna}
+#: The automux backend each native recipe is compared with.
+AUTOMUX_BACKEND = {"flaml_1t": "flaml"}
 
 
 # ---------------------------------------------------------------- one pair
@@ -176,14 +191,18 @@ def automux_holdout_pred(run_dir: Path, task: str) -> np.ndarray:
     return t.to_numpy(dtype=float)
 
 
-def one_pair(backend: str, ds_ref: Any, seed: int, seconds: float, out: Path) -> Dict[str, Any]:
+def one_pair(backend: str, ds_ref: Any, seed: int, seconds: Optional[float], out: Path,
+             trials: Optional[int] = None, reuse: Sequence[Path] = ()) -> Dict[str, Any]:
     from automux.bench.cellrun import build_experiment, run_cell
     from automux.bench.cells import Cell
     from automux.bench.suite import BackendRef, Constraint
 
-    options = {"n_jobs": 1} if backend == "optuna" else {}
-    cell = Cell(dataset=ds_ref, fold=0, seed=seed, backend=BackendRef(name=backend, options=options),
-                constraint=Constraint(name=f"{seconds:g}s", seconds=float(seconds)), repeat=0, cv_folds=3,
+    name = AUTOMUX_BACKEND.get(backend, backend)
+    options = {"n_jobs": 1} if name == "optuna" else {}
+    cell = Cell(dataset=ds_ref, fold=0, seed=seed, backend=BackendRef(name=name, options=options),
+                # trials: the real-data suite's count constraint, so its bench cells can be reused
+                constraint=(Constraint(name=f"trials{trials}", trials=trials, timeout=900.0) if trials else
+                            Constraint(name=f"{seconds:g}s", seconds=float(seconds))), repeat=0, cv_folds=3,
                 test_size=0.25, split_seed=0)
     exp = build_experiment(cell)
     ds, split = exp.dataset, exp.split
@@ -193,20 +212,29 @@ def one_pair(backend: str, ds_ref: Any, seed: int, seconds: float, out: Path) ->
     X, Xh = ds.X.iloc[tr].reset_index(drop=True), ds.X.iloc[ho].reset_index(drop=True)
     y, yh = ds.y[tr], ds.y[ho]
     row: Dict[str, Any] = {"backend": backend, "dataset": ds_ref.name, "task": task, "metric": metric, "seed": seed,
-                           "seconds": seconds, "rows_train": len(tr), "rows_holdout": len(ho),
+                           "seconds": seconds, "trials": trials, "rows_train": len(tr), "rows_holdout": len(ho),
                            "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    # automux: the bench cell
-    arow = run_cell(cell, out / "automux")
+    # automux: the bench cell (one already run for another recipe of the same backend is reused)
+    from automux.bench.results import read_cells
+
+    where = out / "automux"
+    done = None
+    for d in [where, *reuse]:
+        done = read_cells(d).get(cell.cell_id)
+        if done:
+            where = d
+            break
+    arow = done["row"] if done else run_cell(cell, where)
     row.update(automux_status=arow.get("status"), automux_wall_s=arow.get("duration"),
                automux_training_s=arow.get("training_duration"), automux_models=arow.get("models_count"),
                automux_result_column=arow.get("result"), run_id=arow.get("run_id"))
     if arow.get("status") == "ok" and arow.get("run_id"):
-        pred = automux_holdout_pred(out / "automux" / "runs" / str(arow["run_id"]), task)
+        pred = automux_holdout_pred(where / "runs" / str(arow["run_id"]), task)
         row["automux_score"] = sk_score(metric, task, yh, pred, k)
     # native: same rows, same budget, the backend's own defaults
     t0 = time.monotonic()
     try:
-        pred, info = NATIVE[backend](X, y, Xh, task, k, float(seconds), seed)
+        pred, info = NATIVE[backend](X, y, Xh, task, k, float(seconds or 0), seed, trials)
         row["native_wall_s"] = time.monotonic() - t0
         row["native_score"] = sk_score(metric, task, yh, pred, k)
         row["native_status"] = "ok"
@@ -249,27 +277,40 @@ def summarise(rows: List[Dict[str, str]]) -> str:
             return None
         return x if math.isfinite(x) else None
 
-    lines = [f"# Fidelity: automux against the native backend", "",
-             f"Made {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {platform.system()} "
-             f"{platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, from `raw.csv` "
-             f"({len(rows)} pairs). `diff` = automux - native hold-out score (scikit-learn, higher is better: AUC, "
-             "-log loss, -RMSE), on the same training and hold-out rows, same seconds budget. Spread: min / "
-             "25% / 75% / max over data sets x seeds. `wall_ratio` = automux worker wall time / native fit+predict "
-             "wall time. A failed side is counted in `failed`, not in the medians.", ""]
-    for backend in sorted({r["backend"] for r in rows}):
-        rs = [r for r in rows if r["backend"] == backend]
-        d = [x for x in (f(r.get("diff")) for r in rs) if x is not None]
+    def stats_row(label: str, rs: List[Dict[str, str]], key: str) -> str:
+        d = [x for x in (f(r.get(key)) for r in rs) if x is not None]
         w = [x for x in (f(r.get("wall_ratio")) for r in rs) if x is not None]
         fail_a = sum(r.get("automux_status") != "ok" for r in rs)
         fail_n = sum(r.get("native_status") != "ok" for r in rs)
-        lines += [f"## {backend}", "",
-                  "| pairs | median diff | min | 25% | 75% | max | automux better / worse / tie | median wall ratio | "
-                  "wall ratio range | failed (automux / native) |",
-                  "|---|---|---|---|---|---|---|---|---|---|",
-                  f"| {len(rs)} | {_fmt(statistics.median(d)) if d else '-'} | {_fmt(_q(d, 0))} | {_fmt(_q(d, .25))} | "
-                  f"{_fmt(_q(d, .75))} | {_fmt(_q(d, 1))} | {sum(x > 1e-9 for x in d)} / {sum(x < -1e-9 for x in d)} / "
-                  f"{sum(abs(x) <= 1e-9 for x in d)} | {_fmt(statistics.median(w)) if w else '-'} | "
-                  f"{_fmt(_q(w, 0))} - {_fmt(_q(w, 1))} | {fail_a} / {fail_n} |", "",
+        return (f"| {label} | {len(rs)} | {_fmt(statistics.median(d)) if d else '-'} | {_fmt(_q(d, 0))} | "
+                f"{_fmt(_q(d, .25))} | {_fmt(_q(d, .75))} | {_fmt(_q(d, 1))} | {sum(x > 1e-9 for x in d)} / "
+                f"{sum(x < -1e-9 for x in d)} / {sum(abs(x) <= 1e-9 for x in d)} | "
+                f"{_fmt(statistics.median(w), 2) if w else '-'} | {_fmt(_q(w, 0), 2)} - {_fmt(_q(w, 1), 2)} | "
+                f"{fail_a} / {fail_n} |")
+
+    for r in rows:  # unit-free: the difference relative to the native score's size
+        d, n = f(r.get("diff")), f(r.get("native_score"))
+        r["rel_diff"] = "" if d is None or not n else str(d / abs(n))
+    lines = ["# Fidelity: automux against the native backend", "",
+             f"Made {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {platform.system()} "
+             f"{platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, from `raw.csv` "
+             f"({len(rows)} pairs). `diff` = automux - native hold-out score (scikit-learn, higher is better: AUC, "
+             "-log loss, -RMSE), on the same training and hold-out rows, same seconds budget; one row per metric "
+             "(units differ), and `all (relative)` = diff / |native score|, unit-free. Spread: min / 25% / 75% / "
+             "max over data sets x seeds. `wall ratio` = automux worker wall time / native fit+predict wall time. "
+             "A failed side is counted in `failed`, not in the medians.", ""]
+    def budget(r: Dict[str, str]) -> str:
+        return f"trials{r['trials']}" if r.get("trials") else f"{float(r.get('seconds') or 0):g}s"
+
+    for backend, b in sorted({(r["backend"], budget(r)) for r in rows}):
+        rs = [r for r in rows if r["backend"] == backend and budget(r) == b]
+        lines += [f"## {backend}, {b}", "",
+                  "| metric | pairs | median diff | min | 25% | 75% | max | automux better / worse / tie | "
+                  "median wall ratio | wall ratio range | failed (automux / native) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for metric in sorted({r["metric"] for r in rs}):
+            lines.append(stats_row(metric, [r for r in rs if r["metric"] == metric], "diff"))
+        lines += [stats_row("all (relative)", rs, "rel_diff"), "",
                   "| data set | metric | seed | automux | native | diff | automux wall s | native wall s | "
                   "automux models | native models |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in sorted(rs, key=lambda r: (r["dataset"], int(r["seed"]))):
@@ -294,6 +335,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="names from benchmarks/suites/realdata.yaml")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--trials", type=int, default=None,
+                    help="a count budget instead (native: FLAML max_iter / Optuna n_trials); the automux side is "
+                         "the real-data suite's trials cell, reused from --reuse DIR when it ran there")
+    ap.add_argument("--reuse", action="append", default=[], help="a bench --out dir whose cells to reuse")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "fidelity" / "results"))
     ap.add_argument("--summary-only", action="store_true", help="rewrite summary.md from raw.csv")
     a = ap.parse_args(argv)
@@ -306,17 +351,20 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         ensure_loaders()
         refs = _suite_datasets()
-        done = {(r["backend"], r["dataset"], r["seed"], r["seconds"]) for r in rows}
+        done = {(r["backend"], r["dataset"], r["seed"], r.get("seconds") or "", r.get("trials") or "")
+                for r in rows}
+        budget_key = ("", str(a.trials)) if a.trials else (str(float(a.seconds)), "")
         for backend in a.backends.split(","):
             if backend not in NATIVE:
                 print(f"no native recipe for {backend}: skipped", file=sys.stderr)
                 continue
             for name in a.datasets.split(","):
                 for seed in (int(s) for s in a.seeds.split(",")):
-                    key = (backend, name, str(seed), str(float(a.seconds)))
+                    key = (backend, name, str(seed)) + budget_key
                     if key in done:
                         continue
-                    row = one_pair(backend, refs[name], seed, a.seconds, out)
+                    row = one_pair(backend, refs[name], seed, None if a.trials else a.seconds, out,
+                                   trials=a.trials, reuse=[Path(x) for x in a.reuse])
                     rows.append({k: ("" if row.get(k) is None else str(row.get(k))) for k in FIELDS})
                     with open(raw, "w", newline="", encoding="utf-8") as fh:
                         w = csv.DictWriter(fh, fieldnames=FIELDS)
