@@ -52,3 +52,35 @@ def test_thread_variables_follow_the_cores():
 
     env = worker_env({"python": 1}, cores=3)
     assert all(env[v] == "3" for v in THREAD_VARS)
+
+
+def _task(cores: int, **options):
+    """A SearchTask as the worker builds it, with ``cores`` in its budget (no backend is run)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from automux.core.adapter import SearchTask
+    from automux.core.contract.metrics import get_metric
+
+    return SearchTask(X=None, y=np.zeros(4), task="binary", classes=["a", "b"], folds=[],
+                      metric=get_metric("roc_auc", "binary"), seed=0, budget=make_budget(trials=4, cores=cores),
+                      options=options, workdir=Path("."))
+
+
+def test_each_main_env_backend_is_given_the_cores():
+    """What each main-env adapter hands its backend at --cores 2 (the option, where given, wins)."""
+    from automux.adapters import h2o, reference
+    from automux.adapters.flaml_adapter import FlamlAdapter
+    from automux.adapters.h2o.plan import _automl_settings
+
+    assert reference._n_jobs(_task(2)) == 2 and reference._n_jobs(_task(2, n_jobs=1)) == 1
+    assert FlamlAdapter()._settings(_task(2))["n_jobs"] == 2
+    assert h2o.parse_options({"nthreads": _task(2).cores})["nthreads"] == 2
+    assert _automl_settings(_task(2))["max_runtime_secs_per_model"] == int(make_budget(trials=4).candidate_limit_s)
+    import inspect
+
+    from automux.adapters import optuna_adapter, tpot_adapter
+    assert "n_jobs" in inspect.signature(optuna_adapter.build_model).parameters
+    src = inspect.getsource(tpot_adapter.TpotAdapter.search)
+    assert "threads_per_worker=task.cores" in src and "n_jobs=task.cores" in src

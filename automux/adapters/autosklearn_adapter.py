@@ -169,8 +169,10 @@ class AutoSklearnAdapter(PickledModel, Adapter):
             n = int(task.budget.trials)
             meta = min(int(opts.get("metalearning", DEFAULT_METALEARNING)), n - 1)
             kwargs.update(smac_scenario_args={"runcount_limit": n}, initial_configurations_via_metalearning=meta)
-            seconds = COUNT_BUDGET_SECONDS
-            per_run = int(opts.get("per_run_time_limit", COUNT_BUDGET_PER_RUN_S))
+            # the run's hard stop bounds the search, and each candidate gets its share of it (never 86400 s)
+            seconds = int(max(30, min(COUNT_BUDGET_SECONDS, task.budget.cap_s - SECONDS_MARGIN)))
+            per_run = int(opts.get("per_run_time_limit", max(10, min(COUNT_BUDGET_PER_RUN_S,
+                                                                      task.budget.candidate_limit_s))))
         else:
             kwargs.update(initial_configurations_via_metalearning=int(opts.get("metalearning", DEFAULT_METALEARNING)))
             seconds = max(int(task.time_left() - SECONDS_MARGIN), 30)

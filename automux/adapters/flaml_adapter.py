@@ -25,7 +25,7 @@ How the contract maps onto FLAML 2.x:
 
 Options: ``estimator_list`` (default :data:`CLASSIFIERS` / :data:`REGRESSORS`, fixed
 so that the search does not depend on which optional learners are installed),
-``n_jobs`` (default 1).
+``n_jobs`` (default: the spec's cores, ``--cores``).
 """
 from __future__ import annotations
 
@@ -276,7 +276,7 @@ class FlamlAdapter(Adapter):
         estimators = task.options.get("estimator_list") or list(default)
         if not isinstance(estimators, (list, tuple)) or not all(isinstance(e, str) for e in estimators):
             raise SpecError(f"flaml estimator_list must be a list of FLAML learner names, got {estimators!r}")
-        n_jobs = task.options.get("n_jobs", 1)
+        n_jobs = task.options.get("n_jobs", task.cores)  # the spec's cores unless the option says otherwise
         if not isinstance(n_jobs, int) or n_jobs < 1:
             raise SpecError(f"flaml n_jobs must be a positive integer, got {n_jobs!r}")
         return {"estimator_list": list(estimators), "n_jobs": n_jobs}

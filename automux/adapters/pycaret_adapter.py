@@ -211,7 +211,7 @@ class PyCaretAdapter(Adapter):
         try:
             exp = Experiment()
             exp.setup(data=train, target=target, test_data=test, fold_strategy=PredefinedSplit(fold_ids),
-                      session_id=int(task.seed) % (2 ** 31), n_jobs=1, html=False, verbose=False,
+                      session_id=int(task.seed) % (2 ** 31), n_jobs=task.cores, html=False, verbose=False,
                       system_log=str(Path(task.workdir) / "pycaret.log"), memory=False, log_experiment=False)
             for mid in list(exp.get_metrics().index):
                 exp.remove_metric(mid)

@@ -370,7 +370,9 @@ class TpotAdapter(PickledModel, Adapter):
         return {"population_size": pop, "search_space": space}
 
     def _budget(self, task: SearchTask, population_size: int) -> Dict[str, Any]:
-        budget: Dict[str, Any] = {"max_time_mins": None, "max_eval_time_mins": float("inf")}
+        # every pipeline's evaluation is capped: the run's per-candidate limit (the --timeout cap shared over the trials)
+        budget: Dict[str, Any] = {"max_time_mins": None,
+                                  "max_eval_time_mins": task.budget.candidate_limit_s / 60.0}
         if task.budget.trials is not None:
             pop, initial, generations = count_plan(task.budget.trials, population_size)
             budget.update(population_size=pop, initial_population_size=initial, generations=generations)
@@ -403,7 +405,7 @@ class TpotAdapter(PickledModel, Adapter):
         cluster = client = None
         est = None
         try:
-            cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, memory_limit=0,
+            cluster = LocalCluster(n_workers=1, threads_per_worker=task.cores, processes=False, memory_limit=0,
                                    silence_logs=50, **DASK_LOOPBACK)
             client = Client(cluster)
             est = tpot.TPOTEstimator(
@@ -412,7 +414,7 @@ class TpotAdapter(PickledModel, Adapter):
                 scorers_weights=[1.0 if metric.greater_is_better else -1.0],
                 classification=classification, cv=FixedFolds(task.folds, len(X), "TPOT"),
                 validation_strategy="none", preprocessing=False, early_stop=None,
-                n_jobs=1, client=client, random_state=int(task.seed), verbose=0, **budget,
+                n_jobs=task.cores, client=client, random_state=int(task.seed), verbose=0, **budget,
             )
             est.fit(X, y)
         finally:

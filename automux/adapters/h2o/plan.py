@@ -96,6 +96,8 @@ def _automl_settings(task: SearchTask) -> Dict[str, Any]:
             ensembles = False
         # max_models counts base models only: up to two final ensembles are trials too.
         kwargs["max_models"] = int(budget.trials) - (2 if ensembles else 0)
+        # each model's share of the run's hard stop (--timeout): a stalling model cannot hold the run
+        kwargs["max_runtime_secs_per_model"] = int(budget.candidate_limit_s)
     if opts["include_algos"] and not include:
         raise SpecError(f"h2o option include_algos={opts['include_algos']!r} leaves no algorithm "
                         f"to train under {budget.trials} trials (ensembles need {ENSEMBLE_MIN_TRIALS})")
