@@ -69,17 +69,15 @@ _SHOWN_PREFIXES = ("Resolved", "Prepared", "Installed", "Downloading", "Collecti
 Echo = Callable[[str], None]
 
 # Mirrors automux.core.env.envinfo.package_versions / describe_env: keep the two in step.
-_LOCK_SCRIPT = r"""
-import json, platform
-from importlib.metadata import distributions
-out = {}
-for dist in distributions():
-    name = (dist.metadata["Name"] or "").lower().replace("_", "-")
-    if name:
-        out[name] = dist.version
-print(json.dumps({"python": platform.python_version(), "machine": platform.machine(),
-                  "packages": dict(sorted(out.items()))}))
-"""
+def _lock_script() -> str:
+    """The script that lists an env's packages: ``envinfo.package_versions`` itself, so the filter is written once."""
+    import inspect
+
+    from . import envinfo
+
+    return ("import json, platform\nfrom typing import Dict\n\n" + inspect.getsource(envinfo.package_versions)
+            + "\nprint(json.dumps({'python': platform.python_version(), 'machine': platform.machine(), "
+              "'packages': package_versions()}))\n")
 
 
 def automux_home() -> Path:
@@ -372,7 +370,7 @@ class _Build:
         if modules:
             self.echo(f"checking that {', '.join(modules)} import")
             self._run("checking imports", [py, "-c", "import " + ", ".join(modules)])
-        lock = json.loads(self._run("listing the installed packages", [py, "-c", _LOCK_SCRIPT]
+        lock = json.loads(self._run("listing the installed packages", [py, "-c", _lock_script()]
                                     ).strip().splitlines()[-1])
         self.step = "writing the metadata"
         if not version_in(r.python, parse_version(lock["python"])):
