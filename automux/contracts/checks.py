@@ -665,7 +665,7 @@ def yield_checks(adapter: Adapter) -> Iterator[Check]:
     yield check_save_load_round_trip
     if type(adapter).candidate_source is not Adapter.candidate_source:
         yield check_chosen_matches_returned_model
-        from .checks_rebuild import rebuild_checks  # here: checks_rebuild imports this module
+        from .checks_rebuild import rebuild_checks
         yield from rebuild_checks(adapter)
     if not getattr(adapter, "free_form_options", False):
         yield check_undeclared_options_refused
@@ -689,7 +689,7 @@ ALL_CHECKS = (
     check_undeclared_options_refused,
 )
 
-# Checks kept in modules of their own (they import helpers from this one, so they come last).
+# Checks kept in modules of their own.
 from .checks_data import check_deterministic_at_two_cores, check_hostile_frame  # noqa: E402
 from .checks_rebuild import check_rebuild_reproduces  # noqa: E402
 

@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..core.adapter import Adapter
-from .checks import _completed, _ctx
-from .context import ContractContext
+from .context import ContractContext, ContractRun, context_for
 from .results import CheckFailed, CheckSkipped
+
+
+def _ctx(adapter: Adapter, ctx: Optional[ContractContext]) -> ContractContext:
+    return ctx if ctx is not None else context_for(adapter)
+
+
+def _completed(run: ContractRun, purpose: str) -> None:
+    if not run.completed:
+        raise CheckFailed(f"the {purpose} run did not finish: {run.describe_failure()}")
 
 #: Candidates re-run per adapter: the chosen one first, then the first other scored ones.
 MAX_CANDIDATES = 2
