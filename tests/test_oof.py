@@ -81,10 +81,12 @@ def test_the_oof_check_skips_an_adapter_that_gives_none_with_its_reason(fakes_on
         check_oof_never_saw_the_fold(FakeNoSourceAdapter(), _ctx(FakeNoSourceAdapter()))
 
 
-def test_the_oof_check_passes_the_reference_adapter():
+@pytest.mark.parametrize("backend", ["reference", "optuna"])
+def test_the_oof_check_passes_first_party_adapters(backend):
     from automux.core.registry import get_adapter
 
-    adapter = get_adapter("reference")
+    pytest.importorskip({"reference": "sklearn"}.get(backend, backend))
+    adapter = get_adapter(backend)
     note = check_oof_never_saw_the_fold(adapter, _ctx(adapter))
     assert "from refit" in note
 
