@@ -15,23 +15,31 @@ def test_failed_cells_are_rows_with_their_reason(tmp_path):
     suite = suite_from_dict({
         "name": "failures", "datasets": ["sklearn:iris"], "cv_folds": 2,
         "constraints": ["trials2"],
-        "backends": ["reference", "no-such-backend", {"name": "optuna", "options": {"no_such_option": 1}}],
+        "backends": ["reference", {"name": "optuna", "options": {"no_such_option": 1}}],
     })
     summary = run_suite(suite, tmp_path / "out", progress=False)
-    assert summary.ran == 3 and summary.remaining == 0
+    assert summary.ran == 2 and summary.remaining == 0
     df = read_results(tmp_path / "out").set_index("framework")
     assert df.loc["reference", "status"] == "ok" and df.loc["reference", "result"] < 0
-    missing = df.loc["no-such-backend"]
-    assert missing["status"] == "failed" and "BackendNotFound" in missing["info"]
-    assert missing["metric"] == "neg_logloss" and missing["type"] == "multiclass"
     bad = df.loc["optuna"]
     assert bad["status"] == "failed" and "no_such_option" in bad["info"]
-    assert bad["run_id"], "a run that failed in the worker still has its run record"
+    assert bad["metric"] == "neg_logloss" and bad["type"] == "multiclass"
 
     # Finished (even failed) cells are not rerun; --retry-failed reruns exactly the failed ones.
     assert run_suite(suite, tmp_path / "out", progress=False).ran == 0
     again = run_suite(suite, tmp_path / "out", progress=False, retry_failed=True)
-    assert again.ran == 2 and again.already_done == 1
+    assert again.ran == 1 and again.already_done == 1
+
+
+def test_an_unknown_backend_is_refused_before_any_cell_runs(tmp_path):
+    """A name no adapter has is a typo, not a result (issue 11): one line, exit 2, nothing ran."""
+    from automux.core.errors import BackendNotFound
+
+    suite = suite_from_dict({"name": "typo", "datasets": ["sklearn:iris"], "cv_folds": 2,
+                             "constraints": ["trials2"], "backends": ["reference", "no-such-backend"]})
+    with pytest.raises(BackendNotFound, match="no-such-backend"):
+        run_suite(suite, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "results.csv").exists()
 
 
 @pytest.mark.slow

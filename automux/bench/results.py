@@ -34,8 +34,8 @@ from ..core.run.store import atomic_write_text
 AMLB_COLUMNS = ["id", "task", "framework", "constraint", "fold", "type", "result", "metric", "mode", "version",
                 "params", "app_version", "utc", "duration", "training_duration", "predict_duration",
                 "models_count", "seed", "info"]
-AUTOMUX_COLUMNS = ["spec_id", "predictions_sha256", "status", "degenerate", "budget_overrun_s", "cell_id", "repeat",
-                   "run_id"]
+AUTOMUX_COLUMNS = ["spec_id", "predictions_sha256", "status", "budget_overrun_s", "cell_id", "repeat", "run_id",
+                   "degenerate"]
 COLUMNS = AMLB_COLUMNS + AUTOMUX_COLUMNS
 RESULTS_FILE = "results.csv"
 CELLS_DIR = "cells"
