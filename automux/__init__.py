@@ -15,7 +15,7 @@ from ._version import __version__
 #: public name -> the module that defines it
 _WHERE = {
     **{name: "automux.api" for name in ("run", "compare", "verify", "check", "promote", "predict", "backends",
-                                         "experiment", "runs", "load_run", "plugin_failures")},
+                                         "experiment", "runs", "load_run", "plugin_failures", "ensemble")},
     "Adapter": "automux.core.adapter", "SearchResult": "automux.core.adapter", "SearchTask": "automux.core.adapter",
     "Budget": "automux.core.contract.budget",
     "Capabilities": "automux.core.capabilities", "Environment": "automux.core.capabilities",

@@ -22,14 +22,14 @@ from automux.contracts.runner import run_check
 from automux.testing import fakes
 from automux.testing.data_fakes import CoreCountNondeterministicFake, GoodDataFake, UsersNamesFake
 from automux.testing.heavy_fake import HeavyImportFake
-from automux.testing.rebuild_fakes import BackendImportingRebuildFake, DriftingRebuildFake
+from automux.testing.rebuild_fakes import BackendImportingRebuildFake, DriftingRebuildFake, InSampleOOFFake
 
 from helpers import run_cli
 
 #: Short seconds budget and a grace that still covers worker start-up on a busy machine.
 FAST = ContractConfig(seconds=2.0, grace_s=10.0)
 ALL_FAKES = (fakes.GoodFake, *fakes.BROKEN_FAKES, HeavyImportFake, GoodDataFake, UsersNamesFake,
-             CoreCountNondeterministicFake, DriftingRebuildFake, BackendImportingRebuildFake)
+             CoreCountNondeterministicFake, DriftingRebuildFake, BackendImportingRebuildFake, InSampleOOFFake)
 
 
 def test_every_check_is_broken_by_some_fake():

@@ -676,6 +676,8 @@ def yield_checks(adapter: Adapter) -> Iterator[Check]:
         yield check_deterministic_at_two_cores
     if get("categorical", False) and get("missing_values", False):
         yield check_hostile_frame
+    if type(adapter).candidate_source is not Adapter.candidate_source:  # it can give out-of-fold predictions
+        yield check_oof_never_saw_the_fold
     yield check_no_process_left_behind
 
 
@@ -691,6 +693,8 @@ ALL_CHECKS = (
 
 # Checks kept in modules of their own.
 from .checks_data import check_deterministic_at_two_cores, check_hostile_frame  # noqa: E402
+from .checks_oof import check_oof_never_saw_the_fold  # noqa: E402
 from .checks_rebuild import check_rebuild_reproduces  # noqa: E402
 
-ALL_CHECKS = ALL_CHECKS + (check_rebuild_reproduces, check_deterministic_at_two_cores, check_hostile_frame)
+ALL_CHECKS = ALL_CHECKS + (check_rebuild_reproduces, check_deterministic_at_two_cores, check_hostile_frame,
+                           check_oof_never_saw_the_fold)

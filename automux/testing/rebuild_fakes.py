@@ -6,9 +6,12 @@ source their ``candidate_source`` writes. ``BREAKS`` names the check each breaks
 """
 from __future__ import annotations
 
+import dataclasses
+
 import inspect
 from typing import Any, Dict, Optional, Tuple
 
+from ..core.adapter import SearchResult, SearchTask
 from .fakes import GoodFake, _CENTROID_SOURCE, _encode, centroid_proba, fit_centroids
 
 
@@ -32,8 +35,9 @@ class DriftingRebuildFake(RebuildingFake):
     """A broken fake: its source rebuilds another model (``tau`` x 8), so the fold scores drift."""
 
     name = "drifting_rebuild_fake"
-    # a drifting source also rebuilds a chosen model that predicts differently from the returned one
-    BREAKS = ("check_rebuild_reproduces", "check_chosen_matches_returned_model")
+    # a drifting source also rebuilds a chosen model that predicts differently from the returned one,
+    # and out-of-fold predictions refit from it do not match the recorded fold scores
+    BREAKS = ("check_rebuild_reproduces", "check_chosen_matches_returned_model", "check_oof_never_saw_the_fold")
 
     def candidate_source(self, candidate: Any, task: str, columns: Dict[str, str], seed: int) -> Optional[str]:
         return centroid_source(dict(candidate.params, tau=float(candidate.params["tau"]) * 8.0,
@@ -59,3 +63,14 @@ class RefusingRebuildFake(GoodFake):
 
 
 REBUILD_FAKES = (RebuildingFake, DriftingRebuildFake, BackendImportingRebuildFake, RefusingRebuildFake)
+
+
+class InSampleOOFFake(RebuildingFake):
+    """A broken fake: it returns as "out-of-fold" predictions its refit-on-all model's in-sample predictions."""
+
+    name = "in_sample_oof_fake"
+    BREAKS = ("check_oof_never_saw_the_fold",)
+
+    def search(self, task: SearchTask) -> SearchResult:
+        result = super().search(task)
+        return dataclasses.replace(result, oof=self.predict(result.model, task.X))
