@@ -121,3 +121,17 @@ def test_autosklearn_is_refused_naming_why_on_the_cli(tmp_path):
     d = json.loads(proc.stdout)
     assert d["status"] == REFUSED and d["codes"] == [NOT_REBUILDABLE] and d["rebuild"] == NOT_REBUILDABLE
     assert "scikit-learn 0.24.2" in d["reason"] and d["code_path"] is None
+
+
+@pytest.mark.parametrize("backend,why", [("h2o", "JVM objects"), ("autogluon", "bagged")])
+def test_jvm_and_bagged_backends_are_refused_naming_why(backend, why, tmp_path):
+    """H2O (JVM models) and AutoGluon (bags of fold models in its own wrappers) declare why no rebuild exists."""
+    _needs(backend)
+    store = tmp_path / "runs"
+    record = automux.run("sklearn:breast_cancer", None, backend, budget_trials=2, seed=5, store=str(store),
+                         readiness=False)
+    assert record.status == "ok", record.error
+    proc = run_cli("promote", record.run_id, "--store", str(store), "--seeds", "1", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["status"] == REFUSED and d["codes"] == [NOT_REBUILDABLE] and why in d["reason"]

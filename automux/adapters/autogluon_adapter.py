@@ -89,6 +89,11 @@ def _configs(task: SearchTask) -> List[Tuple[str, str, Dict[str, Any]]]:
 
 class AutoGluonAdapter(Adapter):
     name = "autogluon"
+    #: Why promotion refuses every AutoGluon candidate (see docs/governance.md).
+    rebuild_refusal = ("AutoGluon's candidates are bagged: each is k fold models inside AutoGluon's own model "
+                       "wrappers (its feature generators, early stopping on each fold's hold-out, its own "
+                       "categorical handling), fitted in its isolated env; a plain LightGBM / XGBoost / CatBoost "
+                       "file would not reproduce their fold scores, so no explicit rebuild is written")
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),
