@@ -362,7 +362,7 @@ def rank_blocks(df: Any, rk: Any, plots: Path) -> List[Block]:
         if img:
             imgs.append(Block("img", img, f"critical difference {cons}"))
     import pandas as pd
-    blocks.append(Block("table", _table(pd.DataFrame(rows).round(4))))
+    blocks.append(Block("table", _table(pd.DataFrame(rows).round({"critical_difference": 4}))))
     return blocks + imgs
 
 

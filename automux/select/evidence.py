@@ -29,10 +29,10 @@ from .profile import Profile, profile
 
 ROWS_FACTOR = 10.0
 #: Points for a backend that was the best on every neighbour; the worst everywhere gets the negative.
-EVIDENCE_WEIGHT = 2.0
+EVIDENCE_WEIGHT = 1.0
 MAX_POINTS = EVIDENCE_WEIGHT  # the former name
 #: How many nearest benchmark datasets are evidence.
-K_NEIGHBOURS = 5
+K_NEIGHBOURS = 8
 #: Fewer neighbours than this that ran a backend: its reason says the evidence is thin.
 THIN_EVIDENCE = 3
 RESULTS_ENV = "AUTOMUX_BENCH_RESULTS"

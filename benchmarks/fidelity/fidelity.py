@@ -16,6 +16,8 @@ Native recipes (documented defaults; only the seed and the budget are set):
   hold-out), ``n_jobs=-1``, its default ``estimator_list``.
 * ``flaml_1t``: the same with ``n_jobs=1`` (automux's setting), against the same automux
   run: it separates the effect of threads from the rest (folds, metric, budget split).
+* ``flaml_1t3f``: ``n_jobs=1`` and ``n_splits=3`` (automux's fold count, FLAML's own folds):
+  separates the effect of the fold count.
 * ``optuna``: Optuna's LightGBM example (``optuna-examples/lightgbm/lightgbm_simple.py``):
   a 75/25 ``train_test_split`` of the training rows, the example's search space
   (``lambda_l1``, ``lambda_l2``, ``num_leaves``, ``feature_fraction``, ``bagging_fraction``,
@@ -56,7 +58,7 @@ FIELDS = ["backend", "dataset", "task", "metric", "seed", "seconds", "trials", "
           "automux_status", "automux_score", "automux_result_column", "native_status", "native_score",
           "diff", "automux_wall_s", "automux_training_s", "native_wall_s", "wall_ratio", "automux_models",
           "native_models", "native_info", "run_id", "utc"]
-BACKENDS = ("flaml", "flaml_1t", "optuna")
+BACKENDS = ("flaml", "flaml_1t", "flaml_1t3f", "optuna")
 
 
 # ---------------------------------------------------------------- scoring (scikit-learn)
@@ -94,13 +96,16 @@ def _full_proba(proba: np.ndarray, classes: Any, n_classes: int) -> np.ndarray:
 # ---------------------------------------------------------------- native recipes
 
 def native_flaml(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
-                 seed: int, trials: Optional[int] = None, n_jobs: int = -1) -> Tuple[np.ndarray, Dict[str, Any]]:
+                 seed: int, trials: Optional[int] = None, n_jobs: int = -1,
+                 n_splits: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
     from automux.adapters.flaml_adapter import import_automl  # only hides mlflow's slow import
 
     AutoML = import_automl()
     automl = AutoML()
     budget = {"time_budget": seconds} if trials is None else {"time_budget": -1, "max_iter": trials}
     threads = {} if n_jobs == -1 else {"n_jobs": n_jobs}  # -1 is FLAML's default: not passed
+    if n_splits is not None:
+        threads["n_splits"] = n_splits
     automl.fit(X_train=X, y_train=y, task="regression" if task == "regression" else "classification",
                seed=seed, verbose=0, **budget, **threads)
     # trials: FLAML's per-learner iteration counts (config_history holds only the improvements)
@@ -168,9 +173,16 @@ def native_flaml_1t(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, s
     return native_flaml(X, y, Xh, task, n_classes, seconds, seed, trials, n_jobs=1)
 
 
-NATIVE = {"flaml": native_flaml, "flaml_1t": native_flaml_1t, "optuna": native_optuna}
+def native_flaml_1t3f(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
+                      seed: int, trials: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """``n_jobs=1`` and ``n_splits=3`` (automux's fold count; FLAML's own shuffled folds, not automux's)."""
+    return native_flaml(X, y, Xh, task, n_classes, seconds, seed, trials, n_jobs=1, n_splits=3)
+
+
+NATIVE = {"flaml": native_flaml, "flaml_1t": native_flaml_1t, "flaml_1t3f": native_flaml_1t3f,
+          "optuna": native_optuna}
 #: The automux backend each native recipe is compared with.
-AUTOMUX_BACKEND = {"flaml_1t": "flaml"}
+AUTOMUX_BACKEND = {"flaml_1t": "flaml", "flaml_1t3f": "flaml"}
 
 
 # ---------------------------------------------------------------- one pair

@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-GRID_K = (1, 3, 5, 8, 12)
-GRID_WEIGHT = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+GRID_K = (1, 3, 5, 8)
+GRID_WEIGHT = (0.0, 0.5, 1.0, 2.0, 4.0)
 
 
 def dataset_of(row: Dict[str, str]) -> str:
