@@ -348,7 +348,8 @@ def rank_blocks(df: Any, rk: Any, plots: Path) -> List[Block]:
         f"Critical-difference diagrams (Demsar 2006): Friedman test over the data sets (each backend's rank "
         f"on a data set averaged over its folds and seeds), Nemenyi critical difference at alpha = {CD_ALPHA:g}; "
         "backends joined by a bar are not significantly different. "
-        + ("Drawn with `autorank`." if _autorank_available() else
+        + ("Drawn with `autorank` (with 3+ backends and 5+ data sets; drawn here otherwise)."
+           if _autorank_available() else
            "Drawn here (`autorank` is not installed; the figures are the same formula)."))))
     rows, imgs = [], []
     for cons in sorted(rk["constraint"].unique()):
