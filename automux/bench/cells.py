@@ -34,8 +34,13 @@ class Cell:
     def identity(self) -> Dict[str, Any]:
         """What the id is taken over (labels and names do not count, budgets do)."""
         d = self.dataset
+        data = {"source": d.source, "target": d.target, "task": d.task, "metric": d.metric}
+        if getattr(d, "drop", ()):  # only when used: cells of data sets without drops keep their ids
+            data["drop"] = sorted(d.drop)
+        if getattr(d, "drop_missing_target", False):
+            data["drop_missing_target"] = True
         return {"schema": CELL_SCHEMA,
-                "dataset": {"source": d.source, "target": d.target, "task": d.task, "metric": d.metric},
+                "dataset": data,
                 "fold": self.fold, "seed": self.seed, "repeat": self.repeat, "cv_folds": self.cv_folds,
                 "test_size": self.test_size, "split_seed": self.split_seed,
                 "backend": {"name": self.backend.name, "options": self.backend.options},
