@@ -6,7 +6,6 @@ here; the expected hint is a fragment of what the line must say.
 from __future__ import annotations
 
 import gzip
-import json
 
 import numpy as np
 import pandas as pd
