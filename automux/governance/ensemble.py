@@ -302,9 +302,8 @@ def predict_ensemble(run_id: str, data: Any, *, store: Union[str, RunStore, None
     ``status`` is ``failed`` when a member's prediction failed (``error`` names it).
     Predicting the ensemble's own hold-out rows gives its ``predictions_sha256`` back.
     """
-    import pandas as pd
 
-    from ..core.run.predict import CSV, PREDICT_DIR, _read_frame
+    from ..core.run.predict import PREDICT_DIR, _read_frame, write_predictions_csv
     from ..core.run.predict import predict as predict_run
     from ..core.run.store import new_run_id
 
@@ -340,16 +339,9 @@ def predict_ensemble(run_id: str, data: Any, *, store: Union[str, RunStore, None
     job_dir = the_store.run_dir(run_id) / PREDICT_DIR / new_run_id()
     job_dir.mkdir(parents=True)
     jf.write_arrow(jf.predictions_frame(pred, spec.task), job_dir / jf.PREDICTIONS)
-    if spec.task == "regression":
-        table = pd.DataFrame({"prediction": pred})
-    else:
-        table = pd.DataFrame({str(label): pred[:, k] for k, label in enumerate(spec.data["classes"])})
-    csv = job_dir / CSV
-    table.to_csv(csv, index=False, float_format="%.17g")
-    if out is not None:
-        shutil.copyfile(csv, Path(out))
+    csv = write_predictions_csv(pred, spec.task, spec.data["classes"], job_dir, out)
     atomic_write_text(job_dir / "members.json", json.dumps(members, indent=2, sort_keys=True))
-    result.update(predictions=str(Path(out) if out is not None else csv), job_dir=str(job_dir),
+    result.update(predictions=str(csv), job_dir=str(job_dir),
                   predictions_arrow=str(job_dir / jf.PREDICTIONS), predictions_sha256=jf.predictions_sha256(pred),
                   duration_s=time.monotonic() - t0)
     return result

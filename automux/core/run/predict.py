@@ -70,6 +70,26 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     return X.reset_index(drop=True), dropped
 
 
+def write_predictions_csv(pred: Any, task: str, classes: List[Any], job_dir: Path,
+                          out: Optional[Union[str, Path]] = None) -> Path:
+    """``predictions.csv`` in ``job_dir`` (one column per class label, or ``prediction``), copied to ``out``
+    when given; returns the path the user should read (``out`` if given)."""
+    import shutil
+
+    import pandas as pd
+
+    if task == "regression":
+        table = pd.DataFrame({"prediction": pred})
+    else:
+        table = pd.DataFrame({str(label): pred[:, k] for k, label in enumerate(classes)})
+    csv = job_dir / CSV
+    table.to_csv(csv, index=False, float_format="%.17g")
+    if out is not None:
+        shutil.copyfile(csv, Path(out))
+        return Path(out)
+    return csv
+
+
 def _read_frame(data: Any) -> Any:
     import pandas as pd
 
@@ -101,9 +121,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     Raises:
         RunNotFound, ModelNotFound, DataError, EnvError, StoreError, ArtifactTampered: bad input (exit 2 in the CLI).
     """
-    import shutil
 
-    import pandas as pd
 
     from ..env.build import prepare_worker
     from .executor import run_worker
@@ -153,14 +171,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     if pred.shape != want:
         result.update(status="failed", error=f"malformed predictions: shape {pred.shape}, expected {want}")
         return result
-    if spec.task == "regression":
-        table = pd.DataFrame({"prediction": pred})
-    else:
-        table = pd.DataFrame({str(label): pred[:, k] for k, label in enumerate(spec.data["classes"])})
-    csv = job_dir / CSV
-    table.to_csv(csv, index=False, float_format="%.17g")
-    if out is not None:
-        shutil.copyfile(csv, Path(out))
-    result.update(predictions=str(Path(out) if out is not None else csv),
+    csv = write_predictions_csv(pred, spec.task, spec.data["classes"], job_dir, out)
+    result.update(predictions=str(csv),
                   predictions_arrow=str(job_dir / jf.PREDICTIONS), predictions_sha256=jf.predictions_sha256(pred))
     return result
