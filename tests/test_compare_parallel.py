@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from typing import List
 
@@ -67,14 +69,17 @@ def test_compare_on_a_loopback_dask_cluster_gives_the_sequential_hashes(sequenti
                                          executor="dask", scheduler=address, **ARGS)
         assert _hashes(records) == sequential
         assert sorted(r["run_id"] for r in automux.runs(store=str(store))) == sorted(r.run_id for r in records)
-    finally:
+    finally:  # each Dask process leads its own session (nanny + worker): end the whole group
         for p in procs:
-            p.terminate()
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         for p in procs:
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)
 
 
 def test_compare_dask_without_a_scheduler_is_a_user_error(tmp_path):
