@@ -210,9 +210,8 @@ class RunStore:
         """Index rows, oldest first; rebuilds a missing or corrupt index (or reads the directories if read-only)."""
         if not self.root.exists():
             return []
-        has_runs = any(self.root.glob(f"*/{RECORD}"))
         if not (self.root / INDEX).exists():
-            if not has_runs:
+            if not any(self.root.glob(f"*/{RECORD}")):  # only scanned when the index is missing
                 return []
             if not self._writable():
                 return self._list_from_disk(backend, promoted)
