@@ -367,6 +367,99 @@ def rank_blocks(df: Any, rk: Any, plots: Path) -> List[Block]:
     return blocks + imgs
 
 
+ENSEMBLE = "ensemble"  # the framework name of the bench's ensemble row (automux.bench.ensembles)
+
+
+def ensemble_vs_best(df: Any) -> Tuple[Any, Any]:
+    """(per constraint summary, per data set detail) of the ``ensemble`` row against the best single backend.
+
+    Per instance (constraint, data set, fold, seed) with an ensemble cell: the ensemble's hold-out
+    ``result`` against the best ok backend's there (the oracle single backend, picked on the hold-out).
+    Per data set: the ensemble's mean ``result`` over its folds and seeds against the best single
+    backend of that data set (the one with the best mean over the same instances). A failed
+    ensemble counts as a loss. ``beats`` is strict; ``ties`` are equal to 1e-9 relative.
+    """
+    import pandas as pd
+
+    cols = ["constraint", "instances", "beats_best", "ties_best", "loses_best", "ensemble_failed",
+            "beats_share", "median_gap", "data_sets", "beats_best_of_data_set", "beats_share_data_sets"]
+    if ENSEMBLE not in set(df["framework"]):
+        return pd.DataFrame(columns=cols), pd.DataFrame()
+    avg = averaged(df)
+    inst_rows, ds_rows = [], []
+    for key, g in avg.groupby(INSTANCE, dropna=False):
+        ens = g[g["framework"] == ENSEMBLE]
+        singles = g[(g["framework"] != ENSEMBLE) & g["result"].notna()]
+        if ens.empty or singles.empty:
+            continue
+        e = ens["result"].iloc[0]
+        best = singles.loc[singles["result"].idxmax()]
+        inst_rows.append(dict(zip(INSTANCE, key), ensemble=e, best=best["result"], best_framework=best["framework"]))
+    inst = pd.DataFrame(inst_rows)
+    if inst.empty:
+        return pd.DataFrame(columns=cols), pd.DataFrame()
+
+    def outcome(e: float, b: float) -> str:
+        if e != e:  # NaN: the ensemble failed
+            return "failed"
+        if abs(e - b) <= 1e-9 * max(1.0, abs(b)):
+            return "tie"
+        return "beats" if e > b else "loses"
+
+    inst["outcome"] = [outcome(e, b) for e, b in zip(inst["ensemble"], inst["best"])]
+    inst["gap"] = inst["ensemble"] - inst["best"]
+    detail = []
+    for (cons, task), g in inst.groupby(["constraint", "task"]):
+        means = avg[(avg["constraint"] == cons) & (avg["task"] == task)]
+        keys = set(map(tuple, g[["fold", "seed"]].values.tolist()))
+        means = means[[(f, s) in keys for f, s in zip(means["fold"], means["seed"])]]
+        per_fw = means.groupby("framework")["result"].mean()
+        singles = per_fw.drop(ENSEMBLE, errors="ignore").dropna()
+        if singles.empty:
+            continue
+        e = per_fw.get(ENSEMBLE, float("nan"))
+        if g["ensemble"].isna().any():
+            e = float("nan")  # a failed ensemble fold: the data set counts as a loss
+        detail.append({"constraint": cons, "data_set": task, "ensemble": e, "best_single": singles.idxmax(),
+                       "best_single_result": singles.max(), "instances": len(g),
+                       "outcome": outcome(e, singles.max())})
+    det = pd.DataFrame(detail)
+    rows = []
+    for cons, g in inst.groupby("constraint"):
+        d = det[det["constraint"] == cons] if not det.empty else det
+        n = len(g)
+        rows.append({"constraint": cons, "instances": n, "beats_best": int((g["outcome"] == "beats").sum()),
+                     "ties_best": int((g["outcome"] == "tie").sum()),
+                     "loses_best": int((g["outcome"] == "loses").sum()),
+                     "ensemble_failed": int((g["outcome"] == "failed").sum()),
+                     "beats_share": float((g["outcome"] == "beats").mean()),
+                     "median_gap": float(g["gap"].median()),
+                     "data_sets": len(d), "beats_best_of_data_set": int((d["outcome"] == "beats").sum()) if len(d) else 0,
+                     "beats_share_data_sets": float((d["outcome"] == "beats").mean()) if len(d) else float("nan")})
+    return pd.DataFrame(rows, columns=cols), det
+
+
+def ensemble_blocks(df: Any) -> List[Block]:
+    """The section on the ``ensemble`` row, or nothing when the bench has none."""
+    summ, det = ensemble_vs_best(df)
+    if summ.empty:
+        return []
+    blocks = [Block("h2", "Ensemble against the best single backend")]
+    blocks.append(Block("p", (
+        "The `ensemble` row is automux's greedy ensemble selection (Caruana et al. 2004) over the backends' "
+        "runs of the same instance, fitted on their out-of-fold predictions on automux's own CV folds and "
+        "scored on the same hold-out; it is ranked above like any backend. Here it is compared with the "
+        "*best* single backend of each instance, picked on the hold-out (an oracle no user has): "
+        "`beats_best` counts instances where the ensemble's hold-out result is strictly better, "
+        "`median_gap` is ensemble - best in `result` units. Per data set: the ensemble's mean result over "
+        "its folds and seeds against the single backend with the best mean there. A failed ensemble is a "
+        "loss.")))
+    blocks.append(Block("table", _table(summ.round(4))))
+    if not det.empty:
+        blocks.append(Block("table", _table(det.round(5))))
+    return blocks
+
+
 # ---------------------------------------------------------------- plots
 
 def _plt() -> Any:
@@ -652,6 +745,7 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         blocks.append(Block("table", _table(mr.round(3), index=True)))
         blocks.append(Block("img", plot_mean_rank(mr, plots), "mean rank"))
     blocks += rank_blocks(df, rk if not rk.empty else _empty_ranks(), plots)
+    blocks += ensemble_blocks(df)
 
     blocks.append(Block("h2", "Score per data set"))
     blocks.append(Block("p", "Mean hold-out `result` over folds, seeds and repeats (sd in brackets), per constraint; "

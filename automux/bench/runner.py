@@ -3,7 +3,9 @@
 Output directory layout::
 
     OUT/suite.json      the suite as run (the last run's)
-    OUT/cells/ID.json   one file per finished cell (its results row), written atomically
+    OUT/cells/ID.json   one file per finished cell (its results row), written atomically;
+                        with ``ensemble:`` in the suite, also one per group's ensemble
+                        (:mod:`automux.bench.ensembles`)
     OUT/runs/           the run store (every run record, model and prediction)
     OUT/results.csv     AMLB's columns plus automux's, regenerated from cells/
 
@@ -48,6 +50,8 @@ class BenchSummary:
     statuses: Dict[str, int] = field(default_factory=dict)
     lost: List[str] = field(default_factory=list)
     remaining: int = 0
+    ensembles: Dict[str, int] = field(default_factory=dict)
+    ensembles_without_runs: int = 0
 
     def to_json(self) -> Dict[str, Any]:
         return dict(self.__dict__)
@@ -102,6 +106,26 @@ def _lock(out: Path) -> Any:
     f.write(str(os.getpid()))
     f.flush()
     return f
+
+
+def _ensembles(cells: List[Cell], out_dir: Path, size: int, bar: BenchProgress, summary: "BenchSummary"
+               ) -> List[str]:
+    """Build the due ensemble cells (after the backend cells); their ids, for results.csv."""
+    from .ensembles import ensemble_cells
+
+    def note(desc: str, row: Optional[Dict[str, Any]]) -> None:
+        detail = f" {row['metric']}={row['result']:.5g}" if row and row.get("result") is not None else ""
+        why = "" if not row or row.get("status") == "ok" else f" ({str(row.get('info') or '')[:120]})"
+        bar.note(f"[ensemble] {desc}: {row.get('status') if row else 'lost'}{detail}{why}")
+        if row is not None:
+            summary.ensembles[row["status"]] = summary.ensembles.get(row["status"], 0) + 1
+
+    done = ensemble_cells(cells, out_dir, size, note)
+    if done["no_runs"]:
+        bar.note(f"bench: {len(done['no_runs'])} group(s) get no ensemble row: their members' runs are not "
+                 f"under {out_dir / 'runs'} (e.g. {done['no_runs'][0]})")
+        summary.ensembles_without_runs = len(done["no_runs"])
+    return done["ids"]
 
 
 def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor: str = "local",
@@ -171,11 +195,17 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
                 summary.ran += 1
                 summary.statuses[row["status"]] = summary.statuses.get(row["status"], 0) + 1
 
+        ens_ids: List[str] = []
         try:
             exe.run(todo, out_dir, bar.start, on_done)
+            if the_suite.ensemble_size:
+                ens_ids = _ensembles(cells, out_dir, the_suite.ensemble_size, bar, summary)
         finally:
             bar.end()
-            write_results(out_dir, ids)
+            if the_suite.ensemble_size and not ens_ids:
+                from .ensembles import ensemble_cell_id, groups
+                ens_ids = [ensemble_cell_id(g, the_suite.ensemble_size) for g in groups(cells)]
+            write_results(out_dir, ids + ens_ids)
             summary.remaining = len(cells) - sum(1 for cid in ids if cid in read_cells(out_dir))
         return summary
     finally:

@@ -19,6 +19,8 @@ Example::
       - reference
       - {name: optuna, options: {n_jobs: 1}}
       - {name: flaml, label: flaml-fast, options: {...}}
+    ensemble: true      # add an `ensemble` row: greedy selection over each group's backend runs
+                        # ({size: N} for N selection steps; default 25)
 
 Relative CSV / Parquet paths are relative to the suite file. Every problem is a
 ``SpecError`` naming the suite, the entry and what to do.
@@ -125,6 +127,8 @@ class Suite:
     split_seed: int = 0
     description: str = ""
     path: Optional[str] = None
+    #: Selection steps of the ``ensemble`` row (``ensemble: true`` = 25); None = no ensemble row.
+    ensemble_size: Optional[int] = None
 
     def repeats_for(self, constraint: Constraint) -> int:
         return constraint.repeats if constraint.repeats is not None else self.repeats
@@ -135,7 +139,8 @@ class Suite:
                 "repeats": self.repeats, "split_seed": self.split_seed,
                 "datasets": [d.to_json() for d in self.datasets],
                 "constraints": [c.to_json() for c in self.constraints],
-                "backends": [b.to_json() for b in self.backends], "path": self.path}
+                "backends": [b.to_json() for b in self.backends], "path": self.path,
+                "ensemble": self.ensemble_size}
 
 
 def parse_constraint_name(name: str) -> Constraint:
@@ -288,7 +293,7 @@ def suite_from_dict(d: Dict[str, Any], *, path: Optional[Union[str, Path]] = Non
     if not isinstance(d, dict):
         raise SpecError(_where(label, "the file must hold a mapping with datasets, constraints and backends"))
     known = {"name", "description", "datasets", "folds", "cv_folds", "test_size", "seeds", "repeats",
-             "constraints", "backends", "split_seed"}
+             "constraints", "backends", "split_seed", "ensemble"}
     unknown = sorted(set(d) - known)
     if unknown:
         raise SpecError(_where(label, f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"))
@@ -324,7 +329,21 @@ def suite_from_dict(d: Dict[str, Any], *, path: Optional[Union[str, Path]] = Non
         repeats=_positive_int(d.get("repeats", 1), _where(label, "repeats")),
         split_seed=_positive_int(d.get("split_seed", 0), _where(label, "split_seed"), minimum=0),
         path=str(Path(path).resolve()) if path is not None else None,
+        ensemble_size=_ensemble_size(d.get("ensemble"), _where(label, "ensemble")),
     )
+
+
+def _ensemble_size(v: Any, where: str) -> Optional[int]:
+    """``ensemble: true`` (25 steps), ``false`` / absent (none) or ``{size: N}``."""
+    from ..governance.ensemble import DEFAULT_SIZE
+
+    if v is None or v is False:
+        return None
+    if v is True:
+        return DEFAULT_SIZE
+    if isinstance(v, dict) and set(v) <= {"size"}:
+        return _positive_int(v.get("size", DEFAULT_SIZE), f"{where} size")
+    raise SpecError(f"{where}: {v!r}: write `ensemble: true` or `ensemble: {{size: N}}`")
 
 
 def load_suite(path: Union[str, Path]) -> Suite:
