@@ -2,7 +2,8 @@
 
 Sections: mean rank per backend, a TabArena / AMLB style leaderboard (mean rank,
 normalised score, win rate, champion share, failures) with a critical-difference
-diagram per constraint, score per data set, score against wall time,
+diagram per constraint, the ``ensemble`` row against the best single backend (when the
+suite has one), score per data set, score against wall time,
 budget adherence, failures, determinism across repeats. Definitions:
 
 * **rank**: within each (constraint, data set, fold, seed) the frameworks are
