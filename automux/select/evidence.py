@@ -1,19 +1,29 @@
 """Measured evidence from local benchmark results (AMLB-format results.csv files).
 
-Nearest-neighbour evidence over profiles: the ``K_NEIGHBOURS`` benchmark datasets
-closest to the problem (same kind of task: classification or regression; distance
-over log rows, log features, categorical share, missing share and binary / multiclass,
-see :func:`profile_distance`) each give every backend that ran on them its mean
-*normalised score* there (within each fold x seed x constraint: 1 = the best backend,
-0 = the worst, a failed cell 0). The distance-weighted mean over the neighbours,
-``s`` in [0, 1], becomes ``EVIDENCE_WEIGHT * (2 s - 1)`` soft-rule points, with the
-figures and the neighbours in the reason. With fewer than ``THIN_EVIDENCE``
-neighbours that ran the backend, the reason says the evidence is thin.
+The evidence model, per backend ``b`` and problem profile ``p``:
 
-``K_NEIGHBOURS`` and ``EVIDENCE_WEIGHT`` were fitted on the committed benchmark
-results by leave-one-dataset-out regret (``benchmarks/selector/regret.py
---calibrate``; see ``benchmarks/selector/regret.md`` for the figures). ``result`` is
-read as higher-is-better, as AMLB writes it.
+* **normalised score** of a backend on a benchmark data set: within each
+  (fold, seed, constraint) instance with two or more backends, 1 = the best backend
+  there, 0 = the worst, a failed cell 0; averaged over the instances
+  (:func:`normalised_scores`). A unit comparable across metrics.
+* **prior** = ``b``'s mean normalised score over every benchmark data set it ran on.
+  The prior alone picks what "always use the best fixed backend" picks.
+* **neighbour deviation** = the mean, over those of the ``k`` benchmark data sets
+  nearest to ``p`` that ran ``b``, of (its normalised score there - its prior),
+  *shrunk* by ``n / (n + shrink)`` (``n`` = how many of those neighbours ran ``b``;
+  ``shrink = inf`` = prior only). Neighbours are of the same kind (classification
+  or regression); distance: Euclidean over the profile features :data:`FEATURES`,
+  standardised on the benchmark data sets that are evidence.
+* **estimate** = prior + shrunk deviation, in normalised-score units.
+
+``K_NEIGHBOURS`` and ``SHRINK`` (and the selector's soft-rule weights, see
+:mod:`automux.select.selector`) are fitted on the committed benchmark results by
+leave-one-dataset-out regret (one-standard-error rule; the honest figure for that
+procedure is nested): ``benchmarks/selector/regret.py --calibrate``
+(figures in ``benchmarks/selector/regret.md``). With fewer than :data:`THIN_EVIDENCE`
+data sets behind a figure (benchmark data sets for the prior, neighbours for the
+deviation) the reason says the evidence is thin. ``result`` is read as
+higher-is-better, as AMLB writes it.
 """
 from __future__ import annotations
 
@@ -21,20 +31,25 @@ import csv
 import glob
 import math
 import os
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from .profile import Profile, profile
 
-ROWS_FACTOR = 10.0
-#: Points for a backend that was the best on every neighbour; the worst everywhere gets the negative.
-EVIDENCE_WEIGHT = 1.0
-MAX_POINTS = EVIDENCE_WEIGHT  # the former name
-#: How many nearest benchmark datasets are evidence.
-K_NEIGHBOURS = 8
-#: Fewer neighbours than this that ran a backend: its reason says the evidence is thin.
+#: How many nearest benchmark data sets give the neighbour deviation (fitted; see the module doc).
+K_NEIGHBOURS = 5
+#: Shrinkage of the neighbour deviation: it is weighted n / (n + SHRINK); inf = prior only (fitted).
+SHRINK = 3.0
+#: Fewer data sets than this behind a prior or a deviation: the reason says the evidence is thin.
 THIN_EVIDENCE = 3
+#: The estimate of a backend no benchmark data set ran: the middle of the normalised scale.
+NEUTRAL_PRIOR = 0.5
+#: The profile features of the distance (standardised on the benchmark data sets that are evidence).
+FEATURES = ("log10 rows", "log10 features", "categorical share", "missing share", "log2 classes")
 RESULTS_ENV = "AUTOMUX_BENCH_RESULTS"
 
 
@@ -117,50 +132,24 @@ def profile_of_rows(rows: List[Dict[str, str]], name: str) -> Optional[Profile]:
                            bool(row.get("_dmt")))
 
 
-def similar(a: Profile, b: Profile) -> bool:
-    same_kind = (a.task == "regression") == (b.task == "regression")
-    return same_kind and 1 / ROWS_FACTOR <= max(a.rows, 1) / max(b.rows, 1) <= ROWS_FACTOR
+def profile_features(p: Profile) -> np.ndarray:
+    """The raw (unstandardised) :data:`FEATURES` of a profile."""
+    return np.array([
+        math.log10(max(p.rows, 1)), math.log10(p.features + 1), p.categorical / max(p.features, 1),
+        p.missing_share, 0.0 if p.task == "regression" else math.log2(max(p.classes, 2))])
 
 
-def mean_ranks(rows: List[Dict[str, str]], datasets: Sequence[str]) -> Tuple[Dict[str, float], int]:
-    """Mean rank per framework over ``datasets`` (rank 1 = best; averaged over folds and seeds)."""
-    ranks: Dict[str, List[float]] = {}
-    for ds in datasets:
-        groups: Dict[Tuple[str, str, str], Dict[str, float]] = {}
-        for r in rows:
-            if dataset_of(r) != ds:
-                continue
-            key = (r.get("fold", ""), r.get("seed", ""), r.get("constraint", ""))
-            try:
-                value = float(r.get("result") or "nan")
-            except ValueError:
-                value = float("nan")
-            groups.setdefault(key, {})[r["framework"]] = value if not math.isnan(value) else -math.inf
-        for scores in groups.values():
-            ordered = sorted(scores, key=lambda fw: -scores[fw])
-            for i, fw in enumerate(ordered):
-                ranks.setdefault(fw, []).append(i + 1.0)
-    return {fw: sum(v) / len(v) for fw, v in ranks.items()}, len(datasets)
+def same_kind(a: Profile, b: Profile) -> bool:
+    """Both regression, or both classification: only those are comparable as neighbours."""
+    return (a.task == "regression") == (b.task == "regression")
 
 
-def profile_distance(a: Profile, b: Profile) -> float:
-    """How far apart two problems are; ``inf`` between classification and regression.
-
-    Sum of: |log10 rows| difference, half the |log10 (features + 1)| difference, the
-    categorical-share difference, twice the missing-share difference, and 0.5 between
-    binary and multiclass.
-    """
-    if (a.task == "regression") != (b.task == "regression"):
+def profile_distance(a: Profile, b: Profile, scale: Optional[np.ndarray] = None) -> float:
+    """Euclidean distance over :data:`FEATURES` divided by ``scale`` (default 1 each); ``inf`` between kinds."""
+    if not same_kind(a, b):
         return math.inf
-
-    def cat_share(p: Profile) -> float:
-        return p.categorical / max(p.features, 1)
-
-    d = abs(math.log10(max(a.rows, 1)) - math.log10(max(b.rows, 1)))
-    d += 0.5 * abs(math.log10(a.features + 1) - math.log10(b.features + 1))
-    d += abs(cat_share(a) - cat_share(b)) + 2.0 * abs(a.missing_share - b.missing_share)
-    d += 0.5 * float((a.task == "multiclass") != (b.task == "multiclass"))
-    return d
+    scale = np.ones(len(FEATURES)) if scale is None else scale
+    return float(np.sqrt((((profile_features(a) - profile_features(b)) / scale) ** 2).sum()))
 
 
 def normalised_scores(rows: List[Dict[str, str]], dataset: str,
@@ -171,7 +160,7 @@ def normalised_scores(rows: List[Dict[str, str]], dataset: str,
     instance where all finished frameworks tie gives each of them 0.5 (1.0 when alone).
     ``constraint`` restricts to that constraint's instances.
     """
-    groups: Dict[Tuple[str, str, str], Dict[str, float]] = {}
+    groups: Dict[Tuple[str, str, str], Dict[str, List[float]]] = {}
     for r in rows:
         if dataset_of(r) != dataset or (constraint is not None and r.get("constraint") != constraint):
             continue
@@ -181,8 +170,8 @@ def normalised_scores(rows: List[Dict[str, str]], dataset: str,
             value = float("nan")
         if r.get("status") not in (None, "", "ok"):
             value = float("nan")
-        key = (r.get("fold", ""), r.get("seed", ""), r.get("constraint", ""))
-        groups.setdefault(key, {}).setdefault(r["framework"], []).append(value)  # type: ignore[arg-type]
+        key = (str(r.get("fold", "")), str(r.get("seed", "")), str(r.get("constraint", "")))
+        groups.setdefault(key, {}).setdefault(r["framework"], []).append(value)
     acc: Dict[str, List[float]] = {}
     for scores in groups.values():
         if len(scores) < 2:
@@ -202,63 +191,139 @@ def normalised_scores(rows: List[Dict[str, str]], dataset: str,
     return {fw: sum(v) / len(v) for fw, v in acc.items()}
 
 
+@dataclass
+class EvidenceTable:
+    """The benchmark data sets that can be profiled here: raw features ``X`` (N x F) and
+    mean normalised scores ``S`` (N x B; NaN where a backend did not run)."""
+
+    datasets: List[str]
+    backends: List[str]
+    X: np.ndarray
+    S: np.ndarray
+    regression: np.ndarray  # bool per data set
+    unprofiled: List[str] = field(default_factory=list)
+
+    @classmethod
+    def from_scores(cls, scores: Dict[str, Dict[str, float]], profiles: Dict[str, Profile],
+                    unprofiled: Sequence[str] = ()) -> "EvidenceTable":
+        names = sorted(n for n in scores if n in profiles and scores[n])
+        backends = sorted({fw for n in names for fw in scores[n]})
+        X = np.array([profile_features(profiles[n]) for n in names]).reshape(len(names), len(FEATURES))
+        S = np.array([[scores[n].get(fw, np.nan) for fw in backends] for n in names]).reshape(len(names), len(backends))
+        reg = np.array([profiles[n].task == "regression" for n in names], dtype=bool)
+        return cls(names, backends, X, S, reg, list(unprofiled))
+
+    def mask(self, exclude: Sequence[str] = ()) -> np.ndarray:
+        ex = set(exclude)
+        return np.array([n not in ex for n in self.datasets], dtype=bool)
+
+
 @lru_cache(maxsize=8)
-def _table(files: Tuple[str, ...]) -> Tuple[List[Dict[str, str]], Dict[str, Dict[str, float]]]:
-    """(rows, dataset -> framework -> mean normalised score), read once per set of files."""
+def evidence_table(files: Tuple[str, ...]) -> EvidenceTable:
+    """The table of ``files``, read and profiled once per set of files."""
     rows = read_rows(files)
     names = sorted({dataset_of(r) for r in rows if dataset_of(r)})
-    return rows, {n: normalised_scores(rows, n) for n in names}
+    scores = {n: normalised_scores(rows, n) for n in names}
+    profiles, unprofiled = {}, []
+    for n in names:
+        p = profile_of_rows(rows, n)
+        if p is None:
+            unprofiled.append(n)
+        else:
+            profiles[n] = p
+    return EvidenceTable.from_scores(scores, profiles, unprofiled)
 
 
-def neighbours(p: Profile, files: Sequence[str], exclude_datasets: Sequence[str] = (),
-               k: Optional[int] = None) -> List[Tuple[str, float]]:
-    """The ``k`` benchmark datasets nearest to ``p`` (name, distance), nearest first."""
-    rows, table = _table(tuple(files))
+@dataclass(frozen=True)
+class Estimate:
+    """One backend's evidence: ``score`` = ``prior`` + ``deviation`` (already shrunk)."""
+
+    backend: str
+    score: float
+    prior: float
+    prior_datasets: int
+    deviation: float
+    shrink_factor: float
+    neighbours: Tuple[Tuple[str, float, float], ...]  # (dataset, distance, its normalised score there)
+    raw_deviation: float = 0.0  # the neighbours' mean minus the prior, before shrinking
+
+    @property
+    def thin(self) -> bool:
+        return self.prior_datasets < THIN_EVIDENCE or len(self.neighbours) < THIN_EVIDENCE
+
+    def reasons(self) -> List[Tuple[float, str]]:
+        """``(points, reason)`` pairs that sum to ``score``: the prior, then the neighbour deviation."""
+        if self.prior_datasets == 0:
+            return [(self.score, f"no benchmark data set ran it: neutral prior {NEUTRAL_PRIOR:.2f}; "
+                                 "thin evidence")]
+        why = (f"prior: mean normalised score {self.prior:.3f} (1 = best of the backends benchmarked there) over "
+               f"{self.prior_datasets} benchmark data set{'s' if self.prior_datasets != 1 else ''}")
+        if self.prior_datasets < THIN_EVIDENCE:
+            why += f"; thin evidence: fewer than {THIN_EVIDENCE} data sets ran it"
+        out = [(self.prior, why)]
+        if not self.neighbours:
+            out.append((0.0, "neighbours: no comparable benchmark data set ran it; thin evidence: the prior alone"))
+            return out
+        names = ", ".join(f"{Path(n).name} {s:.2f}" for n, _, s in self.neighbours)
+        why = (f"neighbours: on the {len(self.neighbours)} nearest benchmark data sets of the same kind that ran it "
+               f"({names}) it scores {self.raw_deviation:+.3f} against its prior, shrunk x{self.shrink_factor:.2f}")
+        if self.shrink_factor == 0:
+            why += " (SHRINK = inf: neighbour deviations measured not to lower regret, so the prior decides)"
+        if len(self.neighbours) < THIN_EVIDENCE:
+            why += f"; thin evidence: fewer than {THIN_EVIDENCE} comparable data sets ran it"
+        out.append((self.deviation, why))
+        return out
+
+
+def estimate(table: EvidenceTable, x: np.ndarray, regression: bool, train: Optional[np.ndarray] = None, *,
+             k: Optional[int] = None, shrink: Optional[float] = None) -> Dict[str, Estimate]:
+    """Per backend in ``table``, its :class:`Estimate` for a problem with raw features ``x``.
+
+    ``regression`` is the problem's kind (neighbours are of the same kind); ``train`` (bool
+    per table row) says which benchmark data sets are evidence; ``k`` / ``shrink`` default
+    to :data:`K_NEIGHBOURS` / :data:`SHRINK`.
+    """
     k = K_NEIGHBOURS if k is None else k
-    cands = []
-    for name in sorted(set(table) - set(exclude_datasets)):
-        dp = profile_of_rows(rows, name)
-        if dp is None or not table[name]:
+    shrink = SHRINK if shrink is None else shrink
+    train = np.ones(len(table.datasets), dtype=bool) if train is None else train
+    idx = np.flatnonzero(train)
+    if not len(idx):
+        return {}
+    X, S = table.X[idx], table.S[idx]
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    dist = np.sqrt((((X - x) / scale) ** 2).sum(axis=1))
+    dist[table.regression[idx] != regression] = np.inf
+    order = [i for i in np.lexsort((np.array([table.datasets[i] for i in idx]), dist))
+             if np.isfinite(dist[i])][:max(k, 0)]
+    out = {}
+    for j, fw in enumerate(table.backends):
+        ran = ~np.isnan(S[:, j])
+        n_prior = int(ran.sum())
+        if not n_prior:
+            out[fw] = Estimate(fw, NEUTRAL_PRIOR, NEUTRAL_PRIOR, 0, 0.0, 0.0, ())
             continue
-        d = profile_distance(p, dp)
-        if math.isfinite(d):
-            cands.append((name, d))
-    cands.sort(key=lambda x: (x[1], x[0]))
-    return cands[:k]
+        prior = float(S[ran, j].mean())
+        near = [i for i in order if ran[i]]
+        n = len(near)
+        factor = 0.0 if (not n or math.isinf(shrink)) else n / (n + shrink)
+        raw = float(np.mean(S[near, j]) - prior) if n else 0.0
+        nb = tuple((table.datasets[idx[i]], float(dist[i]), float(S[i, j])) for i in near)
+        out[fw] = Estimate(fw, prior + raw * factor, prior, n_prior, raw * factor, factor, nb, raw)
+    return out
 
 
-def evidence_points(p: Profile, files: Optional[Sequence[str]] = None,
-                    exclude_datasets: Sequence[str] = (), *, k: Optional[int] = None,
-                    weight: Optional[float] = None) -> Dict[str, Tuple[float, str]]:
-    """Points and a reason per backend from the benchmark datasets nearest to ``p``.
+def estimates_for(p: Profile, files: Optional[Sequence[str]] = None, exclude_datasets: Sequence[str] = (), *,
+                  k: Optional[int] = None, shrink: Optional[float] = None) -> Dict[str, Estimate]:
+    """:func:`estimate` for profile ``p`` over the benchmark results ``files`` (default :func:`default_result_files`).
 
-    ``k`` and ``weight`` default to :data:`K_NEIGHBOURS` and :data:`EVIDENCE_WEIGHT`.
+    Empty when there are no results (or none that can be profiled here, or all are excluded).
     """
     files = default_result_files() if files is None else list(files)
     if not files:
         return {}
-    weight = EVIDENCE_WEIGHT if weight is None else weight
-    _, table = _table(tuple(files))
-    near = neighbours(p, files, exclude_datasets, k)
-    if not near:
+    table = evidence_table(tuple(files))
+    if not table.datasets:
         return {}
-    sums: Dict[str, float] = {}
-    wsum: Dict[str, float] = {}
-    seen: Dict[str, List[str]] = {}
-    for name, d in near:
-        w = 1.0 / (1.0 + d)
-        for fw, s in table[name].items():
-            sums[fw] = sums.get(fw, 0.0) + w * s
-            wsum[fw] = wsum.get(fw, 0.0) + w
-            seen.setdefault(fw, []).append(name)
-    out = {}
-    for fw in sums:
-        s = sums[fw] / wsum[fw]
-        n = len(seen[fw])
-        names = ", ".join(Path(c).name for c in seen[fw][:4]) + (", ..." if n > 4 else "")
-        why = (f"measured: normalised score {s:.2f} (1 = best of the backends benchmarked there) on the {n} "
-               f"nearest benchmark dataset{'s' if n > 1 else ''} ({names})")
-        if n < THIN_EVIDENCE:
-            why += f"; thin evidence: fewer than {THIN_EVIDENCE} comparable datasets ran it"
-        out[fw] = (weight * (2.0 * s - 1.0), why)
-    return out
+    return estimate(table, profile_features(p), p.task == "regression", table.mask(exclude_datasets),
+                    k=k, shrink=shrink)

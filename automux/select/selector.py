@@ -1,14 +1,30 @@
-"""Profile + constraints -> a ranked, explained choice of backend. Never a silent choice."""
+"""Profile + constraints -> a ranked, explained choice of backend. Never a silent choice.
+
+With benchmark evidence (see :mod:`automux.select.evidence`), a backend's score is its
+evidence estimate (prior + shrunk neighbour deviation, in normalised-score units) plus
+each soft rule's points times that rule's fitted weight (:data:`RULE_WEIGHTS`; rules the
+benchmark cannot measure get :data:`UNMEASURED_RULE_WEIGHT`). Without any evidence the
+soft rules alone rank, at their declared points. Hard rules exclude either way.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
-from .evidence import evidence_points
+from .evidence import NEUTRAL_PRIOR, Estimate, estimates_for
 from .profile import Profile, profile
 from .rules import HARD_RULES, SOFT_RULES, Constraints, Rule
+
+#: Weight of each soft rule's points when benchmark evidence exists (points x weight are added
+#: to the evidence estimate). Fitted by nested leave-one-dataset-out regret
+#: (``benchmarks/selector/regret.py --calibrate``); 0 = the evidence measured the rule not to help.
+RULE_WEIGHTS: Dict[str, float] = {"data_size_fit": 0.0, "data_kind_fit": 0.0}
+#: Weight, under evidence, of soft rules the benchmark cannot measure (they never fire on its
+#: cases, e.g. ``budget_fit`` under trials budgets, or plugin rules): a judgement, not a fit;
+#: a 2-point rule then moves a backend by 0.1 normalised score.
+UNMEASURED_RULE_WEIGHT = 0.05
 
 
 @dataclass(frozen=True)
@@ -60,31 +76,57 @@ def _guarded(rule: Rule, plugin: str) -> Rule:
     return Rule(name=rule.name, kind=rule.kind, apply=apply, doc=rule.doc)
 
 
+def soft_points(p: Profile, constraints: Constraints, backend: Dict[str, Any],
+                soft: Sequence[Rule]) -> List[Tuple[str, float, str]]:
+    """``(rule, declared points, reason)`` for every soft-rule opinion on ``backend``."""
+    return [(r.name, float(points), why) for r in soft for points, why in (r.apply(p, constraints, backend) or [])]
+
+
+def rule_weight(name: str, weights: Optional[Mapping[str, float]] = None) -> float:
+    """The weight of soft rule ``name`` under benchmark evidence."""
+    weights = RULE_WEIGHTS if weights is None else weights
+    return float(weights.get(name, UNMEASURED_RULE_WEIGHT))
+
+
 def rank(p: Profile, constraints: Constraints, backends: Sequence[Dict[str, Any]],
-         result_files: Optional[Sequence[str]] = None, exclude_datasets: Sequence[str] = ()) -> Selection:
-    """Apply hard rules (first failing rule excludes, and is named), then add soft points."""
+         result_files: Optional[Sequence[str]] = None, exclude_datasets: Sequence[str] = (), *,
+         k: Optional[int] = None, shrink: Optional[float] = None,
+         rule_weights: Optional[Mapping[str, float]] = None) -> Selection:
+    """Apply hard rules (first failing rule excludes, and is named), then score the rest.
+
+    ``k`` / ``shrink`` / ``rule_weights`` override the fitted :data:`evidence.K_NEIGHBOURS`,
+    :data:`evidence.SHRINK` and :data:`RULE_WEIGHTS` (the regret benchmark sweeps them).
+    """
     rules = HARD_RULES + SOFT_RULES + plugin_rules()
     hard = [r for r in rules if r.kind == "hard"]
     soft = [r for r in rules if r.kind == "soft"]
-    evidence = evidence_points(p, result_files, exclude_datasets)
+    evidence = estimates_for(p, result_files, exclude_datasets, k=k, shrink=shrink)
     ranking, excluded = [], []
     for b in backends:
         reason = next(((r.name, why) for r in hard if (why := r.apply(p, constraints, b))), None)
         if reason:
             excluded.append({"backend": b["name"], "rule": reason[0], "reason": reason[1]})
             continue
-        reasons = []
+        reasons: List[Dict[str, Any]] = []
         score = 0.0
-        for r in soft:
-            for points, why in r.apply(p, constraints, b) or []:
+        if evidence:
+            est = evidence.get(b["name"]) or Estimate(b["name"], NEUTRAL_PRIOR, NEUTRAL_PRIOR, 0, 0.0, 0.0, ())
+            for points, why in est.reasons():
                 score += points
-                reasons.append({"rule": r.name, "points": round(points, 3), "reason": why})
-        if b["name"] in evidence:
-            points, why = evidence[b["name"]]
+                reasons.append({"rule": "benchmark_evidence", "points": round(points, 3), "reason": why})
+        for name, points, why in soft_points(p, constraints, b, soft):
+            if evidence:
+                w = rule_weight(name, rule_weights)
+                why = f"{why} ({points:+g} declared x weight {w:g} under benchmark evidence" + \
+                      ("; measured not to help)" if w == 0 and name in (RULE_WEIGHTS if rule_weights is None
+                                                                         else rule_weights) else ")")
+                points *= w
             score += points
-            reasons.append({"rule": "benchmark_evidence", "points": round(points, 3), "reason": why})
-        ranking.append({"backend": b["name"], "score": round(score, 3), "reasons": reasons})
-    ranking.sort(key=lambda r: (-r["score"], r["backend"]))
+            reasons.append({"rule": name, "points": round(points, 3), "reason": why})
+        ranking.append({"backend": b["name"], "score": round(score, 3), "reasons": reasons, "_key": score})
+    ranking.sort(key=lambda r: (-r["_key"], r["backend"]))
+    for r in ranking:
+        del r["_key"]
     return Selection(profile=p, constraints=constraints, ranking=ranking, excluded=excluded)
 
 
