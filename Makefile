@@ -22,7 +22,7 @@ demo: venv
 
 ## test: the whole test suite
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 clean:
 	rm -rf $(VENV) automux-runs .pytest_cache
