@@ -41,9 +41,9 @@ import numpy as np
 from .profile import Profile, profile
 
 #: How many nearest benchmark data sets give the neighbour deviation (fitted; see the module doc).
-K_NEIGHBOURS = 5
+K_NEIGHBOURS = 12
 #: Shrinkage of the neighbour deviation: it is weighted n / (n + SHRINK); inf = prior only (fitted).
-SHRINK = 3.0
+SHRINK = 10.0
 #: Fewer data sets than this behind a prior or a deviation: the reason says the evidence is thin.
 THIN_EVIDENCE = 3
 #: The estimate of a backend no benchmark data set ran: the middle of the normalised scale.
