@@ -91,12 +91,18 @@ def _suite_datasets(results_csv: str) -> Dict[str, Tuple[Any, ...]]:
 
 
 def read_rows(files: Sequence[str]) -> List[Dict[str, str]]:
-    """Every results row; ``_target`` / ``_task`` added from the suite file where there is one."""
+    """Every backend's results row; ``_target`` / ``_task`` added from the suite file where there is one.
+
+    The bench's ``ensemble`` rows are left out: an ensemble is built over backends' runs, it is
+    not a backend the selector can choose.
+    """
     rows: List[Dict[str, str]] = []
     for f in files:
         suite = _suite_datasets(f)
         with open(f, newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
+                if row.get("framework") == "ensemble":
+                    continue
                 target, task, drop, dmt = suite.get(dataset_of(row), (None, None, (), False))
                 row["_target"], row["_task"] = target or "", task or ""
                 row["_drop"], row["_dmt"] = "\t".join(drop), "1" if dmt else ""
