@@ -49,3 +49,15 @@ def test_summary_table_counts_failures_and_medians(fid):
                  "native_status": "failed", "automux_score": "0.8", "seconds": "20.0"})
     md = fid.summarise(rows)
     assert "## flaml, 20s" in md and "| roc_auc | 3 | 0.0200 |" in md and "| 0 / 1 |" in md and "| 2.00 |" in md
+
+
+def test_tpot_and_h2o_recipes_are_registered_and_tpot_frames_are_prepared(fid):
+    assert {"tpot", "h2o"} <= set(fid.NATIVE) and {"tpot", "h2o"} <= set(fid.BACKENDS)
+    num = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]})
+    assert not fid._needs_prep(num)
+    assert fid._needs_prep(num.assign(a=[1.0, np.nan]))
+    cat = num.assign(c=pd.Categorical(["u", None]))
+    assert fid._needs_prep(cat)
+    out = fid._objects(cat)  # TPOT's preprocessing one-hot encodes object columns only
+    assert out["c"].dtype == object and out["c"].iloc[0] == "u" and pd.isna(out["c"].iloc[1])
+    assert out["a"].dtype == float and out["b"].dtype == num["b"].dtype

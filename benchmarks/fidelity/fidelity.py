@@ -24,6 +24,25 @@ Native recipes (documented defaults; only the seed and the budget are set):
   ``bagging_freq``, ``min_child_samples``), LightGBM's default objective metric on the
   validation part, ``study.optimize(..., timeout=S)`` with a seeded TPE sampler; then the best
   parameters refit on all training rows (the example stops before this step).
+* ``tpot``: TPOT 1.1's documented estimators, ``TPOTClassifier`` / ``TPOTRegressor(
+  max_time_mins=S / 60, random_state=seed, verbose=0)``, then ``fit(X, y)`` and
+  ``predict_proba`` / ``predict``: its defaults otherwise (``search_space="linear"``, ``cv=10``,
+  scorer ``roc_auc_ovr`` / ``neg_mean_squared_error``, ``max_eval_time_mins=10``, ``n_jobs=1``).
+  Two departures, both forced: TPOT's own Dask cluster (created when no ``client`` is given)
+  listens on every interface, so the recipe passes the same shape of cluster (``n_workers =
+  n_jobs = 1`` worker process, one thread) bound to 127.0.0.1; and TPOT needs numbers, so a
+  frame with categorical or missing values gets TPOT's documented ``preprocessing=True``
+  (imputation + one-hot of the ``object`` columns; categoricals are passed as ``object``).
+  ``max_time_mins`` does not stop a pipeline in flight (that is ``max_eval_time_mins``, 10 min):
+  on diabetes a native run went on for minutes, so give TPOT one data set per call.
+* ``h2o``: H2O AutoML as its docs show: ``h2o.init(ip="127.0.0.1", port=P)`` (a free port pair,
+  as ``h2o.init`` otherwise joins any server already on 54321; ``nthreads=-1``, all cores, and
+  the default memory), ``H2OFrame`` of the training rows (the target ``asfactor()`` for
+  classification), ``H2OAutoML(max_runtime_secs=S, seed=seed).train(x, y, training_frame)``
+  with its default ``nfolds`` (5 folds, cross-validated leaderboard, stacked ensembles), and
+  ``leader.predict`` on the hold-out frame; ``h2o.cluster().shutdown()`` in a ``finally``.
+  The JVM's start is inside the native wall time (it is inside automux's too), and is recorded
+  in ``native_info`` (``init_s``).
 
 Wall time: automux's is the worker's (``duration``: start-up, imports, search, refit,
 scoring); native is the fit + predict in this process, imports excluded. Both run on the same
@@ -58,7 +77,7 @@ FIELDS = ["backend", "dataset", "task", "metric", "seed", "seconds", "trials", "
           "automux_status", "automux_score", "automux_result_column", "native_status", "native_score",
           "diff", "automux_wall_s", "automux_training_s", "native_wall_s", "wall_ratio", "automux_models",
           "native_models", "native_info", "run_id", "utc"]
-BACKENDS = ("flaml", "flaml_1t", "flaml_1t3f", "optuna")
+BACKENDS = ("flaml", "flaml_1t", "flaml_1t3f", "optuna", "tpot", "h2o")
 
 
 # ---------------------------------------------------------------- scoring (scikit-learn)
@@ -179,8 +198,128 @@ def native_flaml_1t3f(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int,
     return native_flaml(X, y, Xh, task, n_classes, seconds, seed, trials, n_jobs=1, n_splits=3)
 
 
+def _needs_prep(X: Any) -> bool:
+    """True when a frame has a non-numeric column or a missing value (TPOT needs numbers)."""
+    import pandas as pd
+
+    numeric = all(pd.api.types.is_numeric_dtype(X[c]) and not isinstance(X[c].dtype, pd.CategoricalDtype)
+                  for c in X.columns)
+    return not numeric or bool(X.isna().to_numpy().any())
+
+
+def _objects(X: Any) -> Any:
+    """Non-numeric columns as ``object`` (TPOT's preprocessing one-hot encodes ``object`` columns)."""
+    import pandas as pd
+
+    X = X.copy()
+    for c in X.columns:
+        if isinstance(X[c].dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(X[c]) \
+                or pd.api.types.is_bool_dtype(X[c]):
+            # dtype object explicitly: pandas 3 infers its ``str`` dtype, which TPOT's ``select_dtypes(["object"])``
+            # does not pick up
+            X[c] = pd.Series([str(v) if pd.notna(v) else np.nan for v in X[c]], index=X.index, dtype=object)
+    return X
+
+
+def native_tpot(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
+                seed: int, trials: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+    from automux.adapters.tpot_adapter import DASK_LOOPBACK, _disable_update_check
+
+    _disable_update_check()
+    from dask.distributed import Client, LocalCluster
+    import tpot
+
+    if trials is not None:
+        raise ValueError("the tpot recipe takes a seconds budget only")
+    prep = _needs_prep(X)
+    if prep:
+        X, Xh = _objects(X), _objects(Xh)
+    # TPOT's own default cluster (no client): LocalCluster(n_workers=n_jobs=1, threads_per_worker=1,
+    # processes=True); the same here, but on loopback, as TPOT's own listens on 0.0.0.0. A worker
+    # process, not an in-process one: TPOT's time limits can only stop a pipeline in a process (with
+    # processes=False a slow pipeline of TPOT's default space ran on for minutes past max_time_mins)
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", silence_logs=50,
+                           **DASK_LOOPBACK)
+    client = Client(cluster)
+    try:
+        cls = tpot.TPOTRegressor if task == "regression" else tpot.TPOTClassifier
+        est = cls(max_time_mins=seconds / 60.0, random_state=seed, verbose=0, client=client,
+                  **({"preprocessing": True} if prep else {}))
+        est.fit(X, y)
+        ev = getattr(est, "evaluated_individuals", None)
+        info = {"models": None if ev is None else int(len(ev)), "preprocessing": prep,
+                "pipeline": repr(est.fitted_pipeline_)[:150]}
+        if task == "regression":
+            return np.asarray(est.predict(Xh), dtype=float), info
+        proba = np.asarray(est.predict_proba(Xh), dtype=float)
+        return _full_proba(proba, est.classes_, n_classes), info
+    finally:
+        client.close()
+        cluster.close()
+
+
+def native_h2o(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
+               seed: int, trials: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+    import tempfile
+
+    import h2o
+    import pandas as pd
+    from h2o.automl import H2OAutoML
+    from automux.adapters.h2o.cluster import free_port_pair
+
+    if trials is not None:
+        raise ValueError("the h2o recipe takes a seconds budget only")
+    t0 = time.monotonic()
+    ice = tempfile.mkdtemp(prefix="fidelity-h2o-")
+    h2o.init(ip="127.0.0.1", port=free_port_pair(), ice_root=ice, log_dir=ice, verbose=False, bind_to_localhost=True)
+    init_s = time.monotonic() - t0
+    h2o.no_progress()
+    try:
+        def frame(D: Any) -> Any:
+            D = D.rename(columns=str).reset_index(drop=True)
+            types = {}
+            for c in D.columns:
+                if isinstance(D[c].dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(D[c]) \
+                        or pd.api.types.is_bool_dtype(D[c]):
+                    D[c] = D[c].astype(object).where(D[c].notna(), None).map(lambda v: v if v is None else str(v))
+                    types[c] = "enum"
+            return D, types
+
+        D, types = frame(X)
+        target = "__y__"
+        if task == "regression":
+            D[target] = np.asarray(y, dtype=float)
+        else:
+            D[target] = [f"k{int(v)}" for v in y]
+            types[target] = "enum"
+        train = h2o.H2OFrame(D, column_types=types)
+        if task != "regression":
+            train[target] = train[target].asfactor()
+        Dh, types_h = frame(Xh)
+        hold = h2o.H2OFrame(Dh, column_types=types_h)
+        aml = H2OAutoML(max_runtime_secs=int(round(seconds)), seed=seed, verbosity=None)
+        aml.train(x=[c for c in D.columns if c != target], y=target, training_frame=train)
+        pred = aml.leader.predict(hold).as_data_frame(use_multi_thread=False)
+        info = {"models": int(aml.leaderboard.nrows), "leader": aml.leader.model_id, "init_s": round(init_s, 1)}
+        if task == "regression":
+            return pred["predict"].to_numpy(dtype=float), info
+        out = np.zeros((len(pred), n_classes))
+        for k in range(n_classes):
+            if f"k{k}" in pred.columns:
+                out[:, k] = pred[f"k{k}"].to_numpy(dtype=float)
+        return out, info
+    finally:
+        try:
+            h2o.cluster().shutdown()
+        except Exception:
+            pass
+        import shutil
+
+        shutil.rmtree(ice, ignore_errors=True)
+
+
 NATIVE = {"flaml": native_flaml, "flaml_1t": native_flaml_1t, "flaml_1t3f": native_flaml_1t3f,
-          "optuna": native_optuna}
+          "optuna": native_optuna, "tpot": native_tpot, "h2o": native_h2o}
 #: The automux backend each native recipe is compared with.
 AUTOMUX_BACKEND = {"flaml_1t": "flaml", "flaml_1t3f": "flaml"}
 
@@ -201,6 +340,22 @@ def automux_holdout_pred(run_dir: Path, task: str) -> np.ndarray:
     if task == "regression":
         return t.iloc[:, 0].to_numpy(dtype=float)
     return t.to_numpy(dtype=float)
+
+
+def _import_native(backend: str) -> None:
+    """Import the backend here, outside the native clock (its wall time excludes imports)."""
+    import importlib
+
+    if AUTOMUX_BACKEND.get(backend, backend) == "tpot":
+        from automux.adapters.tpot_adapter import _disable_update_check
+
+        _disable_update_check()  # import tpot would ask PyPI for a newer version
+    for mod in {"flaml": ["flaml.automl"], "optuna": ["optuna", "lightgbm"], "tpot": ["tpot", "dask.distributed"],
+                "h2o": ["h2o", "h2o.automl"]}.get(AUTOMUX_BACKEND.get(backend, backend), []):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass  # the recipe itself reports it
 
 
 def one_pair(backend: str, ds_ref: Any, seed: int, seconds: Optional[float], out: Path,
@@ -243,7 +398,8 @@ def one_pair(backend: str, ds_ref: Any, seed: int, seconds: Optional[float], out
     if arow.get("status") == "ok" and arow.get("run_id"):
         pred = automux_holdout_pred(where / "runs" / str(arow["run_id"]), task)
         row["automux_score"] = sk_score(metric, task, yh, pred, k)
-    # native: same rows, same budget, the backend's own defaults
+    # native: same rows, same budget, the backend's own defaults (its import before the clock)
+    _import_native(backend)
     t0 = time.monotonic()
     try:
         pred, info = NATIVE[backend](X, y, Xh, task, k, float(seconds or 0), seed, trials)
