@@ -157,8 +157,12 @@ class H2OAdapter(Adapter):
             return aml, _download(get_leaderboard(aml, extra_columns="ALL"))
 
         settings = _automl_settings(task)
+        if task.budget.seconds is not None and "max_runtime_secs" not in settings:
+            task.log(f"h2o: {task.time_left():.1f}s left of the {task.budget.seconds:g}s budget after start-up: "
+                     f"too little for AutoML, one {settings['include_algos'][0]} model instead (quick plan)")
         aml, lb = automl(settings)
         if lb.empty and "max_runtime_secs" in settings:
+            task.log("h2o: the time cap cancelled every AutoML model: one quick model instead (quick plan)")
             settings = _quick_plan(settings)  # the time cap cancelled every model
             aml, lb = automl(settings)
         if lb.empty:
