@@ -59,3 +59,26 @@ def test_perf_script_measures_the_overhead_ratio(tmp_path):
     assert row["backend"] == "reference" and row["same_predictions"] == "1/1"
     assert float(row["ratio_median"]) > 0 and float(row["automux_wall_s"]) > 0
     assert "| reference |" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_cell_that_finished_ok_as_the_bench_was_interrupted_keeps_its_row(tmp_path):
+    """The race CI met: a run ends ok, then the interrupt lands before its row is written.
+
+    The row must be written (a resumed bench would otherwise run the cell to completion
+    twice); a cell whose run did not finish ok under the interrupt writes nothing.
+    """
+    from automux.bench.cellrun import run_cell
+    from automux.bench.cells import expand
+    from automux.bench.results import read_cells
+
+    suite = suite_from_dict({
+        "name": "race", "datasets": ["sklearn:iris"], "cv_folds": 2, "constraints": ["trials2"],
+        "backends": ["reference", {"name": "optuna", "options": {"no_such_option": 1}}],
+    })
+    ok_cell, failing_cell = expand(suite)
+    out = tmp_path / "out"
+    row = run_cell(ok_cell, out, cancelled=lambda: True)
+    assert row is not None and row["status"] == "ok"
+    assert run_cell(failing_cell, out, cancelled=lambda: True) is None
+    assert set(read_cells(out)) == {ok_cell.cell_id}

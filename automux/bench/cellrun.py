@@ -82,7 +82,9 @@ def run_cell(cell: Union[Cell, Dict[str, Any]], out_dir: Union[str, Path], mode:
     A user error (backend unknown or unavailable, budget mode unsupported, bad
     options) or an unexpected error becomes a failed row with its reason, never an
     exception. Returns None and writes nothing when ``cancelled()`` is true after
-    the run (the bench was interrupted: the cell stays to do). KeyboardInterrupt
+    a run that did not finish ok (the bench was interrupted, its worker ended: the
+    cell stays to do); a run that finished ok before the interrupt keeps its row, so
+    a resumed bench does not run it again. KeyboardInterrupt
     propagates after the worker is killed, and nothing is written.
     """
     from ..core.errors import UserError
@@ -95,6 +97,7 @@ def run_cell(cell: Union[Cell, Dict[str, Any]], out_dir: Union[str, Path], mode:
     task = cell.dataset.task
     metric = cell.dataset.metric
     extra: Dict[str, Any] = {}
+    finished_ok = False
     try:
         exp = build_experiment(cell)
         task, metric = exp.spec.task, exp.spec.metric
@@ -102,6 +105,7 @@ def run_cell(cell: Union[Cell, Dict[str, Any]], out_dir: Union[str, Path], mode:
 
         record = execute(exp, cell.backend.name, options=dict(cell.backend.options), store=RunStore(out / RUNS_DIR),
                          extra={"bench_cell": cell.cell_id})
+        finished_ok = record.status == "ok"
         row = row_from_record(cell, record, mode, _import_names(cell.backend.name))
         extra["declared_deterministic"] = record.determinism.get("declared_deterministic")
         extra["budget_mode"] = record.determinism.get("budget_mode")
@@ -110,7 +114,7 @@ def run_cell(cell: Union[Cell, Dict[str, Any]], out_dir: Union[str, Path], mode:
     except Exception as e:  # a bug must not stop the grid: record it with its traceback
         row = failed_row(cell, mode, f"{type(e).__name__}: {e}", task=task, metric=metric)
         extra["traceback"] = traceback.format_exc()
-    if cancelled():
+    if cancelled() and not finished_ok:
         return None
     extra.setdefault("declared_deterministic", _declared(cell.backend.name, "trials" if cell.constraint.trials
                                                          else "seconds"))
