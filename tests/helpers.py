@@ -12,3 +12,13 @@ def run_cli(*args: str, env: Optional[Dict[str, str]] = None, timeout: float = 6
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "automux", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout)
+
+
+def backend_row(name: str, **caps: object) -> Dict[str, object]:
+    """An ``automux backends --json`` row for the selector's tests: every task and budget, ``caps`` overriding."""
+    base = {"tasks": ["binary", "multiclass", "regression"], "budget_modes": ["trials", "seconds"],
+            "deterministic": {"trials": True, "seconds": False}, "produces": "single", "interpretable": False,
+            "categorical": False, "missing_values": False, "min_budget": {"trials": 1, "seconds": 5},
+            "distributed": None, "strengths": []}
+    base.update(caps)
+    return {"name": name, "available": True, "reason": None, "env": {"name": "main"}, "capabilities": base}

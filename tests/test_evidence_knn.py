@@ -11,6 +11,7 @@ import pytest
 
 from automux.select import Constraints, Profile, rank
 from automux.select import evidence, selector
+from helpers import backend_row as _backend
 
 
 def _p(**kw):
@@ -18,15 +19,6 @@ def _p(**kw):
                 task="binary", classes=2, imbalance=1.0, memory_mb=1.0)
     base.update(kw)
     return Profile(**base)
-
-
-def _backend(name, **caps):
-    base = {"tasks": ["binary", "multiclass", "regression"], "budget_modes": ["trials", "seconds"],
-            "deterministic": {"trials": True, "seconds": False}, "produces": "single", "interpretable": False,
-            "categorical": False, "missing_values": False, "min_budget": {"trials": 1, "seconds": 5},
-            "distributed": None, "strengths": []}
-    base.update(caps)
-    return {"name": name, "available": True, "reason": None, "env": {"name": "main"}, "capabilities": base}
 
 
 def _size_split_table(n_small=7, n_large=6, regression=0):

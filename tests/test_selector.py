@@ -10,15 +10,7 @@ import pytest
 from automux.core import plugins
 from automux.core.hookspecs import hookimpl
 from automux.select import Constraints, Profile, Rule, profile, rank
-
-
-def _backend(name, **caps):
-    base = {"tasks": ["binary", "multiclass", "regression"], "budget_modes": ["trials", "seconds"],
-            "deterministic": {"trials": True, "seconds": False}, "produces": "single", "interpretable": False,
-            "categorical": False, "missing_values": False, "min_budget": {"trials": 1, "seconds": 5},
-            "distributed": None, "strengths": []}
-    base.update(caps)
-    return {"name": name, "available": True, "reason": None, "env": {"name": "main"}, "capabilities": base}
+from helpers import backend_row as _backend
 
 
 def _profile(**kw):
