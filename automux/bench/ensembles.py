@@ -140,18 +140,15 @@ def build_group(group: Sequence[Cell], out_dir: Path, finished: Dict[str, Dict[s
 def ensemble_cells(cells: Sequence[Cell], out_dir: Path, size: int,
                    on_done: Callable[[str, Optional[Dict[str, Any]]], None] = lambda desc, row: None
                    ) -> Dict[str, Any]:
-    """Build every due ensemble cell of the grid; returns ``{ids, built, waiting, no_runs}``.
+    """Build every due ensemble cell of the grid; returns ``{built, waiting, no_runs}``.
 
-    ``ids``: every group's ensemble cell id (finished or not), for ``results.csv``;
     ``waiting``: groups with a backend cell still to run; ``no_runs``: groups whose
     members' runs are not under ``OUT/runs`` (described, no row written).
     """
     finished = read_cells(out_dir)
-    ids, built, waiting, no_runs = [], 0, 0, []
+    built, waiting, no_runs = 0, 0, []
     for group in groups(cells):
-        eid = ensemble_cell_id(group, size)
-        ids.append(eid)
-        if eid in finished:
+        if ensemble_cell_id(group, size) in finished:
             continue
         if any(c.cell_id not in finished for c in group):
             waiting += 1
@@ -164,4 +161,4 @@ def ensemble_cells(cells: Sequence[Cell], out_dir: Path, size: int,
             continue
         built += 1
         on_done(desc, row)
-    return {"ids": ids, "built": built, "waiting": waiting, "no_runs": no_runs}
+    return {"built": built, "waiting": waiting, "no_runs": no_runs}

@@ -108,9 +108,8 @@ def _lock(out: Path) -> Any:
     return f
 
 
-def _ensembles(cells: List[Cell], out_dir: Path, size: int, bar: BenchProgress, summary: "BenchSummary"
-               ) -> List[str]:
-    """Build the due ensemble cells (after the backend cells); their ids, for results.csv."""
+def _ensembles(cells: List[Cell], out_dir: Path, size: int, bar: BenchProgress, summary: "BenchSummary") -> None:
+    """Build the due ensemble cells (after the backend cells), noting each on the progress output."""
     from .ensembles import ensemble_cells
 
     def note(desc: str, row: Optional[Dict[str, Any]]) -> None:
@@ -125,7 +124,6 @@ def _ensembles(cells: List[Cell], out_dir: Path, size: int, bar: BenchProgress, 
         bar.note(f"bench: {len(done['no_runs'])} group(s) get no ensemble row: their members' runs are not "
                  f"under {out_dir / 'runs'} (e.g. {done['no_runs'][0]})")
         summary.ensembles_without_runs = len(done["no_runs"])
-    return done["ids"]
 
 
 def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor: str = "local",
@@ -196,15 +194,15 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
                 summary.statuses[row["status"]] = summary.statuses.get(row["status"], 0) + 1
 
         ens_ids: List[str] = []
+        if the_suite.ensemble_size:
+            from .ensembles import ensemble_cell_id, groups
+            ens_ids = [ensemble_cell_id(g, the_suite.ensemble_size) for g in groups(cells)]
         try:
             exe.run(todo, out_dir, bar.start, on_done)
             if the_suite.ensemble_size:
-                ens_ids = _ensembles(cells, out_dir, the_suite.ensemble_size, bar, summary)
+                _ensembles(cells, out_dir, the_suite.ensemble_size, bar, summary)
         finally:
             bar.end()
-            if the_suite.ensemble_size and not ens_ids:
-                from .ensembles import ensemble_cell_id, groups
-                ens_ids = [ensemble_cell_id(g, the_suite.ensemble_size) for g in groups(cells)]
             write_results(out_dir, ids + ens_ids)
             summary.remaining = len(cells) - sum(1 for cid in ids if cid in read_cells(out_dir))
         return summary
