@@ -9,13 +9,13 @@ import pandas as pd
 from .core import plugins, registry
 from .core.adapter import Adapter
 from .core.errors import SpecError
-from .core.contract.experiment import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
-from .core.contract.record import RunRecord
+from .core.experiment.prepare import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE, Experiment, make_budget, prepare
+from .core.experiment.record import RunRecord
 from .core.run.execute import ProgressFn, execute
 from .core.run.interrupts import signals_as_interrupts
 from .core.run.leaderboard import leaderboard
 from .core.run.verify import compare_records, experiment_from_record
-from .core.contract.spec import Spec
+from .core.experiment.spec import Spec
 from .core.run.store import RunStore
 
 DataLike = Union[str, pd.DataFrame]
@@ -50,7 +50,7 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
     """Fix data, split, metric, seeds and budget before any backend runs.
 
     ``timeout_s`` is the wall cap every run has, count budgets included (default
-    one hour: :data:`automux.core.contract.budget.DEFAULT_TIMEOUT_S`). ``drop``
+    one hour: :data:`automux.core.experiment.budget.DEFAULT_TIMEOUT_S`). ``drop``
     names columns removed before the fingerprint (an id or a leaking column);
     ``drop_missing_target`` drops rows without a target instead of refusing them.
     ``cores`` (default 1, or ``"all"``) is what every backend may use, recorded in the spec.

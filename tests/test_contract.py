@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from automux.core.contract.budget import Budget
-from automux.core.contract.data import load_data
+from automux.core.experiment.budget import Budget
+from automux.core.experiment.data import load_data
 from automux.core.errors import SpecError
-from automux.core.contract.experiment import make_budget, prepare
-from automux.core.contract.metrics import METRICS, score_all
-from automux.core.contract.seeds import derive_all, derive_seed
-from automux.core.contract.spec import Candidate, Spec
-from automux.core.contract.split import Split, given_split, make_split
+from automux.core.experiment.prepare import make_budget, prepare
+from automux.core.experiment.metrics import METRICS, score_all
+from automux.core.experiment.seeds import derive_all, derive_seed
+from automux.core.experiment.spec import Candidate, Spec
+from automux.core.experiment.split import Split, given_split, make_split
 
 
 def test_derived_seeds_are_stable_and_distinct():

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import automux
-from automux.core.contract.experiment import make_budget
+from automux.core.experiment.prepare import make_budget
 from helpers import run_cli
 
 
@@ -21,7 +21,7 @@ def test_cores_default_to_one_and_all_means_this_machine():
 def test_cores_reach_the_worker_process_and_the_adapter(fakes_on_path, store):
     from fake_adapters import FakeCoresSpyAdapter
 
-    from automux.core.contract.experiment import prepare
+    from automux.core.experiment.prepare import prepare
     from automux.core.run.execute import execute
 
     exp = prepare("sklearn:iris", budget=make_budget(trials=1, cores=2), seed=1)
@@ -32,7 +32,7 @@ def test_cores_reach_the_worker_process_and_the_adapter(fakes_on_path, store):
 
 def test_the_reference_forest_gets_the_cores(tmp_path):
     from automux.core.baselines import build_model
-    from automux.core.contract.data import load_data
+    from automux.core.experiment.data import load_data
 
     ds = load_data("sklearn:iris")
     model = build_model("random_forest", {}, ds.task, ds.X, seed=1, n_jobs=2)
@@ -48,7 +48,7 @@ def test_cores_on_the_command_line_are_recorded(tmp_path):
 
 
 def test_thread_variables_follow_the_cores():
-    from automux.core.run.executor import THREAD_VARS, worker_env
+    from automux.core.run.launcher import THREAD_VARS, worker_env
 
     env = worker_env({"python": 1}, cores=3)
     assert all(env[v] == "3" for v in THREAD_VARS)
@@ -61,7 +61,7 @@ def _task(cores: int, **options):
     import numpy as np
 
     from automux.core.adapter import SearchTask
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.metrics import get_metric
 
     return SearchTask(X=None, y=np.zeros(4), task="binary", classes=["a", "b"], folds=[],
                       metric=get_metric("roc_auc", "binary"), seed=0, budget=make_budget(trials=4, cores=cores),

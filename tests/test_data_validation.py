@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automux.core.contract.data import load_data
+from automux.core.experiment.data import load_data
 from automux.core.errors import DataError, SpecError
-from automux.core.contract.experiment import make_budget, prepare
+from automux.core.experiment.prepare import make_budget, prepare
 from helpers import run_cli
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import automux
-from automux.core.contract.metrics import get_metric
+from automux.core.experiment.metrics import get_metric
 from automux.governance.ensemble import (ENSEMBLE_BACKEND, EnsembleError, build_ensemble, greedy_selection,
                                    weighted_average)
 from automux.core.run import jobfiles as jf

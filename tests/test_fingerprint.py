@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automux.core.contract.data import fingerprint_frame, load_data
+from automux.core.experiment.data import fingerprint_frame, load_data
 from automux.core.errors import DataError
 
 
@@ -39,7 +39,7 @@ def test_same_id_from_frame_csv_and_parquet(tmp_path):
 def test_same_id_across_process_runs(tmp_path):
     df = _mixed()
     df.to_parquet(tmp_path / "d.parquet", index=False)
-    code = ("import sys; from automux.core.contract.data import load_data; "
+    code = ("import sys; from automux.core.experiment.data import load_data; "
             "print(load_data(sys.argv[1], 'y').fingerprint)")
     outs = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.parquet")], capture_output=True,
                            text=True, check=True, env={"PYTHONHASHSEED": str(k), "PATH": ""}).stdout.strip()
@@ -160,7 +160,7 @@ def test_infinite_feature_values_are_refused():
 
 def test_legacy_v1_id_of_records_made_before_v2():
     """verify of an old record can compare with the v1 id (values pinned from the v1 code)."""
-    from automux.core.contract.data import legacy_fingerprint
+    from automux.core.experiment.data import legacy_fingerprint
 
     ds = load_data("sklearn:iris")
     assert legacy_fingerprint(ds.X, ds.y).startswith("64a54846b5dda0bd")

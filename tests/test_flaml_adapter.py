@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import automux
-from automux.core.contract.spec import candidates_identity
+from automux.core.experiment.spec import candidates_identity
 
 pytest.importorskip("flaml")
 pytest.importorskip("lightgbm")
@@ -55,8 +55,8 @@ def test_every_trial_is_a_candidate_scored_on_every_fold(seeded_runs):
 
 def _search_task(source, trials, folds=3, seed=5, options=None, workdir=None):
     from automux.core.adapter import SearchTask
-    from automux.core.contract.experiment import make_budget, prepare
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.prepare import make_budget, prepare
+    from automux.core.experiment.metrics import get_metric
 
     exp = prepare(source, None, budget=make_budget(trials=trials), seed=seed, folds=folds)
     ds, split = exp.dataset, exp.split

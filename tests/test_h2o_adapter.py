@@ -131,8 +131,8 @@ def record_of(result: dict) -> dict:
 
 def _settings(trials=None, seconds=None, deadline_in=None, **options):
     from automux.core.adapter import SearchTask
-    from automux.core.contract.budget import Budget
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.budget import Budget
+    from automux.core.experiment.metrics import get_metric
 
     task = SearchTask(X=pd.DataFrame({"a": [0.0]}), y=np.zeros(1), task="binary", classes=["0", "1"], folds=[],
                       metric=get_metric("roc_auc", "binary"), seed=7, budget=Budget(trials=trials, seconds=seconds),
@@ -360,8 +360,8 @@ def _diabetes_task(workdir: Path, trials: int):
     from sklearn.datasets import load_diabetes
 
     from automux.core.adapter import SearchTask
-    from automux.core.contract.budget import Budget
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.budget import Budget
+    from automux.core.experiment.metrics import get_metric
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     y = y.to_numpy()

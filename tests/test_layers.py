@@ -17,8 +17,8 @@ LINT = Path(sys.executable).with_name("lint-imports")
 #: Exactly the automux modules ``import automux.core.run.worker`` loads: no API, store, CLI, env builder or plugins.
 WORKER_IMPORTS = {
     "automux", "automux._version", "automux.core", "automux.core.errors", "automux.core.adapter",
-    "automux.core.capabilities", "automux.core.contract", "automux.core.contract.budget",
-    "automux.core.contract.metrics", "automux.core.contract.spec", "automux.core.env", "automux.core.env.envinfo",
+    "automux.core.capabilities", "automux.core.experiment", "automux.core.experiment.budget",
+    "automux.core.experiment.metrics", "automux.core.experiment.spec", "automux.core.env", "automux.core.env.envinfo",
     "automux.core.run", "automux.core.run.jobfiles", "automux.core.run.oof", "automux.core.run.processes",
     "automux.core.run.worker",
 }

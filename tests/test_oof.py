@@ -31,7 +31,7 @@ def test_a_reference_run_records_refit_oof_predictions_on_its_own_folds(store):
     assert info["reproduces_fold_scores"] is True
     np.testing.assert_allclose(info["fold_scores"], chosen.fold_scores, rtol=1e-9)
     # And they are computed on automux's folds: fold k's rows are exactly the split's fold k.
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.metrics import get_metric
     metric = get_metric(rec.metric, "binary")
     y = exp.dataset.y[np.asarray(exp.split.train)]
     for (_, valid), recorded in zip(exp.split.fold_pairs(), chosen.fold_scores):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import automux
-from automux.core.contract.spec import candidates_identity
+from automux.core.experiment.spec import candidates_identity
 
 pytest.importorskip("optuna")
 pytest.importorskip("lightgbm")

@@ -39,7 +39,7 @@ class FakeAutomuxImportingAdapter(ReferenceAdapter):
     name = "fake-automux-importing"
 
     def candidate_source(self, candidate, task, columns, seed):
-        return "import automux.core.contract.metrics\n" + super().candidate_source(candidate, task, columns, seed)
+        return "import automux.core.experiment.metrics\n" + super().candidate_source(candidate, task, columns, seed)
 
 
 class FakeNoRebuildAdapter(ReferenceAdapter):
@@ -114,7 +114,7 @@ def test_optuna_candidate_is_promoted_and_reproduces_the_holdout(optuna_run, xor
     assert load_promotion(record.run_id, store)["status"] == PROMOTED
 
     # the file stands alone: a fresh isolated interpreter, the run's rows, scikit-learn's own AUC
-    from automux.core.contract.split import Split
+    from automux.core.experiment.split import Split
     stored = Split.from_json(json.loads((store.run_dir(record.run_id) / "split.json").read_text()))
     split = {"train": [int(i) for i in stored.train], "holdout": [int(i) for i in stored.holdout]}
     script = textwrap.dedent(f"""

@@ -84,7 +84,7 @@ def test_flaml_categorical_columns_are_refused_with_the_reason():
     X = pd.DataFrame({"a": [1.0, 2.0], "c": pd.Categorical(["x", "y"])})
     info = learner_rebuild(object(), X)
     assert "categorical column(s) c" in info["refusal"]
-    cand = automux.core.contract.record.Candidate(index=0, algorithm="lgbm", params={}, steps=[],
+    cand = automux.core.experiment.record.Candidate(index=0, algorithm="lgbm", params={}, steps=[],
                                                   fold_scores=[0.5], info={"rebuild": info})
     assert FlamlAdapter().rebuild_refusal(cand, "binary", {"a": "numeric", "c": "categorical"}) == info["refusal"]
     assert FlamlAdapter().candidate_source(cand, "binary", {"a": "numeric", "c": "categorical"}, 1) is None

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from automux.core.contract.experiment import make_budget, prepare
+from automux.core.experiment.prepare import make_budget, prepare
 from automux.core.run.execute import execute
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKER_MODULES = ["automux", "automux.core.run.worker", "automux.core.run.executor", "automux.core.run.execute", "automux.core.env.handshake", "automux.core.run.predict",
+WORKER_MODULES = ["automux", "automux.core.run.worker", "automux.core.run.launcher", "automux.core.run.execute", "automux.core.env.handshake", "automux.core.run.predict",
                   "automux.adapters.reference", "automux.core.sklearn_kit"]
 
 

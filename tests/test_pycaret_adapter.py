@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import automux
-from automux.core.contract.spec import candidates_identity
+from automux.core.experiment.spec import candidates_identity
 
 from helpers import run_cli
 
@@ -81,7 +81,7 @@ def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_p
     store, a, _ = two_runs
     from sklearn.datasets import load_breast_cancer
 
-    from automux.core.contract.split import Split
+    from automux.core.experiment.split import Split
     split = Split.from_json(json.loads((Path(store) / a.run_id / "split.json").read_text()))
     holdout = load_breast_cancer(as_frame=True).frame.iloc[list(split.holdout)]
     path = tmp_path / "holdout.parquet"

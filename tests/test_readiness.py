@@ -163,8 +163,8 @@ def test_large_data_runs_on_a_stated_seeded_sample():
     assert a.stats["sample_rows"] == s["rows"] and 4_900 <= s["rows"] <= 5_100 and s["of_rows"] == 45_000
     assert a.to_json()["baselines"] == b.to_json()["baselines"]  # seeded: the same sample every time
     assert a.stats["seconds"]["total"] > 0 and a.stats["rows"] == n
-    assert a.split_fingerprint == automux.core.contract.experiment.prepare(
-        frame, "y", budget=automux.core.contract.experiment.make_budget(trials=1), seed=1).split.fingerprint
+    assert a.split_fingerprint == automux.core.experiment.prepare.prepare(
+        frame, "y", budget=automux.core.experiment.prepare.make_budget(trials=1), seed=1).split.fingerprint
 
 
 def test_without_scikit_learn_one_line_names_the_extra(monkeypatch, cancer):
@@ -178,8 +178,8 @@ def test_without_scikit_learn_one_line_names_the_extra(monkeypatch, cancer):
             raise ImportError("No module named 'sklearn'")
         return real(name, *args, **kwargs)
 
-    exp = automux.core.contract.experiment.prepare(cancer, "target",
-                                                    budget=automux.core.contract.experiment.make_budget(trials=1))
+    exp = automux.core.experiment.prepare.prepare(cancer, "target",
+                                                    budget=automux.core.experiment.prepare.make_budget(trials=1))
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(MissingExtra) as e:
         check(exp)

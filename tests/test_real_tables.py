@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import automux
-from automux.core.contract.names import safe_names
-from automux.core.contract.experiment import make_budget, prepare
+from automux.core.experiment.names import safe_names
+from automux.core.experiment.prepare import make_budget, prepare
 from automux.core.run.execute import execute
 from helpers import run_cli
 

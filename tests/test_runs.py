@@ -11,7 +11,7 @@ import pytest
 
 import automux
 from automux.core import plugins
-from automux.core.contract.experiment import make_budget, prepare
+from automux.core.experiment.prepare import make_budget, prepare
 from automux.core.hookspecs import hookimpl
 from automux.core.run.execute import execute
 from helpers import run_cli

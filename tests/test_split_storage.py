@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from automux.core.contract.split import Split, given_split, make_split
+from automux.core.experiment.split import Split, given_split, make_split
 
 
 def _old_json(split):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 
-from automux.core.contract.experiment import make_budget, prepare
-from automux.core.contract.record import RunRecord
+from automux.core.experiment.prepare import make_budget, prepare
+from automux.core.experiment.record import RunRecord
 from automux.core.run.store import RunStore, atomic_write_text
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import automux
-from automux.core.contract.spec import Candidate
+from automux.core.experiment.spec import Candidate
 from automux.core.errors import StoreError
 from automux.core.run.store import INDEX, RunStore
 from helpers import run_cli
@@ -117,8 +117,8 @@ def test_a_nan_score_is_stored_as_null_with_the_reason(tmp_path):
 
 def test_a_nan_fold_score_never_wins():
     from automux.core.adapter import SearchTask
-    from automux.core.contract.budget import Budget
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.budget import Budget
+    from automux.core.experiment.metrics import get_metric
 
     task = SearchTask(X=None, y=np.zeros(4), task="binary", classes=["a", "b"], folds=[], metric=get_metric(
         "roc_auc", "binary"), seed=0, budget=Budget(trials=3), options={}, workdir=Path("."),

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import automux
-from automux.core.contract.spec import candidates_identity
+from automux.core.experiment.spec import candidates_identity
 
 pytest.importorskip("tpot")
 psutil = pytest.importorskip("psutil")  # installed with distributed, which TPOT needs
@@ -126,8 +126,8 @@ def test_dask_stays_in_process_and_opens_no_public_port(seeded_runs):
 
 def _search_task(frame, trials, workdir, folds=3, seed=5):
     from automux.core.adapter import SearchTask
-    from automux.core.contract.experiment import make_budget, prepare
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.prepare import make_budget, prepare
+    from automux.core.experiment.metrics import get_metric
 
     exp = prepare(frame, "target", budget=make_budget(trials=trials), seed=seed, folds=folds)
     ds, split = exp.dataset, exp.split

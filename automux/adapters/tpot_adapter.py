@@ -51,7 +51,7 @@ from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
 from ..core.sklearn_kit import FixedFolds, PickledModel
-from ..core.contract.metrics import get_metric
+from ..core.experiment.metrics import get_metric
 
 DEFAULT_POPULATION = 8
 DEFAULT_SEARCH_SPACE = "automux-light"

@@ -21,7 +21,7 @@ from .results import RUNS_DIR, failed_row, row_from_record, write_cell
 
 def split_seed_for(split_seed: int, fold: int) -> int:
     """The seed of outer fold ``fold``'s hold-out and CV split."""
-    from ..core.contract.seeds import derive_seed
+    from ..core.experiment.seeds import derive_seed
 
     return derive_seed(split_seed, f"bench-fold-{fold}")
 
@@ -30,7 +30,7 @@ def split_seed_for(split_seed: int, fold: int) -> int:
 def load_dataset(source: str, target: Optional[str], task: Optional[str], drop: Tuple[str, ...] = (),
                  drop_missing_target: bool = False) -> Any:
     """Load (and cache per process) one data set of the suite."""
-    from ..core.contract.data import load_data
+    from ..core.experiment.data import load_data
     from .datasets import ensure_loaders
 
     ensure_loaders()
@@ -43,8 +43,8 @@ def build_experiment(cell: Cell) -> Any:
     Raises:
         DataError, SpecError: the data set or the settings cannot be used.
     """
-    from ..core.contract.experiment import make_budget, prepare
-    from ..core.contract.split import make_split
+    from ..core.experiment.prepare import make_budget, prepare
+    from ..core.experiment.split import make_split
 
     ds = load_dataset(cell.dataset.source, cell.dataset.target, cell.dataset.task, cell.dataset.drop,
                       cell.dataset.drop_missing_target)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List
 
-from ..core.contract.spec import canonical_json, sha256_text
+from ..core.experiment.spec import canonical_json, sha256_text
 from .suite import BackendRef, Constraint, DatasetRef, Suite
 
 CELL_SCHEMA = 1

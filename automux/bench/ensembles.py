@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..core.contract.spec import canonical_json, sha256_text
+from ..core.experiment.spec import canonical_json, sha256_text
 from .cells import Cell
 from .results import RUNS_DIR, failed_row, read_cells, row_from_record, write_cell
 from .suite import BackendRef

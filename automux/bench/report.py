@@ -141,7 +141,7 @@ def budget_table(df: Any, budgets: Dict[str, Dict[str, Any]]) -> Tuple[Any, Any]
         b = budgets.get(cons, {})
         if b.get("seconds"):
             budget = float(b["seconds"])
-            from ..core.contract.budget import DEFAULT_GRACE_S
+            from ..core.experiment.budget import DEFAULT_GRACE_S
 
             grace = DEFAULT_GRACE_S if b.get("grace") is None else float(b["grace"])
             ran = g[g["duration"].notna()]
@@ -583,7 +583,7 @@ def plot_budget(df: Any, budgets: Dict[str, Dict[str, Any]], plots: Path) -> Opt
             vals = g[g["framework"] == fw]["duration"] / budget
             ax.scatter(vals, [i] * len(vals), color=colors[fw], alpha=0.7)
         ax.axvline(1.0, color="black", lw=1, label="budget")
-        from ..core.contract.budget import DEFAULT_GRACE_S
+        from ..core.experiment.budget import DEFAULT_GRACE_S
         dl = (budget + (DEFAULT_GRACE_S if grace is None else grace)) / budget
         ax.axvline(dl, color="red", lw=1, ls="--", label="deadline (budget + grace)")
         ax.set_yticks(range(len(frameworks)))

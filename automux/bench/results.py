@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from .._version import __version__
-from ..core.contract.metrics import METRICS
-from ..core.contract.spec import canonical_json
+from ..core.experiment.metrics import METRICS
+from ..core.experiment.spec import canonical_json
 from ..core.run.store import atomic_write_text
 
 AMLB_COLUMNS = ["id", "task", "framework", "constraint", "fold", "type", "result", "metric", "mode", "version",

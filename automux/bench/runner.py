@@ -63,7 +63,7 @@ def check_datasets(suite: Suite) -> None:
     Raises:
         DataError, SpecError: naming the data set.
     """
-    from ..core.contract.metrics import get_metric
+    from ..core.experiment.metrics import get_metric
     from .cellrun import build_experiment
 
     for ds in suite.datasets:

@@ -78,7 +78,7 @@ def add_data(p: argparse.ArgumentParser, *, required: bool = True) -> None:
 
 def add_split(p: argparse.ArgumentParser) -> None:
     """``--seed``, ``--folds``, ``--test-size``, ``--metric`` with the library's defaults."""
-    from ..core.contract.experiment import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE
+    from ..core.experiment.prepare import DEFAULT_FOLDS, DEFAULT_SEED, DEFAULT_TEST_SIZE
 
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"master seed; every other seed is derived (default {DEFAULT_SEED})")
@@ -90,7 +90,7 @@ def add_split(p: argparse.ArgumentParser) -> None:
 
 def add_budget(p: argparse.ArgumentParser) -> None:
     """``--budget-trials``, ``--budget-seconds``, ``--grace``, ``--timeout``."""
-    from ..core.contract.budget import DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S
+    from ..core.experiment.budget import DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S
 
     p.add_argument("--budget-trials", type=int, help="number of candidates (deterministic runs possible)")
     p.add_argument("--budget-seconds", type=float, help="wall seconds for the search")

@@ -21,7 +21,7 @@ from ..core.run import jobfiles as jf
 from ..core.adapter import Adapter
 from ..core.capabilities import BUDGET_MODES, PRODUCES, STRENGTHS, TASK_NAMES, Capabilities, Environment
 from ..core.errors import SpecError, UnsupportedData, UnsupportedTask
-from ..core.contract.spec import candidates_identity
+from ..core.experiment.spec import candidates_identity
 from . import data, processes
 from .context import ContractContext, ContractRun, context_for
 from .results import CheckFailed, CheckSkipped

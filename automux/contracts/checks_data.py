@@ -35,7 +35,7 @@ def _ctx(adapter: Adapter, ctx: Optional[ContractContext]) -> ContractContext:
 
 
 def _identical(a, b) -> bool:
-    from ..core.contract.spec import candidates_identity
+    from ..core.experiment.spec import candidates_identity
     from ..core.run import jobfiles as jf
 
     pa, pb = a.predictions(), b.predictions()

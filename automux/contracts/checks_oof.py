@@ -86,7 +86,7 @@ def check_oof_never_saw_the_fold(adapter: Adapter, ctx: Optional[ContractContext
     """The base run's out-of-fold predictions have one well-formed row per training row, are recorded and
     hashed, differ from the refit-on-all model's in-sample predictions, and do not beat the chosen
     candidate's recorded fold scores (no model saw the fold it predicts)."""
-    from ..core.contract.metrics import get_metric
+    from ..core.experiment.metrics import get_metric
 
     ctx = _ctx(adapter, ctx)
     run = ctx.base_run()

@@ -25,11 +25,11 @@ import pandas as pd
 
 from ..core.run import jobfiles as jf
 from ..core.adapter import Adapter, SearchTask
-from ..core.contract.budget import DEFAULT_GRACE_S
+from ..core.experiment.budget import DEFAULT_GRACE_S
 from ..core.capabilities import TASK_NAMES
-from ..core.contract.experiment import Experiment
-from ..core.contract.metrics import get_metric
-from ..core.contract.record import RunRecord
+from ..core.experiment.prepare import Experiment
+from ..core.experiment.metrics import get_metric
+from ..core.experiment.record import RunRecord
 from ..core.run.store import RunStore
 from . import data, processes
 
@@ -305,7 +305,7 @@ class ContractContext:
 
 
 def _probe_env(seeds: Dict[str, int], extra: Dict[str, str]) -> Dict[str, str]:
-    from ..core.run.executor import worker_env
+    from ..core.run.launcher import worker_env
 
     env = worker_env(seeds, extra)
     env.pop(processes.MARKER_VAR, None)

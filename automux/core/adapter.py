@@ -28,11 +28,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from .contract.budget import Budget
+from .experiment.budget import Budget
 from .capabilities import Capabilities, Environment
 from .errors import UnsupportedData, UnsupportedTask
-from .contract.metrics import Metric
-from .contract.spec import Candidate
+from .experiment.metrics import Metric
+from .experiment.spec import Candidate
 
 
 #: Set (by the contract suite) in a worker's environment: jitter every ``time.sleep`` and switch threads often.

@@ -12,8 +12,8 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adapter import Adapter
-    from .contract.record import RunRecord
-    from .contract.spec import Candidate, Spec
+    from .experiment.record import RunRecord
+    from .experiment.spec import Candidate, Spec
 
 PROJECT = "automux"
 hookspec = pluggy.HookspecMarker(PROJECT)

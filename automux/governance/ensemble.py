@@ -35,9 +35,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .._version import __version__
-from ..core.contract.metrics import get_metric, score_all
-from ..core.contract.record import RunRecord
-from ..core.contract.spec import Candidate
+from ..core.experiment.metrics import get_metric, score_all
+from ..core.experiment.record import RunRecord
+from ..core.experiment.spec import Candidate
 from ..core.errors import SpecError
 from ..core.run import jobfiles as jf
 from ..core.run.store import RunStore, atomic_write_text

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 from ..core.errors import SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..core.contract.record import RunRecord
+    from ..core.experiment.record import RunRecord
     from .readiness import Readiness
 
 #: One-sided 95% quantiles of Student's t by degrees of freedom (1..30); 1.645 beyond.

@@ -20,7 +20,7 @@ For a stored run (status ok) :func:`compute`:
 4. predicts that frame in ONE predict job through the stored-model path
    (:func:`automux.core.run.predict.predict`: the env that trained the model,
    isolated envs included), so no backend is treated differently;
-5. scores every block with the spec's metric (:mod:`automux.core.contract.metrics`).
+5. scores every block with the spec's metric (:mod:`automux.core.experiment.metrics`).
 
 The importance of a feature is the mean drop of the score over the repeats
 (signed so that positive means the model got worse without the feature, for
@@ -147,8 +147,8 @@ def compute(run_id: str, *, store: Any = None, data: Any = None, n_repeats: int 
     """
     import numpy as np
 
-    from ..core.contract.metrics import get_metric
-    from ..core.contract.seeds import derive_seed
+    from ..core.experiment.metrics import get_metric
+    from ..core.experiment.seeds import derive_seed
     from ..core.errors import SpecError
     from ..core.run import jobfiles as jf
     from ..core.run.predict import predict as predict_run

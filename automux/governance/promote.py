@@ -60,8 +60,8 @@ import pandas as pd
 
 from .._version import __version__
 from ..core.errors import SpecError, UserError
-from ..core.contract.experiment import Experiment
-from ..core.contract.record import RunRecord
+from ..core.experiment.prepare import Experiment
+from ..core.experiment.record import RunRecord
 from ..core.run.store import RunStore, atomic_write_text
 
 PROMOTED, REFUSED = "promoted", "refused"
@@ -114,7 +114,7 @@ def rebuild_refusal(adapter: Any, candidate: Any, task: str, columns: Dict[str, 
 
 def promotion_seeds(master: int, backend_seed: int, n: int) -> List[int]:
     """The run's own backend seed, then ``n - 1`` seeds derived from the master seed."""
-    from ..core.contract.seeds import derive_seed
+    from ..core.experiment.seeds import derive_seed
 
     return [backend_seed] + [derive_seed(master, f"promote-{i}") for i in range(1, n)]
 
@@ -135,8 +135,8 @@ def revalidate(code_path: Path, exp: Experiment, seeds: List[int],
     or ``{error: ...}`` when the file fails or overruns ``timeout_s``.
     """
     from ..core.sklearn_kit import to_sklearn_frame
-    from ..core.run.executor import worker_env
-    from ..core.contract.metrics import get_metric
+    from ..core.run.launcher import worker_env
+    from ..core.experiment.metrics import get_metric
 
     ds, split = exp.dataset, exp.split
     metric = get_metric(exp.spec.metric, ds.task)
@@ -325,7 +325,7 @@ def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate:
         DataError: the run's data changed or was an in-memory frame (pass ``data``).
         SpecError: ``seeds`` < 1.
     """
-    from ..core.contract.metrics import get_metric
+    from ..core.experiment.metrics import get_metric
     from ..core.registry import get_adapter
     from ..core.run.verify import experiment_from_record
 

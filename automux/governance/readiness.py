@@ -44,8 +44,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..core.contract.experiment import Experiment
-from ..core.contract.split import Split, stable_permutation
+from ..core.experiment.prepare import Experiment
+from ..core.experiment.split import Split, stable_permutation
 from ..core.errors import UserError
 
 READY, READY_WITH_WARNINGS, NOT_READY = "ready", "ready with warnings", "not ready"
@@ -174,7 +174,7 @@ def baselines(exp: Experiment) -> Dict[str, Baseline]:
     _need_sklearn()
     from ..core.sklearn_kit import predict_output, to_sklearn_frame
     from ..core.baselines import build_model
-    from ..core.contract.metrics import get_metric
+    from ..core.experiment.metrics import get_metric
 
     ds, split = exp.dataset, exp.split
     metric = get_metric(exp.spec.metric, ds.task)
@@ -443,7 +443,7 @@ def check(exp: Experiment, *, leakage: bool = True, sample_rows: Optional[int] =
     Raises:
         MissingExtra: scikit-learn is not installed (one line: ``pip install 'automux[sklearn]'``).
     """
-    from ..core.contract.metrics import get_metric
+    from ..core.experiment.metrics import get_metric
 
     _need_sklearn()
     t0 = time.perf_counter()
@@ -509,8 +509,8 @@ def check_data(data: DataLike, target: Optional[str] = None, *, seed: int = 0, f
     Raises:
         DataError, SpecError: bad input (as for ``automux.run``).
     """
-    from ..core.contract.data import Dataset, load_data
-    from ..core.contract.experiment import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, make_budget, prepare
+    from ..core.experiment.data import Dataset, load_data
+    from ..core.experiment.prepare import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, make_budget, prepare
 
     if not isinstance(data, Dataset) and (drop or drop_missing_target):
         data = load_data(data, target, task=task, drop=drop, drop_missing_target=drop_missing_target)

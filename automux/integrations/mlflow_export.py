@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from ..core.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..core.contract.record import RunRecord
+    from ..core.experiment.record import RunRecord
 
 ENV_URI = "AUTOMUX_MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "AUTOMUX_MLFLOW_EXPERIMENT"
@@ -135,7 +135,7 @@ def leaderboard_csv(record: "RunRecord") -> str:
     import csv
     import io
 
-    from ..core.contract.metrics import get_metric
+    from ..core.experiment.metrics import get_metric
 
     metric = get_metric(record.metric, record.spec.task)
     scored = sorted((c for c in record.candidates if c.cv_score is not None), key=lambda c: metric.loss(c.cv_score))

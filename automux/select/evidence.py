@@ -120,7 +120,7 @@ def dataset_profile(name: str, target: Optional[str] = None, task: Optional[str]
     try:
         if not drop and not drop_missing_target:
             return profile(name, target or None, task=task or None)
-        from ..core.contract.data import load_data
+        from ..core.experiment.data import load_data
 
         ds = load_data(name, target or None, task=task or None, drop=list(drop) or None,
                        drop_missing_target=drop_missing_target, fingerprint=False)

@@ -60,8 +60,8 @@ def _raw_frame(data: Union[str, "os.PathLike[str]", pd.DataFrame], target: Optio
     if isinstance(data, pd.DataFrame):
         frame, source = data, "<dataframe>"
     else:
-        from ..core.contract.data import _read_source
-        from ..core.contract.datasets import all_loaders as dataset_loaders
+        from ..core.experiment.data import _read_source
+        from ..core.experiment.datasets import all_loaders as dataset_loaders
 
         source = os.fspath(data)
         frame = _read_source(source)
@@ -81,7 +81,7 @@ def profile(data: Union[str, pd.DataFrame], target: Optional[str] = None, task: 
         DataError: the data cannot be loaded or the target is unusable (the same
             checks as :func:`automux.load_data`).
     """
-    from ..core.contract.data import load_data
+    from ..core.experiment.data import load_data
 
     frame, target, source = _raw_frame(data, target)
     X = frame.drop(columns=[target]) if target in frame.columns else frame

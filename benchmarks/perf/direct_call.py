@@ -27,8 +27,8 @@ MARK = "AUTOMUX_DIRECT_RESULT "
 def main(job_dir: Path) -> int:
     from automux.core.run import jobfiles as jf
     from automux.core.adapter import SearchTask
-    from automux.core.contract.budget import Budget
-    from automux.core.contract.metrics import get_metric
+    from automux.core.experiment.budget import Budget
+    from automux.core.experiment.metrics import get_metric
 
     job = json.loads((job_dir / "job.json").read_text())
     random.seed(job["seeds"].get("python", 0))

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..contract.metrics import get_metric
+from ..experiment.metrics import get_metric
 
 #: Predictions closer than this to constant count as constant.
 CONSTANT_ATOL = 1e-12

@@ -17,15 +17,15 @@ from . import jobfiles as jf
 from ..adapter import Adapter
 from ..errors import BackendUnavailable, SpecError
 from .degenerate import degenerate_reason
-from .executor import Outcome, run_inline, run_worker
+from .launcher import Outcome, run_inline, run_worker
 from .interrupts import signal_of
-from ..contract import names as feature_names
-from ..contract.experiment import Experiment
-from ..contract.metrics import score_all
+from ..experiment import names as feature_names
+from ..experiment.prepare import Experiment
+from ..experiment.metrics import score_all
 from ..plugins import fire
 from ..registry import get_adapter
-from ..contract.record import RunRecord
-from ..contract.spec import Candidate
+from ..experiment.record import RunRecord
+from ..experiment.spec import Candidate
 from .store import RunStore, atomic_write_text
 
 ProgressFn = Callable[[str, Dict[str, Any]], None]
@@ -41,7 +41,7 @@ def redact_options(options: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_dir: Path) -> Dict[str, Any]:
-    """Write the job files; the backend sees safe feature names (:mod:`automux.core.contract.names`).
+    """Write the job files; the backend sees safe feature names (:mod:`automux.core.experiment.names`).
 
     Returns the name mapping (also in ``job.json`` as ``feature_names``).
     """

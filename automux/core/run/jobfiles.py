@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from ..contract.spec import Candidate
+from ..experiment.spec import Candidate
 
 JOB = "job.json"
 TRAIN = "train.arrow"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from ..contract.metrics import get_metric
-from ..contract.record import RunRecord
+from ..experiment.metrics import get_metric
+from ..experiment.record import RunRecord
 
 
 def leaderboard(records: Sequence[RunRecord]) -> List[RunRecord]:

@@ -43,7 +43,7 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     """
     import pandas as pd
 
-    from ..contract.data import _normalise_features
+    from ..experiment.data import _normalise_features
     from ..errors import DataError
 
     template = jf.read_arrow(run_dir / jf.TRAIN).drop(columns=[jf.TARGET_COL, jf.FOLD_COL]).iloc[:0]
@@ -93,7 +93,7 @@ def write_predictions_csv(pred: Any, task: str, classes: List[Any], job_dir: Pat
 def _read_frame(data: Any) -> Any:
     import pandas as pd
 
-    from ..contract.data import _read_source
+    from ..experiment.data import _read_source
     return data if isinstance(data, pd.DataFrame) else _read_source(str(data))
 
 
@@ -124,7 +124,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
 
 
     from ..env.build import prepare_worker
-    from .executor import run_worker
+    from .launcher import run_worker
     from ..registry import get_adapter
     from .store import RunStore, new_run_id
 
@@ -148,7 +148,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": run_job["adapter"], "task": spec.task, "seeds": spec.seeds,
                                      "model_dir": str(model_dir.resolve()), "run_id": run_id})
     t0 = time.monotonic()
-    from ..contract.budget import DEFAULT_TIMEOUT_S
+    from ..experiment.budget import DEFAULT_TIMEOUT_S
     limit = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
     if not 0 < limit < float("inf"):
         from ..errors import SpecError

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ..contract.record import RunRecord
+from ..experiment.record import RunRecord
 from ..errors import ArtifactTampered, RunNotFound, StoreError
 from .jobfiles import sha256_file
 

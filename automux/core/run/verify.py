@@ -7,11 +7,11 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import pandas as pd
 
-from ..contract.data import legacy_fingerprint, load_data
-from ..contract.experiment import Experiment
-from ..contract.record import RunRecord
-from ..contract.spec import candidates_identity
-from ..contract.split import Split
+from ..experiment.data import legacy_fingerprint, load_data
+from ..experiment.prepare import Experiment
+from ..experiment.record import RunRecord
+from ..experiment.spec import candidates_identity
+from ..experiment.split import Split
 from ..errors import DataError
 from . import jobfiles as jf
 from .store import RunStore

@@ -32,9 +32,9 @@ from . import jobfiles as jf
 from . import oof as oof_mod
 from . import processes
 from ..adapter import Adapter, SearchTask
-from ..contract.budget import Budget
+from ..experiment.budget import Budget
 from ..env.envinfo import describe_env
-from ..contract.metrics import get_metric
+from ..experiment.metrics import get_metric
 
 EXIT_ADAPTER_ERROR = 1
 

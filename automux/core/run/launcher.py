@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from ..contract.spec import Candidate
+from ..experiment.spec import Candidate
 from . import jobfiles as jf
 from . import processes
 from .interrupts import signal_of

@@ -1,1 +1,0 @@
-"""The contract's data: data and its fingerprint, split, seeds, budget, metrics, spec, record."""
