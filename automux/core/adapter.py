@@ -96,6 +96,9 @@ class SearchTask:
     report: Callable[[Candidate], None] = lambda c: None
     log: Callable[[str], None] = print
     candidates: List[Candidate] = field(default_factory=list)
+    #: Memory the backend may use, in MiB (the spec's ``--memory``), or None when no limit was set:
+    #: pass it to the backend's own knob (H2O ``max_mem_size``, Dask ``memory_limit``, ...).
+    memory_mb: Optional[int] = None
 
     def __post_init__(self) -> None:
         perturb_timing()  # a no-op unless the contract suite asked for it
@@ -241,6 +244,20 @@ class Adapter:
                 raise UnsupportedData(f"{self.name} does not handle categorical columns: {', '.join(cats[:5])}")
         if not caps.missing_values and bool(task.X.isna().to_numpy().any()):
             raise UnsupportedData(f"{self.name} does not handle missing values")
+
+    def start_up(self, task: SearchTask) -> Dict[str, Any]:
+        """Import the backend and start what it runs on (a JVM, a Dask cluster) before the budget clock starts.
+
+        The worker calls this once, before ``search``, and times it as ``durations.startup``: it is
+        bounded by the spec's start-up cap, not by the seconds budget, which starts when this returns
+        (as native use and TabArena leave warm-up untimed). Returns facts for the record (for
+        example ``{"warm": True}`` when a runtime was reused). The default imports nothing.
+        """
+        return {}
+
+    def shut_down(self) -> None:
+        """Stop what ``start_up`` started. The worker calls it once after search, save and predict,
+        however they ended. The default does nothing."""
 
     def search(self, task: SearchTask) -> SearchResult:
         """Search within the budget; report candidates; return the refit chosen model."""
