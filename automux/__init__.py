@@ -27,6 +27,7 @@ _WHERE = {
     "Candidate": "automux.core.experiment.spec", "Spec": "automux.core.experiment.spec",
     "RunStore": "automux.core.run.store",
     "importance": "automux.governance.importance",
+    **{name: "automux.predictor" for name in ("Predictor", "fit", "load", "PredictionFailed")},
 }
 
 __all__ = ["__version__", *_WHERE]
