@@ -19,6 +19,7 @@ from automux.contracts import parametrize_with_checks, yield_checks
 from automux.contracts.checks import _prediction_problems, check_capabilities_well_formed
 from automux.contracts.context import ContractContext
 from automux.contracts.runner import run_check
+from automux.core.adapter import Adapter
 from automux.testing import fakes
 from automux.testing.data_fakes import CoreCountNondeterministicFake, GoodDataFake, UsersNamesFake
 from automux.testing.heavy_fake import HeavyImportFake
@@ -53,7 +54,12 @@ def test_fake_fails_exactly_the_checks_it_breaks(fake):
     messages = {r.check: r.message for r in results if r.status == "failed"}
     assert failed == set(fake.BREAKS), messages
     assert {r.check for r in results} == applicable
-    assert not by_status.get("skipped"), [r.to_json() for r in results if r.status == "skipped"]
+    # the one skip allowed: a fake that gives no out-of-fold predictions (no SearchResult.oof, no candidate_source)
+    skipped = {r.check: r.message for r in results if r.status == "skipped"}
+    assert set(skipped) <= {"check_oof_never_saw_the_fold"}, skipped
+    if skipped:
+        assert type(adapter).candidate_source is Adapter.candidate_source
+        assert "gives no out-of-fold predictions" in skipped["check_oof_never_saw_the_fold"]
     contract_warnings = [w for w in caught if issubclass(w.category, ContractWarning)]
     assert len(contract_warnings) == len(fake.BREAKS)
     print(f"{fake.__name__}: {len(results)} checks in {time.monotonic() - t0:.1f}s")
@@ -150,3 +156,31 @@ def test_cli_reports_a_broken_fake_and_exits_1():
     proc = run_cli("contracts", fake, "--json", *only, "--xfail", "check_capabilities_well_formed=known")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["status"] == "xfail"
+
+
+def test_an_unscored_candidate_must_be_marked_failed():
+    """check_given_folds_used fails a candidate scored [None, None, None] that is not marked failed (issue 26),
+    and passes the same candidate reported with ``error=``."""
+    from automux.contracts.checks import check_given_folds_used
+
+    for fake, want in ((fakes.UnscoredCandidateFake, "failed"), (fakes.ReportsFailedCandidateFake, "passed")):
+        ctx = ContractContext(fake(), FAST)
+        try:
+            result = run_check(check_given_folds_used, ctx.adapter, ctx, {})
+            unscored = ctx.base_run().record.candidates[1]
+        finally:
+            ctx.close()
+        assert unscored.fold_scores == [None, None, None]
+        assert result.status == want, result.message
+        if want == "failed":
+            assert "not marked failed" in result.message and "error=" in result.message
+
+
+def test_the_oof_check_applies_to_an_adapter_that_gives_oof_without_a_candidate_source(fakes_on_path):
+    """A plugin that returns SearchResult.oof and has no candidate_source gets the out-of-fold check (issue 26)."""
+    from automux.contracts.checks_oof import check_oof_never_saw_the_fold
+    from fake_oof_adapters import FakeHonestOOFAdapter
+
+    assert type(FakeHonestOOFAdapter()).candidate_source is Adapter.candidate_source
+    assert check_oof_never_saw_the_fold in list(yield_checks(FakeHonestOOFAdapter()))
+    assert check_oof_never_saw_the_fold in list(yield_checks(fakes.GoodFake()))  # skipped there, with its reason

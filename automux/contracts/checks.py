@@ -298,6 +298,11 @@ def check_missing_values_supported(adapter: Adapter, ctx: Optional[ContractConte
 
 # -- folds, budgets, seeds, determinism ----------------------------------------------------------
 
+def _marked_failed(c: Any) -> bool:
+    """A candidate the adapter reported as failed: ``info["error"]`` or a failed (non-finite) fold."""
+    return bool(c.info.get("error") or c.info.get("failed_folds"))
+
+
 def check_given_folds_used(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
     """Candidates are scored on the given folds: the fold plan's odd fold shows in every candidate.
 
@@ -305,6 +310,8 @@ def check_given_folds_used(adapter: Adapter, ctx: Optional[ContractContext] = No
     pattern (see ``automux.contracts.data``): each candidate must report 3 fold
     scores with fold 2 its worst (unless all are equal: a uniform predictor says
     nothing), and at least one candidate must show fold 2 worse by a clear factor.
+    A candidate with no fold score at all must be marked failed (``error=`` or NaN
+    scores); unscored and unmarked, it hides a search that never used the folds.
     """
     ctx = _ctx(adapter, ctx)
     run = ctx.base_run()
@@ -316,6 +323,12 @@ def check_given_folds_used(adapter: Adapter, ctx: Optional[ContractContext] = No
         i, k = wrong[0]
         raise CheckFailed(f"{len(wrong)} of {len(cands)} candidates report a number of fold scores other than "
                           f"the {data.N_FOLDS} given folds (candidate {i}: {k})")
+    unmarked = [c for c in cands if not any(s is not None for s in c.fold_scores) and not _marked_failed(c)]
+    if unmarked:
+        c = unmarked[0]
+        raise CheckFailed(f"{len(unmarked)} of {len(cands)} candidates report no fold score at all and are not "
+                          f"marked failed (candidate {c.index}, {c.algorithm}: {c.fold_scores}): report a failed "
+                          "candidate with task.add_candidate(..., error='why'), or with NaN fold scores")
     informative, bad, clear = 0, [], 0
     for c in cands:
         odd = c.fold_scores[data.ODD_FOLD]
@@ -676,8 +689,9 @@ def yield_checks(adapter: Adapter) -> Iterator[Check]:
         yield check_deterministic_at_two_cores
     if get("categorical", False) and get("missing_values", False):
         yield check_hostile_frame
-    if type(adapter).candidate_source is not Adapter.candidate_source:  # it can give out-of-fold predictions
-        yield check_oof_never_saw_the_fold
+    # every adapter: out-of-fold predictions come from SearchResult.oof or a refit from candidate_source; the
+    # check skips, with the recorded reason, an adapter that gives neither
+    yield check_oof_never_saw_the_fold
     yield check_no_process_left_behind
 
 

@@ -389,6 +389,36 @@ class AcceptsAnyOptionFake(GoodFake):
         return None
 
 
+
+class UnscoredCandidateFake(GoodFake):
+    """Reports its second candidate with no fold score at all (``[None, None, None]``) and does not mark it failed."""
+
+    name = "unscored_candidate_fake"
+    BREAKS = ("check_given_folds_used",)
+    #: what the unscored candidate carries in ``info`` (the marked variant says why it failed)
+    unscored_info: Dict[str, Any] = {}
+
+    def search(self, task: SearchTask) -> SearchResult:
+        add = task.add_candidate
+
+        def add_candidate(algorithm: str, params: Dict[str, Any], fold_scores: List[Optional[float]],
+                          **kw: Any) -> Any:
+            if len(task.candidates) == 1:
+                return add(algorithm, params, [None] * len(fold_scores), **dict(kw, **self.unscored_info))
+            return add(algorithm, params, fold_scores, **kw)
+
+        task.add_candidate = add_candidate  # type: ignore[method-assign]
+        return GoodFake.search(self, task)
+
+
+class ReportsFailedCandidateFake(UnscoredCandidateFake):
+    """The same unscored candidate, reported as failed (``error=``): what the docs tell authors to do."""
+
+    name = "reports_failed_candidate_fake"
+    BREAKS = ()
+    unscored_info = {"error": "the fake's fold fits failed"}
+
+
 BROKEN_FAKES = (
     BadCapabilitiesFake, BadEnvironmentFake, IgnoresFoldsFake, IgnoresSeedFake, NondeterministicFake,
     OverrunFake, MalformedPredictionsFake, WrongClassOrderFake, BrokenSaveLoadFake, ClaimsCategoricalFake,
