@@ -87,6 +87,35 @@ def test_flaml_minimises_automux_metric_on_the_reported_folds(tmp_path):
     assert np.array_equal(adapter.predict(adapter.load(tmp_path), holdout), pred)
 
 
+def test_one_trial_budget_chooses_its_one_recorded_candidate(tmp_path):
+    """FLAML's max_iter=1 skips cross-validation: a one-trial run still records the trial it chose (issue 22)."""
+    rec = automux.run(BREAST, "target", "flaml", budget_trials=1, folds=3, seed=4, store=tmp_path)
+    assert rec.status == "ok", rec.error
+    assert len(rec.candidates) == 1 and rec.chosen == 0
+    assert all(math.isfinite(s) for s in rec.candidates[0].fold_scores)
+    assert rec.extra["oof"]["available"] and rec.extra["oof"]["source"] == "adapter"
+
+
+@pytest.mark.parametrize("source, trials", [("sklearn:iris", 1), ("sklearn:breast_cancer", 4),
+                                            ("sklearn:diabetes", 3)])
+def test_out_of_fold_predictions_come_from_the_chosen_trials_fold_models(source, trials, tmp_path):
+    """SearchResult.oof is the chosen trial's fold models on their validation rows: it reproduces the
+    recorded fold scores exactly and is not the refit-on-all model's in-sample prediction."""
+    from automux.adapters.flaml_adapter import FlamlAdapter
+
+    task, _ = _search_task(source, trials=trials, workdir=tmp_path)
+    adapter = FlamlAdapter()
+    adapter.start_up(task)
+    result = adapter.search(task)
+    assert len(task.candidates) == trials and result.chosen is not None
+    want = (len(task.X),) if task.task == "regression" else (len(task.X), task.n_classes)
+    assert result.oof is not None and result.oof.shape == want and np.all(np.isfinite(result.oof))
+    chosen = task.candidates[result.chosen]
+    for (_, valid), recorded in zip(task.folds, chosen.fold_scores):
+        assert task.metric(task.y[valid], result.oof[valid]) == pytest.approx(recorded, rel=0, abs=1e-12)
+    assert not np.allclose(adapter.predict(result.model, task.X), result.oof)
+
+
 @pytest.mark.parametrize("source, task", [("sklearn:iris", "multiclass"), ("sklearn:diabetes", "regression")])
 def test_multiclass_and_regression(source, task, tmp_path):
     rec = automux.run(source, None, "flaml", budget_trials=4, folds=3, seed=1, store=tmp_path)

@@ -9,7 +9,9 @@ How the contract maps onto FLAML 2.x:
   trial are captured through ``cv_score_agg_func`` and reported as one candidate
   the moment FLAML has scored the trial;
 * budget: trials -> ``max_iter`` with ``time_budget=-1`` (deterministic: FLAML's
-  search and its learners get no clock); seconds -> ``time_budget`` = the time
+  search and its learners get no clock; one trial runs as ``max_iter=2`` with the
+  second trial unreported and never chosen, as FLAML's ``max_iter=1`` skips the
+  search); seconds -> ``time_budget`` = the time
   left minus a margin for the final refit (not deterministic: the number of
   trials and the learners' time-capped fits depend on the machine's speed). With
   both, ``max_iter`` and the ``time_budget``: the count decides unless the clock
@@ -20,6 +22,10 @@ How the contract maps onto FLAML 2.x:
   missing ones as their own level) and imputes missing numbers with the median.
   It is fitted once on all of ``task.X`` before the folds are cut: no target
   information, but fold-level imputation is not what FLAML does;
+* start-up: ``start_up`` imports FLAML, LightGBM and XGBoost before the budget
+  clock starts (``search`` imports them itself when it was not called);
+* out-of-fold: the chosen trial's fold models' predictions on their validation
+  rows, kept as FLAML scored them (``SearchResult.oof``): no refit;
 * the fitted model is FLAML's retrain of the best trial on all of ``task.X``
   (the whole ``AutoML`` object is pickled on save, after the hooks are detached).
 
@@ -95,6 +101,12 @@ class _TrialRecorder:
         self.current: Optional[Tuple[str, Dict[str, Any]]] = None
         self.rebuild: Optional[Dict[str, Any]] = None
         self.t0 = time.monotonic()
+        n_rows = len(task.X)
+        self.fold_of_first_row = {int(valid[0]): k for k, (_, valid) in enumerate(task.folds) if len(valid)}
+        self.fold_preds: Dict[int, np.ndarray] = {}  # the current trial's validation predictions, by fold
+        #: Out-of-fold predictions of the best reported candidates so far (candidate index -> array).
+        self.oof: Dict[int, np.ndarray] = {}
+        self.oof_shape = (n_rows,) if task.task == "regression" else (n_rows, task.n_classes)
 
     # FLAML's custom-metric signature.
     def metric(self, X_val: Any, y_val: Any, estimator: Any, labels: Any, X_train: Any, y_train: Any,
@@ -107,6 +119,7 @@ class _TrialRecorder:
         else:
             pred = _proba_in_code_order(estimator, estimator.predict_proba(X_val), task.n_classes)
         score = float(task.metric(np.asarray(y_val), pred))
+        self._keep_fold_predictions(X_val, pred)
         self.current = (_learner_name(self.automl, estimator), _plain(dict(config or {})))
         if self.rebuild is None:  # the same learner and config on every fold: capture it once
             self.rebuild = learner_rebuild(estimator, X_val, [str(c) for c in task.X.columns])
@@ -114,6 +127,40 @@ class _TrialRecorder:
         if not math.isfinite(loss):
             loss = float("inf")
         return loss, {"automux_score": score}
+
+    def _keep_fold_predictions(self, X_val: Any, pred: np.ndarray) -> None:
+        """Remember one fold's validation predictions of the current trial (the fold from the rows' index)."""
+        index = getattr(X_val, "index", None)
+        fold = self.fold_of_first_row.get(int(index[0])) if index is not None and len(index) else None
+        if fold is None:
+            fold = len(self.fold_preds)  # FLAML scores the folds in order
+        assert self.task is not None
+        if fold < len(self.task.folds) and len(self.task.folds[fold][1]) == len(pred):
+            self.fold_preds[fold] = pred
+
+    def _trial_oof(self) -> Optional[np.ndarray]:
+        """The finished trial's out-of-fold predictions (each fold's rows from the model fitted without them)."""
+        assert self.task is not None
+        if len(self.fold_preds) != len(self.task.folds):
+            return None
+        oof = np.full(self.oof_shape, np.nan, dtype=np.float64)
+        for k, (_, valid) in enumerate(self.task.folds):
+            oof[valid] = self.fold_preds[k]
+        return oof
+
+    def _keep_if_best(self, cand: Any) -> None:
+        """Keep the candidate's out-of-fold predictions while it is the best so far (ties kept too)."""
+        task = self.task
+        assert task is not None
+        oof = self._trial_oof()
+        score = cand.cv_score
+        if oof is None or score is None or not cand.complete:
+            return
+        kept = [task.candidates[i].cv_score for i in self.oof]
+        if kept and any(task.metric.better(k, score) for k in kept):
+            return
+        self.oof = {i: a for i, a in self.oof.items() if not task.metric.better(score, task.candidates[i].cv_score)}
+        self.oof[cand.index] = oof
 
     # FLAML's cv_score_agg_func signature: called once per trial, after the last fold.
     def aggregate(self, val_loss_folds: List[float], log_metrics_folds: List[Any]) -> Tuple[float, Dict[str, float]]:
@@ -124,14 +171,17 @@ class _TrialRecorder:
         learner, config = self.current or ("unknown", {})
         now = time.monotonic()
         if task.trials_left() > 0:
-            task.add_candidate(learner, config, scores, steps=["flaml.DataTransformer", learner],
-                               fit_time_s=now - self.t0, trial=len(self.trials),
-                               rebuild=self.rebuild or {"refusal": "FLAML scored no fold of this trial"})
-        else:  # never happens with max_iter = trials; a guard for the contract
+            cand = task.add_candidate(learner, config, scores, steps=["flaml.DataTransformer", learner],
+                                      fit_time_s=now - self.t0, trial=len(self.trials),
+                                      rebuild=self.rebuild or {"refusal": "FLAML scored no fold of this trial"})
+            self._keep_if_best(cand)
+        else:  # the extra trial of a one-trial budget (see FlamlAdapter._budget): never chosen
             task.log(f"flaml: a trial past the budget of {task.budget.trials} was not reported")
+            loss = float("inf")
         self.trials.append((learner, config))
         self.current = None
         self.rebuild = None
+        self.fold_preds = {}
         self.t0 = now
         return loss, {"automux_score": float(np.mean(scores))}
 
@@ -281,22 +331,41 @@ class FlamlAdapter(Adapter):
             raise SpecError(f"flaml n_jobs must be a positive integer, got {n_jobs!r}")
         return {"estimator_list": list(estimators), "n_jobs": n_jobs}
 
+    def start_up(self, task: SearchTask) -> Dict[str, Any]:
+        """Import FLAML (without mlflow), LightGBM and XGBoost before the budget clock starts."""
+        import lightgbm  # noqa: F401 - FLAML imports its learners' libraries lazily, at the first trial
+        import xgboost  # noqa: F401
+
+        self._automl_class = import_automl()
+        return {}
+
+    @staticmethod
+    def _budget(task: SearchTask) -> Dict[str, Any]:
+        """FLAML's ``max_iter`` / ``time_budget`` for the task's budget.
+
+        One trial is asked as ``max_iter=2``: with ``max_iter=1`` FLAML skips its
+        search (zero-shot: it fits its first learner's default on all rows without
+        cross-validating it), so no candidate would exist. The second trial is
+        scored but neither reported nor choosable (the recorder gives it an
+        infinite loss).
+        """
+        budget: Dict[str, Any] = {}
+        if task.budget.trials is not None:
+            budget = {"max_iter": max(2, int(task.budget.trials)), "time_budget": -1}
+        if task.deadline is not None:
+            budget["time_budget"] = max(1.0, task.time_left() - refit_margin_s(task.budget.seconds or 0))
+        return budget
+
     def search(self, task: SearchTask) -> SearchResult:
         settings = self._settings(task)
-        AutoML = import_automl()  # slow import: inside the search, so it counts against the budget
+        AutoML = getattr(self, "_automl_class", None) or import_automl()  # start_up imported it, unless not called
         X = task.X.reset_index(drop=True)
         y = np.asarray(task.y)
         if task.task != "regression":
             y = y.astype(np.int64)
         automl = AutoML()
         recorder = _TrialRecorder(task, automl)
-        budget: Dict[str, Any]
-        if task.budget.trials is not None:
-            budget = {"max_iter": int(task.budget.trials), "time_budget": -1}
-            if task.deadline is not None:
-                budget["time_budget"] = max(1.0, task.time_left() - refit_margin_s(task.budget.seconds or 0))
-        else:
-            budget = {"time_budget": max(1.0, task.time_left() - refit_margin_s(task.budget.seconds or 0))}
+        budget = self._budget(task)
         task.log(f"flaml: {budget}, learners {settings['estimator_list']}")
         try:
             automl.fit(
@@ -316,8 +385,10 @@ class FlamlAdapter(Adapter):
             raise RuntimeError("FLAML trained no model within the budget")
         info = {"best_estimator": automl.best_estimator, "best_config": _plain(automl.best_config),
                 "trials": len(recorder.trials)}
+        # the chosen trial's fold models' predictions on their validation rows: no refit for out-of-fold
+        oof = recorder.oof.get(chosen) if chosen is not None else None
         return SearchResult(model={"automl": automl, "task": task.task, "n_classes": task.n_classes},
-                            chosen=chosen, info=info)
+                            chosen=chosen, info=info, oof=oof)
 
     @staticmethod
     def _chosen(task: SearchTask, automl: Any) -> Optional[int]:
