@@ -21,10 +21,10 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--upgrade", action="store_true",
                    help="re-resolve the env's lock on purpose (newest versions the recipe allows), then build it")
     b.add_argument("--json", action="store_true")
-    lk = env_sub.add_parser("lock", help="resolve an env's lock now (no build); --out writes a copy, e.g. "
-                            "automux/envlocks/NAME.txt to commit a first-party lock")
+    lk = env_sub.add_parser("lock", help="resolve an env's lock now (no build): saved as the local lock, which "
+                            "wins over a packaged one; --out writes it only there, e.g. automux/envlocks/NAME.txt")
     lk.add_argument("name")
-    lk.add_argument("--out", default=None, help="also write the lock to this path")
+    lk.add_argument("--out", default=None, help="write the lock to this path only (no local lock is saved)")
     lk.add_argument("--json", action="store_true")
     lst = env_sub.add_parser("list", help="every env the backends declare, built or not, with lock hashes")
     lst.add_argument("--json", action="store_true")
@@ -81,17 +81,14 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
         return 0
     if a.env_command == "lock":
         recipe, _adapter = resolve(a.name)
-        lock = envs.resolve_lock(recipe)
-        if a.out:
-            from pathlib import Path
-            Path(a.out).write_text(lock.text, encoding="utf-8")
+        lock = envs.resolve_lock(recipe, out=a.out)  # with --out: written there only, no local lock
         row = {"name": recipe.name, "key": recipe.key, "lock": lock.short, "lock_sha256": lock.sha256,
                "path": str(lock.path), "out": a.out, "n_packages": len(lock.pins())}
         if a.json:
             _emit(row)
         else:
             print(f"env {recipe.name}: lock {lock.short} ({row['n_packages']} packages) at {lock.path}"
-                  + (f", copied to {a.out}" if a.out else ""))
+                  + ("" if a.out else " (the local lock: it wins over a packaged one)"))
         return 0
     if a.env_command == "list":
         from ..core.registry import adapters

@@ -61,6 +61,10 @@ MAIN = "main"
 #: automux's own dependencies, when its distribution metadata cannot be read.
 CORE_FALLBACK = ("pluggy>=1.3", "numpy>=1.21", "pandas>=1.3", "pyarrow>=10")
 CORE_IMPORTS = ("pluggy", "numpy", "pandas", "pyarrow")
+#: pyarrow declares no numpy requirement, but its wheels from 26 on refuse NumPy < 2 at import (measured:
+#: 25.0.0 imports with numpy 1.26.4, 26.0.1 raises "pyarrow requires NumPy 2.0 or newer"). A recipe whose
+#: pins hold NumPy at 1.x gets this bound too, so the worker's pyarrow resolves together with its numpy.
+NUMPY1_PYARROW = "pyarrow<26"
 STEP_TIMEOUT_S = 1800.0
 HANDSHAKE_TIMEOUT_S = 180.0
 #: Build output lines worth showing on the progress display (the rest goes to the log only).
@@ -87,6 +91,17 @@ def automux_home() -> Path:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "automux"
+
+
+def make_dir(path: Path) -> Path:
+    """``path`` created (with parents) and writable, or an :class:`EnvError` in one line naming ``$AUTOMUX_HOME``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EnvError(f"cannot create {path}: {e.strerror}: set {HOME_ENV} to a writable directory") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise EnvError(f"{path} is not writable: set {HOME_ENV} to a writable directory")
+    return path
 
 
 def envs_dir() -> Path:
@@ -232,7 +247,7 @@ def built_envs(name: Optional[str] = None) -> List[BuiltEnv]:
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     """An exclusive lock across processes (POSIX flock); held while building or removing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     with open(path, "a+") as f:
         try:
             import fcntl
@@ -365,6 +380,11 @@ class _Build:
                       "(no lock yet: the installed versions become it)")
             self._run("installing requirements", [py, "-m", "pip", "install", "--disable-pip-version-check",
                                                   "--no-input"] + list(r.requirements) + list(r.core), show=True)
+            frozen = self._run("listing what pip installed", [py, "-m", "pip", "freeze", "--disable-pip-version-check"])
+            bound = numpy1_bound(_pinned_versions(frozen))
+            if bound:
+                self._run("bounding pyarrow for NumPy 1", [py, "-m", "pip", "install", "--disable-pip-version-check",
+                                                          "--no-input"] + list(r.requirements) + [bound], show=True)
         core_modules = list(CORE_IMPORTS) if r.core else []
         modules = core_modules + [m for m in r.import_names if m not in core_modules]
         if modules:
@@ -392,24 +412,64 @@ class _Build:
         (self.tmp / MARKER).write_text(meta["built_utc"] + "\n", encoding="utf-8")
         return meta
 
-    def _resolve(self, uv: str, interp: Any) -> "locks.Lock":
-        """``uv pip compile`` the recipe for the env's interpreter, with hashes; saved as the local lock."""
+    def _resolve(self, uv: str, interp: Any, out_path: Optional[Path] = None) -> "locks.Lock":
+        """``uv pip compile`` the recipe together with automux's core requirements for the env's interpreter,
+        with hashes; saved as the local lock. Where the result holds NumPy < 2, pyarrow is bounded to a
+        release that imports with it (:data:`NUMPY1_PYARROW`) and the recipe resolved again. ``out_path``:
+        write the lock there only (no local lock, which would win over a packaged one)."""
         r = self.recipe
         req_in = Path(self.scratch) / "requirements.in"
-        req_in.write_text("".join(f"{q}\n" for q in list(r.requirements) + list(r.core)), encoding="utf-8")
         out = Path(self.scratch) / "lock.txt"
         self.echo(f"resolving a lock for {len(r.requirements)} requirements + automux's core dependencies")
-        self._run("resolving the lock", [uv, "pip", "compile", "--no-config", "--quiet", "--generate-hashes",
-                                         "--no-header", "--python", interp.path, req_in, "-o", out])
+        extra: List[str] = []
+        while True:
+            req_in.write_text("".join(f"{q}\n" for q in list(r.requirements) + list(r.core) + extra),
+                              encoding="utf-8")
+            self._run("resolving the lock", [uv, "pip", "compile", "--no-config", "--quiet", "--generate-hashes",
+                                             "--no-header", "--python", interp.path, req_in, "-o", out])
+            bound = numpy1_bound(_pinned_versions(out.read_text(encoding="utf-8")))
+            if not bound or extra:
+                break
+            self.echo(f"NumPy < 2 in the resolved set: resolving again with {bound}")
+            extra = [bound]
         text = locks.header(r.name, r.key, interp.version_text, "uv pip compile --generate-hashes") + \
             out.read_text(encoding="utf-8")
+        if out_path is not None:
+            return locks.write_to(Path(out_path), text)
         return locks.save_local(automux_home(), r.name, r.key, text)
 
 
-def resolve_lock(recipe: Recipe, *, allow_download: bool = True, echo: Optional[Echo] = None) -> "locks.Lock":
-    """Resolve ``recipe`` into a new local lock now (no env is built); needs uv.
+def _pinned_versions(text: str) -> Dict[str, str]:
+    """``{normalised name: version}`` of the ``name==version`` lines of a lock or freeze."""
+    out: Dict[str, str] = {}
+    for line in locks.pinned_lines(text):
+        name, sep, version = line.split(" ", 1)[0].partition("==")
+        if sep:
+            out[name.strip().lower().replace("_", "-")] = version.strip()
+    return out
 
-    ``automux env lock NAME`` uses it to refresh a committed first-party lock.
+
+def numpy1_bound(pins: Dict[str, str]) -> Optional[str]:
+    """:data:`NUMPY1_PYARROW` when ``pins`` hold NumPy 1.x with a pyarrow that refuses it, else None."""
+    numpy, arrow = pins.get("numpy"), pins.get("pyarrow")
+    if not numpy or not arrow:
+        return None
+    try:
+        old_numpy = parse_version(numpy) < parse_version("2")
+        too_new = parse_version(arrow) >= parse_version(NUMPY1_PYARROW.split("<", 1)[1])
+    except Exception:
+        return None
+    return NUMPY1_PYARROW if old_numpy and too_new else None
+
+
+def resolve_lock(recipe: Recipe, *, allow_download: bool = True, echo: Optional[Echo] = None,
+                 out: Optional[Path] = None) -> "locks.Lock":
+    """Resolve ``recipe`` into a new lock now (no env is built); needs uv.
+
+    Saved as the local lock (``$AUTOMUX_HOME/locks``, which then wins over a
+    packaged one), or, with ``out``, written to ``out`` only: ``automux env lock
+    NAME --out automux/envlocks/NAME.txt`` refreshes a committed first-party lock
+    without leaving a local one behind.
 
     Raises:
         EnvError: uv is not available; InterpreterNotFound / EnvBuildError as for a build.
@@ -418,7 +478,7 @@ def resolve_lock(recipe: Recipe, *, allow_download: bool = True, echo: Optional[
     uv = find_uv()
     if not uv:
         raise EnvError("resolving a lock needs uv (pip install uv): without it a build locks what it installed")
-    logs_dir().mkdir(parents=True, exist_ok=True)
+    make_dir(logs_dir())
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     log_path = logs_dir() / f"{recipe.name}-{recipe.key[:16]}-{stamp}-lock-{uuid.uuid4().hex[:6]}.log"
     b = _Build(recipe, envs_dir() / ".unused", log_path, echo, allow_download, None)
@@ -426,7 +486,7 @@ def resolve_lock(recipe: Recipe, *, allow_download: bool = True, echo: Optional[
     try:
         interp = find_interpreter(recipe.python, env_name=recipe.name, allow_download=allow_download,
                                   log=lambda m: (b._log(m), echo(m)))
-        return b._resolve(uv, interp)
+        return b._resolve(uv, interp, out)
     finally:
         shutil.rmtree(b.scratch, ignore_errors=True)
 
@@ -444,9 +504,8 @@ def build_env(recipe: Recipe, *, force: bool = False, upgrade: bool = False, all
             Nothing of the attempt but the log (and a resolved lock) is left behind.
     """
     echo = echo or stderr_echo(recipe.name)
-    root = envs_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    logs_dir().mkdir(parents=True, exist_ok=True)
+    root = make_dir(envs_dir())
+    make_dir(logs_dir())
     with _file_lock(root / f".{recipe.name}.lock"):
         lock = None if upgrade else recipe.lock()
         if lock is not None and not force:

@@ -121,3 +121,13 @@ def save_local(home: Path, name: str, key: str, text: str) -> Lock:
     tmp.write_text(text, encoding="utf-8")
     os.replace(str(tmp), str(path))
     return Lock(text, path, "local")
+
+
+def write_to(path: Path, text: str) -> Lock:
+    """Write a lock to ``path`` only (``env lock --out``), atomically; no local lock is saved."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(str(tmp), str(path))
+    return Lock(text, path, "resolved")

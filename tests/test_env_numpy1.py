@@ -1,0 +1,64 @@
+"""A plugin env whose recipe pins NumPy 1 and nothing else builds, and its worker dependencies import
+(issue 26): automux's pyarrow resolves together with the recipe's numpy, not at its newest on its own;
+``env lock --out`` writes the lock only where asked."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from automux.core.env import build as envs
+from automux.core.env import lock as locks
+
+
+def test_numpy1_bounds_pyarrow_only_where_needed():
+    assert envs.numpy1_bound({"numpy": "1.26.4", "pyarrow": "26.0.1"}) == "pyarrow<26"
+    assert envs.numpy1_bound({"numpy": "1.23.5", "pyarrow": "30.0"}) == "pyarrow<26"
+    assert envs.numpy1_bound({"numpy": "1.26.4", "pyarrow": "25.0.1"}) is None
+    assert envs.numpy1_bound({"numpy": "2.1.0", "pyarrow": "26.0.1"}) is None
+    assert envs.numpy1_bound({"pyarrow": "26.0.1"}) is None
+
+
+def test_pinned_versions_reads_a_hashed_lock():
+    text = ("# header\nnumpy==1.26.4 \\\n    --hash=sha256:aa\nPyArrow==26.0.1 \\\n    --hash=sha256:bb\n"
+            "typing_extensions==4.0 ; python_version < '3.10'\n")
+    assert envs._pinned_versions(text) == {"numpy": "1.26.4", "pyarrow": "26.0.1", "typing-extensions": "4.0"}
+
+
+def _numpy1_recipe() -> envs.Recipe:
+    return envs.Recipe(name="numpy1-only", python=">=3.9", requirements=("numpy==1.26.4",),
+                       core=envs.core_requirements())
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    if not envs.find_uv():
+        pytest.skip("resolving a lock needs uv")
+    monkeypatch.setenv(envs.HOME_ENV, str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.mark.slow
+def test_lock_out_writes_only_where_asked_and_bounds_pyarrow(home, tmp_path):
+    recipe = _numpy1_recipe()
+    out = tmp_path / "committed" / "numpy1-only.txt"
+    lock = envs.resolve_lock(recipe, out=out, echo=lambda m: None)
+    assert lock.path == out and out.read_text(encoding="utf-8") == lock.text
+    assert not locks.local_path(home, recipe.name, recipe.key).exists(), "--out must not leave a local lock"
+    assert envs.find_built(recipe) is None and recipe.lock() is None
+    pins = envs._pinned_versions(lock.text)
+    assert pins["numpy"] == "1.26.4"
+    assert envs.parse_version(pins["pyarrow"]) < envs.parse_version("26"), pins
+    assert {"pluggy", "pandas"} <= set(pins)
+
+
+@pytest.mark.slow
+def test_a_recipe_pinning_numpy1_alone_builds_and_imports_the_worker_side(home):
+    built = envs.build_env(_numpy1_recipe(), echo=lambda m: None)
+    proc = subprocess.run([str(built.python), "-c", "import numpy, pandas, pyarrow, pluggy; "
+                           "import automux.core.run.jobfiles as jf; print(numpy.__version__, pyarrow.__version__)"],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, **envs.worker_vars(built)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    numpy_v, arrow_v = proc.stdout.split()
+    assert numpy_v == "1.26.4" and envs.parse_version(arrow_v) < envs.parse_version("26")
