@@ -171,6 +171,9 @@ def test_fold_scores_are_automux_metric_on_the_given_folds(tmp_path):
     again = task.cross_validate(lambda Xf, yf, Xv: predict_output(clone(pipeline).fit(Xf, yf), Xv, task.task,
                                                                   task.n_classes))
     assert again == chosen.fold_scores
+    # out-of-fold predictions from the search's own fold fits: they give exactly the recorded fold scores
+    assert result.oof is not None and result.oof.shape == (len(task.X), 2)
+    assert [task.metric(task.y[v], result.oof[v]) for _, v in task.folds] == chosen.fold_scores
     pred = adapter.predict(result.model, holdout)
     assert pred.shape == (len(holdout), 2) and np.all(np.isfinite(pred))
     adapter.save(result.model, tmp_path)
@@ -182,6 +185,33 @@ def test_fold_scores_are_automux_metric_on_the_given_folds(tmp_path):
             and not t.name.startswith("Dask-Offload")]
     assert left == []
     assert [p for p in psutil.Process().children(recursive=True) if p.pid not in children_before] == []
+
+
+def test_start_up_starts_dask_with_the_memory_limit_and_shut_down_closes_it(tmp_path):
+    """start_up (outside the budget) imports TPOT and starts the loopback cluster with the spec's memory as the
+    Dask worker's memory_limit; search uses it; shut_down closes it, leaving no client or cluster thread."""
+    import distributed
+
+    from automux.adapters.tpot_adapter import TpotAdapter
+
+    task, _ = _search_task("sklearn:diabetes", trials=2, workdir=tmp_path)
+    task.memory_mb = 1536
+    threads_before = {t.ident for t in threading.enumerate()}
+    adapter = TpotAdapter()
+    assert adapter.start_up(task) == {}
+    cluster, client = adapter._dask
+    workers = client.scheduler_info()["workers"]
+    assert [w["memory_limit"] for w in workers.values()] == [1536 * 2 ** 20]
+    result = adapter.search(task)
+    assert adapter._dask == (cluster, client)  # the search ran on start_up's cluster
+    chosen = task.candidates[result.chosen]
+    assert result.oof is not None and result.oof.shape == (len(task.X),)
+    assert [task.metric(task.y[v], result.oof[v]) for _, v in task.folds] == chosen.fold_scores
+    adapter.shut_down()
+    assert adapter._dask is None and not distributed.client._global_clients
+    left = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()
+            and not t.name.startswith("Dask-Offload")]
+    assert left == []
 
 
 @pytest.mark.parametrize("source, task", [("sklearn:iris", "multiclass"), ("sklearn:diabetes", "regression")])

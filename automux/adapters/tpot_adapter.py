@@ -19,10 +19,14 @@ How the contract maps onto TPOT 1.1:
   ``random_state``); ``n_jobs=1``;
 * Dask: TPOT always evaluates through a Dask client (its own default cluster
   listens on 0.0.0.0). automux passes an in-process one (``LocalCluster(
-  processes=False, n_workers=1, threads_per_worker=1)``): no worker process, the
+  processes=False, n_workers=1, threads_per_worker=cores)``): no worker process, the
   scheduler and worker talk over ``inproc://``, and their HTTP servers (which an
-  in-process cluster still starts) are bound to 127.0.0.1 (:data:`DASK_LOOPBACK`);
-  closed in a ``finally``;
+  in-process cluster still starts) are bound to 127.0.0.1 (:data:`DASK_LOOPBACK`).
+  ``start_up`` imports TPOT and starts it before the budget clock starts,
+  ``shut_down`` closes it (``search`` starts and closes its own when ``start_up`` was
+  not called); its ``memory_limit`` is the spec's memory (:func:`start_dask`);
+* out-of-fold: the chosen pipeline's fold fits' predictions on their validation
+  rows, kept as the scorer computed them (``SearchResult.oof``): no refit;
 * data: categorical and missing values go through a fixed first pipeline step
   (median / most-frequent imputation, one-hot encoding) fitted inside each fold;
 * the fitted model is TPOT's chosen pipeline refit on all of ``task.X`` (a plain
@@ -86,8 +90,46 @@ def count_plan(trials: int, population_size: int = DEFAULT_POPULATION) -> Tuple[
 
 
 def refit_margin_s(seconds: float) -> float:
-    """Seconds kept back from ``max_time_mins`` for the final refit and the Dask shutdown."""
-    return min(8.0, 2.0 + 0.1 * seconds)
+    """Seconds kept back from ``max_time_mins`` for TPOT's final refit on all rows (the Dask cluster is
+    closed in ``shut_down``, after the search)."""
+    return min(6.0, 1.5 + 0.1 * seconds)
+
+
+def dask_memory_limit(memory_mb: Optional[int]) -> Any:
+    """The in-process Dask worker's ``memory_limit``: the spec's memory in bytes, or 0 (none) when unset."""
+    return 0 if not memory_mb else int(memory_mb) * 2 ** 20
+
+
+def start_dask(task: SearchTask) -> Tuple[Any, Any]:
+    """The in-process loopback ``(cluster, client)`` TPOT evaluates on (see the module docstring).
+
+    ``memory_limit`` is the spec's memory: Dask spills stored results to disk at its
+    thresholds. Pausing and terminating are off: an in-process worker cannot be
+    restarted, and a paused one would stall TPOT; the memory limit itself is enforced
+    by automux on the worker's process group.
+    """
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False}):
+        cluster = LocalCluster(n_workers=1, threads_per_worker=task.cores, processes=False,
+                               memory_limit=dask_memory_limit(task.memory_mb), silence_logs=50, **DASK_LOOPBACK)
+        try:
+            client = Client(cluster)
+        except BaseException:
+            cluster.close()
+            raise
+    return cluster, client
+
+
+def stop_dask(cluster: Any, client: Any) -> None:
+    """Close what :func:`start_dask` started (either may be None)."""
+    try:
+        if client is not None:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 # --- per-fold scores: a registry the scorer writes to, in this process only ---------------
@@ -182,8 +224,26 @@ class _Live:
         self.pipelines: Dict[int, Any] = {}
         self.lock = threading.Lock()
         self.last = time.monotonic()
+        self.preds: Dict[str, Dict[int, np.ndarray]] = {}  # validation predictions per pipeline and fold
+        #: Out-of-fold predictions of the best reported candidates so far (candidate index -> array).
+        self.oof: Dict[int, np.ndarray] = {}
+        n = len(task.X)
+        self.oof_shape = (n,) if task.task == "regression" else (n, task.n_classes)
 
-    def record(self, estimator: Any, X_valid: Any, score: float) -> None:
+    def _keep_if_best(self, cand: Any, preds: Dict[int, np.ndarray]) -> None:
+        """Keep a candidate's out-of-fold predictions while it is the best so far (ties kept too)."""
+        score, metric = cand.cv_score, self.task.metric
+        if score is None or not cand.complete or len(preds) != self.n_folds:
+            return
+        if any(metric.better(self.task.candidates[i].cv_score, score) for i in self.oof):
+            return
+        oof = np.full(self.oof_shape, np.nan, dtype=np.float64)
+        for k, (_, valid) in enumerate(self.task.folds):
+            oof[valid] = preds[k]
+        self.oof = {i: a for i, a in self.oof.items() if not metric.better(score, self.task.candidates[i].cv_score)}
+        self.oof[cand.index] = oof
+
+    def record(self, estimator: Any, X_valid: Any, score: float, pred: Optional[np.ndarray] = None) -> None:
         index = getattr(X_valid, "index", None)
         if index is None or len(index) == 0:
             return
@@ -196,16 +256,21 @@ class _Live:
         with self.lock:
             now = time.monotonic()
             folds = self.partial.setdefault(key, {})
+            preds = self.preds.setdefault(key, {})
             if fold in folds:  # the same pipeline evaluated again: a new trial
                 folds.clear()
+                preds.clear()
                 self.elapsed[key] = 0.0
             folds[fold] = score
+            if pred is not None and len(pred) == len(self.task.folds[fold][1]):
+                preds[fold] = np.asarray(pred, dtype=np.float64)
             self.elapsed[key] = self.elapsed.get(key, 0.0) + (now - self.last)
             self.last = now
             if len(folds) < self.n_folds:
                 return
             scores = [folds[k] for k in range(self.n_folds)]
             del self.partial[key]
+            del self.preds[key]
             fit_time = self.elapsed.pop(key, None)
             if self.task.trials_left() <= 0:
                 self.task.log("tpot: a pipeline past the trial budget was not reported")
@@ -215,6 +280,7 @@ class _Live:
                                            rebuild=pipeline_rebuild(estimator))
             self.by_key.setdefault(key, []).append(cand.index)
             self.pipelines[cand.index] = clone(estimator)
+            self._keep_if_best(cand, preds)
 
 
 _LIVE: Dict[str, _Live] = {}
@@ -240,7 +306,7 @@ class FoldScorer:
         score = float(get_metric(self.metric, self.task)(np.asarray(y), pred))
         live = _LIVE.get(self.token)
         if live is not None:
-            live.record(estimator, X, score)
+            live.record(estimator, X, score, pred)
         return score
 
 
@@ -383,11 +449,27 @@ class TpotAdapter(PickledModel, Adapter):
             budget.update(max_time_mins=minutes, max_eval_time_mins=max(0.05, minutes / 3.0))
         return budget
 
+    _dask: Optional[Tuple[Any, Any]] = None
+
+    def start_up(self, task: SearchTask) -> Dict[str, Any]:
+        """Import TPOT and start its in-process loopback Dask cluster before the budget clock starts."""
+        _disable_update_check()
+        import tpot  # noqa: F401 - seconds of import
+
+        if self._dask is None:
+            self._dask = start_dask(task)
+        return {}
+
+    def shut_down(self) -> None:
+        """Close the Dask client and cluster ``start_up`` started."""
+        dask_pair, self._dask = self._dask, None
+        if dask_pair is not None:
+            stop_dask(*dask_pair)
+
     def search(self, task: SearchTask) -> SearchResult:
         opts = self._options(task)
         _disable_update_check()
-        import tpot  # slow import: inside the search, so it counts against the budget
-        from dask.distributed import Client, LocalCluster
+        import tpot  # start_up imported it, unless it was not called
 
         from ..core.sklearn_kit import to_sklearn_frame
 
@@ -402,12 +484,12 @@ class TpotAdapter(PickledModel, Adapter):
         token = uuid.uuid4().hex
         live = _LIVE[token] = _Live(task)
         metric = task.metric
-        cluster = client = None
+        own = None  # a cluster started here because start_up was not called: closed here too
         est = None
         try:
-            cluster = LocalCluster(n_workers=1, threads_per_worker=task.cores, processes=False, memory_limit=0,
-                                   silence_logs=50, **DASK_LOOPBACK)
-            client = Client(cluster)
+            if self._dask is None:
+                own = start_dask(task)
+            client = (self._dask or own)[1]
             est = tpot.TPOTEstimator(
                 search_space=space,
                 scorers=[FoldScorer(token, metric.name, task.task, task.n_classes)],
@@ -418,17 +500,17 @@ class TpotAdapter(PickledModel, Adapter):
             )
             est.fit(X, y)
         finally:
-            if client is not None:
-                client.close()
-            if cluster is not None:
-                cluster.close()
+            if own is not None:
+                stop_dask(*own)
             _LIVE.pop(token, None)
         self._report_failures(task, est, live)
         chosen, model = self._chosen(task, est, live, X, y)
         info = {"tpot_evaluated": int(len(est.evaluated_individuals)) if est.evaluated_individuals is not None else 0,
                 "plan": {k: v for k, v in budget.items() if k != "max_eval_time_mins" or math.isfinite(v)}}
+        # the chosen pipeline's fold fits' predictions on their validation rows: no refit for out-of-fold
+        oof = live.oof.get(chosen) if chosen is not None else None
         return SearchResult(model={"pipeline": model, "task": task.task, "n_classes": task.n_classes},
-                            chosen=chosen, info=info)
+                            chosen=chosen, info=info, oof=oof)
 
     @staticmethod
     def _evaluated_rows(est: Any) -> pd.DataFrame:
