@@ -43,13 +43,19 @@ Every model is single-threaded and seeded with ``task.seed``; LightGBM runs with
 
 Budgets
 -------
-``budget.trials`` is Optuna's ``n_trials``. Under ``budget.seconds`` a callback
-stops the study after the trial during which the deadline passed, and a trial
-still running at the deadline stops before its next fold and is recorded by
-Optuna as pruned (not a candidate). Optuna's own ``timeout`` is not used: it
-would skip even the first trial when start-up ate the budget, while the
-parent's grace exists precisely to let one cheap trial, the refit and the
-prediction finish.
+``budget.trials`` is Optuna's ``n_trials``. Under ``budget.seconds`` the study's
+``timeout`` is the time left when it starts (at least 1 s, so the baseline always
+starts), a callback stops it once the search deadline has passed, and a trial
+still running then is cut (``SearchTask.cross_validate(stop_at_deadline=True)``:
+between folds when its pace projects past the deadline, inside a fold by a timer)
+and recorded by Optuna as pruned (not a candidate). The search deadline is the
+budget's deadline less the refit time of the best trial so far, so the run ends
+``ok`` with the best finished trial refit on all rows (:meth:`SearchTask.choose`
+prefers one whose refit fits). The first trial may use half the grace; if even it
+cannot finish, the run raises ``BudgetExhausted`` (status ``timeout``).
+
+Out-of-fold predictions of the chosen trial come from its own fold models
+(``SearchResult.oof``): no second training.
 
 Options (``task.options``, i.e. ``--option KEY=VALUE``)
 -------------------------------------------------------
@@ -86,7 +92,7 @@ import pandas as pd
 
 from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
-from ..core.errors import SpecError
+from ..core.errors import BudgetExhausted, SpecError
 from ..core.hookspecs import hookimpl
 from ..core.sklearn_kit import PickledModel
 
@@ -98,10 +104,6 @@ BASELINE = {"classification": {"algorithm": "linear", "linear.C": 1.0},
 CONTEXT_ATTR = "automux_context"
 WORKER_SEED_STRIDE = 1000003
 STORAGE_ATTEMPTS = 5
-
-
-class _OutOfTime(Exception):
-    """The deadline passed inside a trial: it stops before its next fold."""
 
 
 def suggest(trial: Any, task: str) -> Tuple[str, Dict[str, Any]]:
@@ -305,6 +307,7 @@ class OptunaAdapter(PickledModel, Adapter):
         import optuna
         import sklearn.pipeline  # noqa: F401  (scipy + sklearn: the bulk of start-up)
 
+        from ..core.adapter import TrialOutOfTime
         from ..core.sklearn_kit import predict_output, to_sklearn_frame
 
         opts = parse_options(task.options)
@@ -327,18 +330,19 @@ class OptunaAdapter(PickledModel, Adapter):
                 t0 = time.monotonic()
 
                 def fit_predict(Xf: pd.DataFrame, yf: np.ndarray, Xv: pd.DataFrame) -> np.ndarray:
-                    if task.candidates and task.time_left() <= 0:
-                        raise _OutOfTime()
-                    model = build_model(algo, params, task.task, task.X, task.seed, task.cores)
+                    model = build_model(algo, params, task.task, Xf, task.seed, task.cores)
                     model.fit(to_sklearn_frame(Xf), yf)
                     steps[1] = type(model.steps[-1][1]).__name__
                     return predict_output(model, Xv, task.task, task.n_classes)
 
                 try:
-                    scores = task.cross_validate(fit_predict)
-                except _OutOfTime:
+                    scores, oof = task.cross_validate(fit_predict, return_oof=True, stop_at_deadline=True)
+                except TrialOutOfTime as e:
                     trial.study.stop()
+                    task.log(f"trial {trial.number} {algo} cut: {e}")
                     raise optuna.TrialPruned("the time budget ended inside this trial")
+                except BudgetExhausted:
+                    raise
                 except Exception as e:  # a failing configuration is a candidate with no scores
                     error = f"{type(e).__name__}: {e}"
                     task.add_candidate(algo, params, [None] * n_folds, steps=steps,
@@ -347,20 +351,22 @@ class OptunaAdapter(PickledModel, Adapter):
                     return float("nan")  # Optuna records the trial as failed
                 cand = task.add_candidate(algo, params, scores, steps=steps, fit_time_s=time.monotonic() - t0,
                                           trial=trial.number)
+                task.keep_oof(cand, oof)
                 task.log(f"trial {trial.number} {algo}: {task.metric.name}={cand.cv_score:.6g}")
                 return float(cand.cv_score)
 
             def stop_when_budget_spent(study_: Any, _trial: Any) -> None:
-                if task.should_stop():
+                if task.trials_left() <= 0 or task.search_time_left() <= 0:
                     study_.stop()
 
             n_trials = task.budget.trials
-            study.optimize(objective, n_trials=n_trials, callbacks=[stop_when_budget_spent], n_jobs=1,
-                           gc_after_trial=False, show_progress_bar=False)
+            timeout = None if task.deadline is None else max(1.0, task.time_left())
+            study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[stop_when_budget_spent],
+                           n_jobs=1, gc_after_trial=False, show_progress_bar=False)
         finally:
             optuna.logging.set_verbosity(verbosity)
 
-        chosen = task.best_index()
+        chosen = task.choose()
         if chosen is None:
             errors = [c.info.get("error") for c in task.candidates if c.info.get("error")]
             raise RuntimeError(f"no trial could be scored ({len(task.candidates)} tried)"
@@ -370,7 +376,7 @@ class OptunaAdapter(PickledModel, Adapter):
         model.fit(to_sklearn_frame(task.X), task.y)
         info.update(n_trials_run=len(task.candidates), optuna_version=optuna.__version__)
         return SearchResult(model={"model": model, "task": task.task, "n_classes": task.n_classes},
-                            chosen=chosen, info=info)
+                            chosen=chosen, info=info, oof=task.oof_for(chosen))
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
         from ..core.sklearn_kit import predict_output

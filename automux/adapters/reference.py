@@ -58,34 +58,43 @@ class ReferenceAdapter(PickledModel, Adapter):
                               import_names=("sklearn",), extra="sklearn")
 
     def search(self, task: SearchTask) -> SearchResult:
-        from ..core.sklearn_kit import to_sklearn_frame
+        """Dummy, linear, forest, then random samples, until the budget ends; the best refit on all rows.
 
-        X = to_sklearn_frame(task.X)
+        Under a seconds budget a trial is cut at the deadline less the best's refit time (``cross_validate``'s
+        ``stop_at_deadline``) and the search ends with the best finished candidate; the chosen candidate's
+        out-of-fold predictions come from its own fold fits."""
+        from ..core.adapter import TrialOutOfTime
+        from ..core.sklearn_kit import predict_output, to_sklearn_frame
+
         rng = random.Random(task.seed)
         plan: List["tuple[str, Dict[str, Any]]"] = [("dummy", {}), ("linear", {}), ("random_forest", {})]
         i = 0
-        # The dummy baseline is always scored, even when start-up ate the seconds
-        # budget: it is cheap, and a run without a model would lose everything.
-        while i == 0 or not task.should_stop():
+        while task.trials_left() > 0:
             algo, params = plan[i] if i < len(plan) else _sample(rng, task.task)
             i += 1
             t0 = time.monotonic()
 
             def fit_predict(Xf: pd.DataFrame, yf: np.ndarray, Xv: pd.DataFrame) -> np.ndarray:
-                from ..core.sklearn_kit import predict_output
-                m = build_model(algo, params, task.task, task.X, task.seed, _n_jobs(task)).fit(Xf, yf)
+                m = build_model(algo, params, task.task, Xf, task.seed, _n_jobs(task)).fit(to_sklearn_frame(Xf), yf)
                 return predict_output(m, Xv, task.task, task.n_classes)
 
-            scores = task.cross_validate(fit_predict)
-            task.add_candidate(algo, params, scores, steps=["ColumnTransformer", algo],
-                               fit_time_s=time.monotonic() - t0)
-        chosen = task.best_index()
+            try:
+                scores, oof = task.cross_validate(fit_predict, return_oof=True, stop_at_deadline=True)
+            except TrialOutOfTime as e:
+                task.log(f"{algo} not scored: {e}; ending the search with the best of {len(task.candidates)}")
+                break
+            steps = [algo] if algo == "dummy" else ["ColumnTransformer", algo]  # the dummy fits no preprocessing
+            cand = task.add_candidate(algo, params, scores, steps=steps,
+                                      fit_time_s=time.monotonic() - t0)
+            task.keep_oof(cand, oof)
+        chosen = task.choose()
         if chosen is None:
-            raise RuntimeError("the budget ended before the first candidate was scored")
+            raise RuntimeError("no candidate could be scored")
         best = task.candidates[chosen]
-        model = build_model(best.algorithm, best.params, task.task, task.X, task.seed, _n_jobs(task)).fit(X, task.y)
+        model = build_model(best.algorithm, best.params, task.task, task.X, task.seed, _n_jobs(task))
+        model.fit(to_sklearn_frame(task.X), task.y)
         return SearchResult(model={"model": model, "task": task.task, "n_classes": task.n_classes},
-                            chosen=chosen)
+                            chosen=chosen, oof=task.oof_for(chosen))
 
     def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
         from ..core.sklearn_kit import predict_output

@@ -19,18 +19,21 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 from .experiment.budget import Budget
 from .capabilities import Capabilities, Environment
-from .errors import UnsupportedData, UnsupportedTask
+from .errors import BudgetExhausted, UnsupportedData, UnsupportedTask
 from .experiment.metrics import Metric
 from .experiment.spec import Candidate
 
@@ -39,6 +42,43 @@ from .experiment.spec import Candidate
 PERTURB_ENV = "AUTOMUX_PERTURB_TIMING"
 #: Most seconds added to one ``time.sleep`` call under ``PERTURB_ENV``.
 PERTURB_MAX_JITTER_S = 0.5
+
+
+#: Share of the grace the first candidate may use past the deadline when none has finished yet (the rest is
+#: for its refit, saving and predicting before the parent's hard stop).
+FIRST_CANDIDATE_GRACE_SHARE = 0.5
+
+
+class TrialOutOfTime(BaseException):
+    """Internal: the seconds budget ended inside a trial (``cross_validate(stop_at_deadline=True)`` raised it).
+
+    A ``BaseException`` so that a backend's or an adapter's ``except Exception`` never swallows it: the
+    adapter catches it by name, drops the unfinished trial and ends its search with the best so far."""
+
+
+@contextmanager
+def _alarm_at(when: Optional[float], make_exc: Callable[[], BaseException]) -> Iterator[None]:
+    """Raise ``make_exc()`` in the main thread at ``time.monotonic()`` value ``when`` (a SIGALRM timer).
+
+    Interrupts a fit between two bytecodes (between trees, boosting rounds, solver iterations). A no-op off
+    the main thread, without ``setitimer``, or with ``when`` None; raises at once when ``when`` has passed."""
+    if when is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    delay = when - time.monotonic()
+    if delay <= 0:
+        raise make_exc()
+
+    def ring(_signum: int, _frame: Any) -> None:
+        raise make_exc()
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, delay)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def perturb_timing() -> bool:
@@ -99,6 +139,8 @@ class SearchTask:
     #: Memory the backend may use, in MiB (the spec's ``--memory``), or None when no limit was set:
     #: pass it to the backend's own knob (H2O ``max_mem_size``, Dask ``memory_limit``, ...).
     memory_mb: Optional[int] = None
+    #: (index, array): the out-of-fold predictions of the best candidate so far (see :meth:`keep_oof`).
+    _best_oof: Optional[Tuple[int, np.ndarray]] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         perturb_timing()  # a no-op unless the contract suite asked for it
@@ -133,34 +175,118 @@ class SearchTask:
         self.report(cand)
         return cand
 
-    def cross_validate(self, fit_predict: Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]
-                       ) -> List[float]:
-        """Score ``fit_predict(X_fit, y_fit, X_valid) -> predictions`` on every fold, in fold order."""
-        scores = []
-        for fit_idx, valid_idx in self.folds:
-            pred = fit_predict(self.X.iloc[fit_idx], self.y[fit_idx], self.X.iloc[valid_idx])
+    def cross_validate(self, fit_predict: Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray],
+                       return_oof: bool = False, stop_at_deadline: bool = False) -> Any:
+        """Score ``fit_predict(X_fit, y_fit, X_valid) -> predictions`` on every fold, in fold order.
+
+        Returns the fold scores, or ``(scores, oof)`` with ``return_oof``: the validation predictions
+        assembled into one array shaped like ``predict``'s output on ``X`` (rows in no validation fold stay
+        NaN), made by fold models that never saw the row's fold (give it to :meth:`keep_oof`).
+
+        ``stop_at_deadline`` (seconds budgets): once a candidate has finished, the trial is cut with
+        :class:`TrialOutOfTime` at :meth:`search_deadline` (between folds when the folds done so far project
+        past it, and inside a fold by a timer); before any has, the first candidate may run until the deadline
+        plus ``FIRST_CANDIDATE_GRACE_SHARE`` of the grace, then :class:`BudgetExhausted` says how long it ran.
+        """
+        scores: List[float] = []
+        oof: Optional[np.ndarray] = None
+        t0 = time.monotonic()
+        for k, (fit_idx, valid_idx) in enumerate(self.folds):
+            stop = self.search_deadline() if stop_at_deadline else None
+            if stop is not None and k and t0 + (time.monotonic() - t0) * len(self.folds) / k > stop:
+                raise self._out_of_time(t0, k, projected=True)
+            with _alarm_at(stop, lambda: self._out_of_time(t0, k)):
+                pred = fit_predict(self.X.iloc[fit_idx], self.y[fit_idx], self.X.iloc[valid_idx])
             scores.append(self.metric(self.y[valid_idx], pred))
-        return scores
+            if return_oof:
+                pred = np.asarray(pred, dtype=np.float64)
+                if oof is None:
+                    oof = np.full((len(self.X),) + pred.shape[1:], np.nan, dtype=np.float64)
+                oof[valid_idx] = pred
+        return (scores, oof) if return_oof else scores
+
+    def finished(self) -> bool:
+        """Whether at least one candidate has a score (a best so far exists)."""
+        return any(c.cv_score is not None for c in self.candidates)
+
+    def refit_estimate_s(self, index: int) -> float:
+        """Seconds a refit of candidate ``index`` on all of ``X`` should take: its fold fits' time spread
+        over ``k - 1`` folds (each fold fit sees ``(k-1)/k`` of the rows, the refit all of them)."""
+        cand = self.candidates[index]
+        return float(cand.fit_time_s or 0.0) / max(1, len(self.folds) - 1)
+
+    def search_deadline(self) -> Optional[float]:
+        """The ``time.monotonic()`` value trials must end by (None without a seconds budget).
+
+        With a finished candidate: the deadline less the refit time of the best so far (the refit fits in the
+        budget). Before any: the deadline plus ``FIRST_CANDIDATE_GRACE_SHARE`` of the grace."""
+        if self.deadline is None:
+            return None
+        best = self.best_index()
+        if best is None:
+            return self.deadline + FIRST_CANDIDATE_GRACE_SHARE * float(getattr(self.budget, "grace_s", 0.0))
+        return self.deadline - self.refit_estimate_s(best)
+
+    def search_time_left(self) -> float:
+        """Seconds until :meth:`search_deadline` (infinite without a seconds budget)."""
+        stop = self.search_deadline()
+        return float("inf") if stop is None else stop - time.monotonic()
+
+    def _out_of_time(self, t0: float, folds_done: int, projected: bool = False) -> BaseException:
+        ran = time.monotonic() - t0
+        if self.finished():
+            return TrialOutOfTime(f"the seconds budget ended {ran:.1f}s into a trial ({folds_done} of "
+                                  f"{len(self.folds)} folds done)")
+        need = f", about {ran * len(self.folds) / folds_done:.0f}s in all at that pace" if projected else ""
+        return BudgetExhausted(
+            f"no candidate finished within the seconds budget ({getattr(self.budget, 'seconds', None):g}s, "
+            f"grace {getattr(self.budget, 'grace_s', 0.0):g}s): the first one had run {ran:.1f}s and finished "
+            f"{folds_done} of {len(self.folds)} folds{need}; give a larger --budget-seconds or fewer rows")
+
+    def keep_oof(self, candidate: Candidate, oof: Optional[np.ndarray]) -> None:
+        """Keep ``oof`` (from ``cross_validate(return_oof=True)``) when ``candidate`` is now the best: only
+        the best so far's array is held, never every candidate's."""
+        if oof is not None and self.best_index() == candidate.index:
+            self._best_oof = (candidate.index, oof)
+
+    def oof_for(self, index: Optional[int]) -> Optional[np.ndarray]:
+        """The kept out-of-fold array of candidate ``index`` (for ``SearchResult.oof``), or None."""
+        kept = getattr(self, "_best_oof", None)
+        return kept[1] if kept is not None and kept[0] == index else None
+
+    def choose(self) -> Optional[int]:
+        """The candidate to refit: the best (:meth:`best_index`), unless its refit would not end before the
+        hard stop (deadline plus grace) while another finished candidate's would: then the best of those."""
+        best = self.best_index()
+        if best is None or self.deadline is None:
+            return best
+        left = self.deadline + float(getattr(self.budget, "grace_s", 0.0)) * FIRST_CANDIDATE_GRACE_SHARE \
+            - time.monotonic()
+        if self.refit_estimate_s(best) <= left:
+            return best
+        fits = [c.index for c in self.candidates if c.cv_score is not None and self.refit_estimate_s(c.index) <= left]
+        if not fits:
+            return best
+        return self._best_of([self.candidates[i] for i in fits])
 
     def best_index(self) -> Optional[int]:
         """The candidate with the best mean fold score under the spec's metric; complete candidates first.
 
         Candidates scored on every fold rank before those with a missing or failed
         (non-finite) fold, so a NaN fold score can never win."""
-        best = None
-        for c in self.candidates:
+        return self._best_of(self.candidates)
+
+    def _best_of(self, candidates: List[Candidate]) -> Optional[int]:
+        best: Optional[Candidate] = None
+        for c in candidates:
             s = c.cv_score
             if s is None:
                 continue
-            if best is None:
-                best = c.index
-                continue
-            b = self.candidates[best]
             # A candidate with a missing or failed (NaN) fold never beats one scored on every fold.
-            if (c.complete, ) > (b.complete, ) or \
-                    (c.complete == b.complete and self.metric.better(s, b.cv_score)):
-                best = c.index
-        return best
+            if best is None or c.complete > best.complete or \
+                    (c.complete == best.complete and self.metric.better(s, best.cv_score)):
+                best = c
+        return None if best is None else best.index
 
 
 @dataclass

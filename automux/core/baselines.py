@@ -20,8 +20,10 @@ def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFra
     """A scikit-learn pipeline for one candidate.
 
     ``X`` is automux's feature frame (categoricals as pandas categoricals): it
-    only decides which columns are numeric and which categorical. Fit the
-    pipeline on ``sklearn_kit.to_sklearn_frame(X)``.
+    only decides which columns are numeric and which categorical, and which have
+    missing values (pass the rows it will be fitted on). Fit the pipeline on
+    ``sklearn_kit.to_sklearn_frame(X)``. The ``dummy`` is the bare estimator: it
+    ignores its inputs, so it fits no preprocessing.
     """
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -32,8 +34,8 @@ def build_model(algorithm: str, params: Dict[str, Any], task: str, X: pd.DataFra
 
     reg = task == "regression"
     if algorithm == "dummy":
-        est = DummyRegressor() if reg else DummyClassifier(strategy="prior")
-    elif algorithm == "linear":
+        return DummyRegressor() if reg else DummyClassifier(strategy="prior")
+    if algorithm == "linear":
         est = Ridge(alpha=params.get("alpha", 1.0)) if reg else \
             LogisticRegression(C=params.get("C", 1.0), max_iter=2000)
     elif algorithm == "random_forest":

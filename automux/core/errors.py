@@ -49,3 +49,9 @@ class StoreError(UserError, OSError):
 
 class ArtifactTampered(UserError, ValueError):
     """A stored artifact (a model file) no longer matches the sha256 its run record holds."""
+
+
+class BudgetExhausted(AutomuxError, TimeoutError):
+    """The seconds budget ended before any candidate finished: nothing to choose, no model to refit.
+
+    The message says so and how long the first candidate had run; the run ends ``timeout``."""

@@ -41,7 +41,16 @@ class FixedFolds:
 
 
 def preprocessor(X: pd.DataFrame) -> Any:
-    """Impute + scale numeric columns; impute + one-hot categorical ones."""
+    """Scale numeric columns and one-hot categorical ones, imputing only the columns ``X`` has missing values in.
+
+    ``X`` is the frame the pipeline will be fitted on (categoricals as pandas categoricals): it decides the
+    numeric / categorical split and which columns get an imputer (numeric: median, categorical: most
+    frequent). A numeric column complete in ``X`` is scaled, then a value missing at predict time becomes 0
+    (the training mean): no median imputer on it, whose fit sorts the column through ``numpy.ma``. A
+    categorical one complete in ``X`` is one-hot encoded directly (an unseen or missing level: all zeros).
+    Output columns keep the order of impute-everything (all numeric columns, then the one-hot blocks, each in
+    ``X``'s order) and, on the fit rows, its values: :func:`pipeline_source`'s stand-alone form gives the same.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
@@ -49,13 +58,33 @@ def preprocessor(X: pd.DataFrame) -> Any:
 
     cats: List[str] = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     nums = [c for c in X.columns if c not in cats]
+    missing = set(X.columns[X.isna().to_numpy().any(axis=0)]) if len(X.columns) else set()
+
+    def num_step(gaps: bool) -> Any:
+        return make_pipeline(SimpleImputer(strategy="median"), StandardScaler()) if gaps else \
+            make_pipeline(StandardScaler(), SimpleImputer(strategy="constant", fill_value=0.0))
+
+    def cat_step(gaps: bool) -> Any:
+        return make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")) \
+            if gaps else OneHotEncoder(handle_unknown="ignore")
+
     parts = []
-    if nums:
-        parts.append(("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), nums))
-    if cats:
-        parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                           OneHotEncoder(handle_unknown="ignore")), cats))
+    for kind, cols, step in (("num", nums, num_step), ("cat", cats, cat_step)):
+        for i, (gaps, run) in enumerate(_runs(cols, missing)):
+            parts.append((kind if i == 0 else f"{kind}{i}", step(gaps), run))
     return ColumnTransformer(parts)
+
+
+def _runs(cols: List[str], missing: Any) -> List[Tuple[bool, List[str]]]:
+    """``cols`` cut into consecutive runs of equal ``col in missing``: (has missing values, columns)."""
+    runs: List[Tuple[bool, List[str]]] = []
+    for c in cols:
+        gaps = c in missing
+        if runs and runs[-1][0] == gaps:
+            runs[-1][1].append(c)
+        else:
+            runs.append((gaps, [c]))
+    return runs
 
 
 def pipeline_source(title: str, imports: str, model: str, columns: Dict[str, str], seed: int) -> str:
@@ -98,11 +127,15 @@ def pipeline_source(title: str, imports: str, model: str, columns: Dict[str, str
 
 
 def to_sklearn_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """Categoricals as object columns with NaN for missing: what sklearn's imputers expect."""
-    X = X.copy()
-    for c in X.columns:
-        if isinstance(X[c].dtype, pd.CategoricalDtype):
-            X[c] = X[c].astype(object).where(X[c].notna(), np.nan)
+    """Categoricals as object columns with NaN for missing: what sklearn's imputers expect.
+
+    ``X`` itself (no copy) when it has no categorical column: treat the result as read-only."""
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return X
+    X = X.copy(deep=False)
+    for c in cats:
+        X[c] = X[c].astype(object).where(X[c].notna(), np.nan)
     return X
 
 
