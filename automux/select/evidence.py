@@ -53,8 +53,21 @@ FEATURES = ("log10 rows", "log10 features", "categorical share", "missing share"
 RESULTS_ENV = "AUTOMUX_BENCH_RESULTS"
 
 
+#: The evidence shipped inside the package (``benchmarks/selector/pack_evidence.py`` writes it from the
+#: committed results): what the selector uses when there are no local results, wherever it is run from.
+PACKAGED_EVIDENCE = Path(__file__).with_name("evidence.json")
+
+
+def default_result_files_under(root: str) -> List[str]:
+    """Every ``results.csv`` under directory ``root``, sorted."""
+    return sorted(glob.glob(os.path.join(root, "**", "results.csv"), recursive=True))
+
+
 def default_result_files() -> List[str]:
-    """``$AUTOMUX_BENCH_RESULTS`` (files or dirs, os.pathsep-separated), else ./benchmarks/results."""
+    """``$AUTOMUX_BENCH_RESULTS`` (files or dirs, os.pathsep-separated), else ./benchmarks/results.
+
+    Empty when neither holds a results.csv: :func:`estimates_for` then uses :data:`PACKAGED_EVIDENCE`.
+    """
     roots = os.environ.get(RESULTS_ENV, "").split(os.pathsep) if os.environ.get(RESULTS_ENV) else \
         ["benchmarks/results"]
     files: List[str] = []
@@ -62,7 +75,7 @@ def default_result_files() -> List[str]:
         if os.path.isfile(root):
             files.append(root)
         elif os.path.isdir(root):
-            files.extend(sorted(glob.glob(os.path.join(root, "**", "results.csv"), recursive=True)))
+            files.extend(default_result_files_under(root))
     return files
 
 
@@ -319,16 +332,61 @@ def estimate(table: EvidenceTable, x: np.ndarray, regression: bool, train: Optio
     return out
 
 
+def pack(files: Sequence[str]) -> Dict[str, Any]:
+    """The evidence of ``files`` as JSON: per data set its profile and each backend's mean normalised score."""
+    table = evidence_table(tuple(files))
+    rows = read_rows(files)
+    out = {}
+    for name in table.datasets:
+        prof = profile_of_rows(rows, name)
+        scores = normalised_scores(rows, name)
+        out[name] = {"profile": prof.to_json() if prof else None,
+                     "scores": {fw: (None if math.isnan(v) else round(v, 6)) for fw, v in sorted(scores.items())}}
+    return {"files": [str(Path(f)) for f in files], "datasets": out}
+
+
+@lru_cache(maxsize=2)
+def packaged_table(path: str = str(PACKAGED_EVIDENCE)) -> EvidenceTable:
+    """The :class:`EvidenceTable` of the evidence shipped in the package (empty when the file is absent)."""
+    import json
+
+    try:
+        packed = json.loads(Path(path).read_text(encoding="utf-8"))["datasets"]
+    except (OSError, ValueError, KeyError):
+        return EvidenceTable.from_scores({}, {})
+    scores = {n: {fw: (math.nan if v is None else float(v)) for fw, v in d["scores"].items()}
+              for n, d in packed.items()}
+    profiles = {n: Profile(**d["profile"]) for n, d in packed.items() if d.get("profile")}
+    return EvidenceTable.from_scores(scores, profiles, [n for n in packed if n not in profiles])
+
+
+def evidence_source(files: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Where the selector's evidence comes from: the given or local results files, else the packaged evidence."""
+    given = files is not None
+    files = list(files) if given else default_result_files()
+    if files:
+        return {"source": "results files", "files": [str(f) for f in files],
+                "datasets": len(evidence_table(tuple(files)).datasets)}
+    if given:  # an explicit empty list: declared points only
+        return {"source": "none", "files": [], "datasets": 0}
+    return {"source": "packaged", "files": [str(PACKAGED_EVIDENCE)], "datasets": len(packaged_table().datasets)}
+
+
 def estimates_for(p: Profile, files: Optional[Sequence[str]] = None, exclude_datasets: Sequence[str] = (), *,
                   k: Optional[int] = None, shrink: Optional[float] = None) -> Dict[str, Estimate]:
-    """:func:`estimate` for profile ``p`` over the benchmark results ``files`` (default :func:`default_result_files`).
+    """:func:`estimate` for profile ``p`` over the benchmark results ``files`` (default :func:`default_result_files`,
+    and the packaged evidence when there are none: the choice does not depend on the working directory).
 
-    Empty when there are no results (or none that can be profiled here, or all are excluded).
+    An explicit empty ``files`` means no evidence (declared points only). Empty when there is no evidence
+    (or none that can be profiled here, or all of it is excluded).
     """
-    files = default_result_files() if files is None else list(files)
-    if not files:
+    if files is None:
+        files = default_result_files()
+        table = evidence_table(tuple(files)) if files else packaged_table()
+    elif not files:
         return {}
-    table = evidence_table(tuple(files))
+    else:
+        table = evidence_table(tuple(files))
     if not table.datasets:
         return {}
     return estimate(table, profile_features(p), p.task == "regression", table.mask(exclude_datasets),

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
-from .evidence import NEUTRAL_PRIOR, Estimate, estimates_for
+from .evidence import NEUTRAL_PRIOR, Estimate, estimates_for, evidence_source
 from .profile import Profile, profile
 from .rules import HARD_RULES, SOFT_RULES, Constraints, Rule
 
@@ -35,6 +35,8 @@ class Selection:
     constraints: Constraints
     ranking: List[Dict[str, Any]] = field(default_factory=list)
     excluded: List[Dict[str, Any]] = field(default_factory=list)
+    #: where the benchmark evidence came from (:func:`automux.select.evidence.evidence_source`)
+    evidence: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def choice(self) -> Optional[str]:
@@ -42,7 +44,7 @@ class Selection:
 
     def to_json(self) -> Dict[str, Any]:
         return {"profile": self.profile.to_json(), "constraints": self.constraints.to_json(),
-                "ranking": self.ranking, "excluded": self.excluded}
+                "ranking": self.ranking, "excluded": self.excluded, "evidence": self.evidence}
 
 
 def plugin_rules() -> List[Rule]:
@@ -127,7 +129,8 @@ def rank(p: Profile, constraints: Constraints, backends: Sequence[Dict[str, Any]
     ranking.sort(key=lambda r: (-r["_key"], r["backend"]))
     for r in ranking:
         del r["_key"]
-    return Selection(profile=p, constraints=constraints, ranking=ranking, excluded=excluded)
+    return Selection(profile=p, constraints=constraints, ranking=ranking, excluded=excluded,
+                     evidence=evidence_source(result_files))
 
 
 def select(data: Union[str, pd.DataFrame, Profile], target: Optional[str] = None,
