@@ -45,6 +45,7 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
                test_size: float = DEFAULT_TEST_SIZE, metric: Optional[str] = None, task: Optional[str] = None,
                split: Optional[Dict[str, Any]] = None, grace_s: Optional[float] = None,
                timeout_s: Optional[float] = None, cores: Optional[Union[int, str]] = None,
+               memory: Optional[Union[int, str]] = None,
                drop: Optional[Sequence[str]] = None,
                drop_missing_target: bool = False) -> Experiment:
     """Fix data, split, metric, seeds and budget before any backend runs.
@@ -54,13 +55,17 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
     names columns removed before the fingerprint (an id or a leaking column);
     ``drop_missing_target`` drops rows without a target instead of refusing them.
     ``cores`` (default 1, or ``"all"``) is what every backend may use, recorded in the spec.
+    ``memory`` (``"4G"``, ``"512M"``, ``"all"``, an int of MiB; default 75 % of this machine:
+    :data:`automux.core.experiment.memory.DEFAULT_SHARE`) is what the worker's processes may hold,
+    recorded in the spec; a run that holds more ends ``failed``, its candidates kept.
     Both are recorded in the spec and applied again by ``verify`` and ``predict``.
     """
     if data is None:
         from .core.errors import DataError
         raise DataError("no data given: pass a CSV / Parquet path, a bundled source such as sklearn:iris, "
                         "or a pandas DataFrame")
-    return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s, timeout_s, cores),
+    return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s, timeout_s, cores,
+                                                      memory=memory),
                    seed=seed,
                    folds=folds, test_size=test_size, metric=metric, task=task, split=split, drop=drop,
                    drop_missing_target=drop_missing_target)

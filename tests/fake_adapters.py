@@ -84,3 +84,39 @@ class FakeCoresSpyAdapter(FakeMeanAdapter):
                                               "openblas": os.environ.get("OPENBLAS_NUM_THREADS")},
                            task.cross_validate(lambda Xf, yf, Xv: self._fit(task, yf).predict(Xv)))
         return SearchResult(model=self._fit(task, task.y), chosen=0)
+
+
+class FakeMemoryHogAdapter(FakeMeanAdapter):
+    """A fake that reports one candidate (its params: the ``memory_mb`` it was given), then holds memory.
+
+    Options: ``hog_mb`` MiB allocated in 20 MiB steps (pages touched), half of it in a child process of
+    the same group when ``in_child`` (so only the group's sum passes a limit); ``pid_file`` where the
+    pids of both processes are written, one a line, before the allocation starts.
+    """
+
+    name = "fake-memory-hog"
+    accepted_options = ("hog_mb", "in_child", "pid_file")
+
+    def search(self, task: SearchTask) -> SearchResult:
+        import subprocess
+        import sys
+
+        task.add_candidate("fake-memory-hog", {"memory_mb": task.memory_mb},
+                           task.cross_validate(lambda Xf, yf, Xv: self._fit(task, yf).predict(Xv)))
+        hog_mb = int(task.options.get("hog_mb", 0))
+        pids, child = [os.getpid()], None
+        if task.options.get("in_child"):
+            hog_mb //= 2
+            child = subprocess.Popen([sys.executable, "-c", _HOG.format(mb=hog_mb)])
+            pids.append(child.pid)
+        if task.options.get("pid_file"):
+            Path(task.options["pid_file"]).write_text("".join(f"{p}\n" for p in pids))
+        exec(_HOG.format(mb=hog_mb), {})
+        if child is not None:
+            child.wait()
+        return SearchResult(model=self._fit(task, task.y), chosen=0)
+
+
+#: Allocate ``mb`` MiB in 20 MiB steps, touching every page, then hold it for a second.
+_HOG = ("import time\nheld = []\nfor _ in range({mb} // 20):\n"
+        "    held.append(b'\\x01' * (20 * 1024 * 1024))\n    time.sleep(0.05)\ntime.sleep(1.0)\n")

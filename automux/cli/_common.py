@@ -100,3 +100,5 @@ def add_budget(p: argparse.ArgumentParser) -> None:
                    help=f"wall cap of every run, count budgets included (default {DEFAULT_TIMEOUT_S:g} s); "
                         "a capped run keeps its candidates with status timeout")
     p.add_argument("--cores", help="cores every backend may use: a number or `all` (default 1: repeatable runs)")
+    p.add_argument("--memory", help="memory the worker's processes may hold, e.g. 4G or 512M, or `all` (default 75%% "
+                                    "of this machine); past it the run ends failed, its candidates kept")

@@ -76,6 +76,7 @@ def add_parser(sub: Any) -> None:
 def _experiment_args(a: argparse.Namespace) -> Dict[str, Any]:
     return dict(budget_trials=a.budget_trials, budget_seconds=a.budget_seconds, seed=a.seed, folds=a.folds,
                 test_size=a.test_size, metric=a.metric, task=a.task, grace_s=a.grace, timeout_s=a.timeout, cores=a.cores,
+                memory=a.memory,
                 drop=a.drop or None, drop_missing_target=a.drop_missing_target,
                 readiness=not a.no_check, build=not a.no_build)
 

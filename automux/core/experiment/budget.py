@@ -34,6 +34,9 @@ class Budget:
     ``cores`` is part of the experiment (as in AMLB's ``1h8c``): the worker's
     thread variables and each backend's own knob (``n_jobs``, ``nthreads``,
     ``num_cpus``, Dask threads) get it, and determinism is declared per core count.
+    ``memory_mb`` is part of the experiment too: each backend's own memory knob
+    gets it and the parent ends the worker's process group when it holds more
+    (status ``failed``, "memory limit of N GB exceeded", candidates kept).
     """
 
     trials: Optional[int] = None
@@ -42,6 +45,9 @@ class Budget:
     timeout_s: float = DEFAULT_TIMEOUT_S
     #: Cores the backend may use (``--cores``): every backend's own knob and the thread variables get it.
     cores: int = DEFAULT_CORES
+    #: Memory the worker's whole process group may use, in MiB (``--memory``), enforced by the parent; None in
+    #: records made before memory was part of the spec (left out of their JSON, so their spec ids stay).
+    memory_mb: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.trials is None and self.seconds is None:
@@ -61,6 +67,9 @@ class Budget:
             raise SpecError(f"--grace {self.grace_s!r}: the grace must be zero or more seconds")
         if isinstance(self.cores, bool) or not isinstance(self.cores, int) or self.cores < 1:
             raise SpecError(f"--cores {self.cores!r}: give a whole number of cores >= 1 (or `all`)")
+        if self.memory_mb is not None and (isinstance(self.memory_mb, bool) or not isinstance(self.memory_mb, int)
+                                           or self.memory_mb < 1):
+            raise SpecError(f"--memory {self.memory_mb!r} MiB: give a size such as 512M or 4G, or `all`")
         if not self.timeout_s > 0:
             raise SpecError(f"--timeout {self.timeout_s!r}: the wall cap must be a positive number of seconds")
 
@@ -86,7 +95,10 @@ class Budget:
         return max(MIN_CANDIDATE_S, min(self.cap_s, share))
 
     def to_json(self) -> Dict[str, Any]:
-        return dict(asdict(self), candidate_limit_s=self.candidate_limit_s)
+        d = dict(asdict(self), candidate_limit_s=self.candidate_limit_s)
+        if d["memory_mb"] is None:
+            del d["memory_mb"]  # a record from before --memory: its spec id stays
+        return d
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Budget":

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .budget import DEFAULT_CORES, DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Budget
 from .data import Dataset, load_data
+from .memory import resolve_memory
 from ..errors import SpecError
 from .metrics import DEFAULT_METRIC, get_metric
 from .seeds import derive_all
@@ -30,13 +31,16 @@ class Experiment:
 
 def make_budget(trials: Optional[int] = None, seconds: Optional[float] = None,
                 grace_s: Optional[float] = None, timeout_s: Optional[float] = None,
-                cores: Optional[Union[int, str]] = None) -> Budget:
+                cores: Optional[Union[int, str]] = None, memory: Optional[Union[int, str]] = None) -> Budget:
     """A :class:`Budget` with the stated defaults for what is None (grace 15 s, wall cap one hour, one core).
 
     ``cores="all"`` means every core of this machine (``os.cpu_count()``), recorded as that number.
+    ``memory`` (``"4G"``, ``"512M"``, ``"all"``, an int of MiB) defaults to a share of this machine
+    (:func:`automux.core.experiment.memory.resolve_memory`), recorded as MiB.
     """
     return Budget(trials=trials, seconds=seconds, grace_s=DEFAULT_GRACE_S if grace_s is None else grace_s,
-                  timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s, cores=resolve_cores(cores))
+                  timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s, cores=resolve_cores(cores),
+                  memory_mb=resolve_memory(memory))
 
 
 def resolve_cores(cores: Optional[Union[int, str]]) -> Any:

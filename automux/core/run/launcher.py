@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..experiment.spec import Candidate
 from . import jobfiles as jf
-from . import processes
+from . import memory, processes
 from .interrupts import signal_of
 
 #: The one worker entry point (``job.json`` says which kind of job).
@@ -121,6 +121,8 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
                                 env=env, cwd=str(job_dir))
     pgid = proc.pid
     processes.track_group(pgid)
+    guard = memory.guard(pgid, (job.get("budget") or {}).get("memory_mb"), job_dir / CHILD_PIDS, launched_wall,
+                         job_dir / jf.LOG)  # the spec's --memory, on the whole group
     tail = jf.CandidateTail(job_dir)
     timed_out = False
     interrupted: Optional[BaseException] = None
@@ -149,11 +151,16 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
         proc.wait()
         processes.untrack_group(pgid)
         _kill_declared_children(job_dir, launched_wall)
+        guard.stop()  # with a cgroup: did the kernel end the group for its memory?
     for c in tail.new():
         on_candidate(c)
     if interrupted is None and processes.pending_interrupt() is not None:
         interrupted = processes.pending_interrupt()  # the main thread took it and ended our worker
-    return _finish(job_dir, tail.seen, proc.returncode, time.monotonic() - t0, timed_out, interrupted)
+    out = _finish(job_dir, tail.seen, proc.returncode, time.monotonic() - t0, timed_out, interrupted)
+    if guard.exceeded and interrupted is None:  # over --memory: failed with the reason, candidates kept
+        out = Outcome("failed", tail.seen, error=guard.exceeded, error_type=memory.ERROR_TYPE,
+                      returncode=proc.returncode, wall_s=out.wall_s)
+    return out
 
 
 def run_inline(job_dir: Path, on_candidate: Callable[[Candidate], None] = lambda c: None) -> Outcome:

@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 #: Environment variable naming the pid a worker must not outlive.
 PARENT_PID_ENV = "AUTOMUX_PARENT_PID"
@@ -188,3 +188,44 @@ def die_with_parent() -> None:
     if os.getppid() != parent:  # the parent is already gone
         os._exit(137)
     threading.Thread(target=watch, name="automux-parent-watchdog", daemon=True).start()
+
+
+def _proc_table() -> Dict[int, Tuple[int, int, int, int]]:
+    """Every process on this machine as ``pid -> (ppid, pgrp, session, rss pages)`` (Linux ``/proc``)."""
+    table: Dict[int, Tuple[int, int, int, int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return table
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[21]))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return table
+
+
+def group_memory(pgid: int, extra: Iterable[int] = ()) -> Tuple[int, List[int]]:
+    """Resident bytes and pids of a worker's processes: its group and session ``pgid``, the ``extra``
+    pids (declared helpers), and every descendant of these (a helper that left the group included).
+
+    RSS is summed per process, so pages two processes share count twice: an upper bound.
+    """
+    table = _proc_table()
+    extra = set(extra)
+    members = {pid for pid, (_, pgrp, sid, _) in table.items() if pgrp == pgid or sid == pgid or pid in extra}
+    kids: Dict[int, List[int]] = {}
+    for pid, (ppid, _, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    todo = list(members)
+    while todo:
+        for kid in kids.get(todo.pop(), ()):
+            if kid not in members:
+                members.add(kid)
+                todo.append(kid)
+    pages = sum(table[pid][3] for pid in members)
+    return pages * os.sysconf("SC_PAGE_SIZE"), sorted(members)

@@ -82,6 +82,7 @@ def run_job(job_dir: Path, adapter: Optional[Adapter] = None) -> Dict[str, Any]:
         metric=get_metric(job["metric"], job["task"]), seed=int(job["seed"]), budget=budget,
         options=job.get("options") or {}, workdir=workdir, deadline=deadline,
         report=lambda c: jf.append_candidate(job_dir, c), log=_log,
+        memory_mb=getattr(budget, "memory_mb", None),  # the spec's --memory, for the backend's own knob
     )
     adapter.validate(task)
     _log(f"search: {adapter.name} on {len(train)} rows, {len(folds)} folds, budget {budget.to_json()}")
