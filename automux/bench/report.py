@@ -27,43 +27,20 @@ import json
 import math
 import os
 import platform
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from .report_base import (ENSEMBLE, INSTANCE, PLOTS_DIR, Block, _colors, _fmt, _plt, _save, _table,  # noqa: F401
+                          averaged, charge_ensemble, data_uri)
+from .report_figures import draw_cd, plot_score_time, plot_scores  # noqa: F401
 from .results import read_cells, read_results
 
-PLOTS_DIR = "plots"
-INSTANCE = ["constraint", "task", "fold", "seed"]
-
-
-@dataclass
-class Block:
-    kind: str  # h1 h2 p table img
-    content: Any
-    extra: Any = None
-
-
-def _fmt(v: Any, digits: int = 4) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, float):
-        if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-            return f"{v:.{digits}g}"
-        return f"{v:.{digits}f}".rstrip("0").rstrip(".") if "." in f"{v:.{digits}f}" else f"{v:.{digits}f}"
-    return str(v)
+#: Fewest data sets a critical-difference diagram is drawn over (with fewer, Friedman / Nemenyi mean nothing).
+CD_MIN_DATA_SETS = 3
 
 
 # ---------------------------------------------------------------- computations
-
-def averaged(df: Any) -> Any:
-    """One row per (instance, framework): result and duration averaged over repeats."""
-    ok = df.assign(result=df["result"].where(df["status"] == "ok"))
-    return (ok.groupby(INSTANCE + ["framework"], dropna=False)
-            .agg(result=("result", "mean"), duration=("duration", "mean"), metric=("metric", "first"))
-            .reset_index())
-
 
 def ranks(df: Any) -> Any:
     """Per instance and framework: rank (1 best, failures worst) and normalised score."""
@@ -277,8 +254,11 @@ def _autorank_available() -> bool:
 
 
 def plot_cd(matrix: Any, cd: Dict[str, Any], constraint: str, plots: Path) -> Optional[str]:
-    """The critical-difference diagram: autorank's (``plot_stats``) when installed, else drawn here."""
-    if cd["k"] < 2 or cd["n"] < 1 or cd["cd"] != cd["cd"]:
+    """The critical-difference diagram: autorank's (``plot_stats``) when installed, else drawn here.
+
+    None (no diagram) under :data:`CD_MIN_DATA_SETS` data sets or 2 backends: the test means nothing there.
+    """
+    if cd["k"] < 2 or cd["n"] < CD_MIN_DATA_SETS or cd["cd"] != cd["cd"]:
         return None
     plt = _plt()
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in constraint)
@@ -304,29 +284,7 @@ def plot_cd(matrix: Any, cd: Dict[str, Any], constraint: str, plots: Path) -> Op
             fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.3)
             plt.close(fig)
             return f"{PLOTS_DIR}/{path.name}"
-    k = cd["k"]
-    ranks_ = cd["mean_ranks"]
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.3 * k))
-    ax.set_xlim(0.5, k + 0.5)
-    ax.set_ylim(-(k + 1), 1.5)
-    ax.hlines(0, 1, k, color="black")
-    for t in range(1, k + 1):
-        ax.vlines(t, 0, 0.15, color="black")
-        ax.text(t, 0.25, str(t), ha="center", fontsize=8)
-    ax.hlines(1.1, 1, 1 + cd["cd"], color="red", lw=2)
-    ax.text(1 + cd["cd"] / 2, 1.2, "CD", ha="center", fontsize=8, color="red")
-    for i, (fw, r) in enumerate(ranks_.items()):
-        y = -(i + 1) * 0.8
-        ax.vlines(r, y, 0, color="gray", lw=0.8)
-        left = i < (k + 1) // 2
-        ax.hlines(y, r, 0.6 if left else k + 0.4, color="gray", lw=0.8)
-        ax.text(0.55 if left else k + 0.45, y + 0.08, f"{fw} ({r:.2f})", ha="left" if left else "right",
-                fontsize=8)
-    for j, gr in enumerate(cd["groups"]):
-        ax.hlines(-0.25 - 0.2 * j, ranks_[gr[0]] - 0.03, ranks_[gr[-1]] + 0.03, color="black", lw=3)
-    ax.axis("off")
-    ax.set_title(title, fontsize=8)
-    return _save(fig, path)
+    return draw_cd(cd, title, path)
 
 
 def rank_blocks(df: Any, rk: Any, plots: Path) -> List[Block]:
@@ -348,7 +306,7 @@ def rank_blocks(df: Any, rk: Any, plots: Path) -> List[Block]:
     blocks.append(Block("p", (
         f"Critical-difference diagrams (Demsar 2006): Friedman test over the data sets (each backend's rank "
         f"on a data set averaged over its folds and seeds), Nemenyi critical difference at alpha = {CD_ALPHA:g}; "
-        "backends joined by a bar are not significantly different. "
+        f"backends joined by a bar are not significantly different; drawn only over {CD_MIN_DATA_SETS}+ data sets. "
         + ("Drawn with `autorank` (with 3+ backends and 5+ data sets; drawn here otherwise)."
            if _autorank_available() else
            "Drawn here (`autorank` is not installed; the figures are the same formula)."))))
@@ -363,12 +321,13 @@ def rank_blocks(df: Any, rk: Any, plots: Path) -> List[Block]:
         img = plot_cd(m, cd, cons, plots)
         if img:
             imgs.append(Block("img", img, f"critical difference {cons}"))
+        elif cd["k"] >= 2:
+            imgs.append(Block("p", f"No critical-difference diagram for `{cons}`: {cd['n']} data set(s) with a "
+                                   f"result of every backend, and a Friedman / Nemenyi test over fewer than "
+                                   f"{CD_MIN_DATA_SETS} data sets means nothing."))
     import pandas as pd
     blocks.append(Block("table", _table(pd.DataFrame(rows).round({"critical_difference": 4}))))
     return blocks + imgs
-
-
-ENSEMBLE = "ensemble"  # the framework name of the bench's ensemble row (automux.bench.ensembles)
 
 
 def ensemble_vs_best(df: Any) -> Tuple[Any, Any]:
@@ -463,30 +422,6 @@ def ensemble_blocks(df: Any) -> List[Block]:
 
 # ---------------------------------------------------------------- plots
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _colors(frameworks: Sequence[str]) -> Dict[str, Any]:
-    plt = _plt()
-    cmap = plt.get_cmap("tab10")
-    return {fw: cmap(i % 10) for i, fw in enumerate(sorted(frameworks))}
-
-
-def _save(fig: Any, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    # Fixed metadata: the same results give the same bytes.
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    _plt().close(fig)
-    return f"{PLOTS_DIR}/{path.name}"
-
-
 def plot_mean_rank(table: Any, plots: Path) -> str:
     plt = _plt()
     cons = [c for c in table.columns if c != "mean"]
@@ -503,68 +438,6 @@ def plot_mean_rank(table: Any, plots: Path) -> str:
     ax.set_title("Mean rank per backend")
     ax.legend(title="constraint", fontsize=8)
     return _save(fig, plots / "mean_rank.png")
-
-
-def plot_scores(df: Any, plots: Path) -> str:
-    plt = _plt()
-    tasks = sorted(df["task"].unique())
-    frameworks = sorted(df["framework"].unique())
-    colors = _colors(frameworks)
-    cons = sorted(df["constraint"].unique())
-    markers = "osD^v<>p*h"
-    ncol = min(3, len(tasks))
-    nrow = math.ceil(len(tasks) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 0.6 + 0.35 * len(frameworks) * nrow + 1.2 * nrow),
-                             squeeze=False)
-    for ax, task in zip(axes.flat, tasks):
-        g = df[(df["task"] == task) & (df["status"] == "ok")]
-        for j, c in enumerate(cons):
-            for i, fw in enumerate(frameworks):
-                vals = g[(g["framework"] == fw) & (g["constraint"] == c)]["result"]
-                if len(vals):
-                    y = i + (j - (len(cons) - 1) / 2) * 0.15
-                    ax.errorbar(vals.mean(), y, xerr=vals.std() if len(vals) > 1 else None, fmt=markers[j % 10],
-                                color=colors[fw], capsize=3, label=c if i == 0 else None)
-        metric = df[df["task"] == task]["metric"].dropna()
-        ax.set_title(f"{task} ({metric.iloc[0] if len(metric) else '?'})", fontsize=9)
-        ax.set_yticks(range(len(frameworks)))
-        ax.set_yticklabels(frameworks, fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.invert_yaxis()
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.axis("off")
-    if len(cons) > 1:
-        axes.flat[0].legend(title="constraint", fontsize=7)
-    fig.suptitle("Hold-out score per data set (mean +- sd over folds, seeds, repeats; higher is better)",
-                 fontsize=10)
-    return _save(fig, plots / "score_per_dataset.png")
-
-
-def plot_score_time(rk: Any, plots: Path) -> str:
-    plt = _plt()
-    frameworks = sorted(rk["framework"].unique())
-    colors = _colors(frameworks)
-    cons = sorted(rk["constraint"].unique())
-    markers = "osD^v<>p*h"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for j, c in enumerate(cons):
-        for fw in frameworks:
-            g = rk[(rk["framework"] == fw) & (rk["constraint"] == c)].dropna(subset=["normalised", "duration"])
-            if len(g):
-                ax.scatter(g["duration"], g["normalised"], color=colors[fw], marker=markers[j % 10], alpha=0.7,
-                           label=f"{fw} ({c})" if len(cons) > 1 else fw)
-    ax.set_xscale("log")
-    from matplotlib.ticker import ScalarFormatter
-
-    for axis in (ax.xaxis,):
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_minor_formatter(ScalarFormatter())
-    ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_xlabel("wall time of the run, s (log)")
-    ax.set_ylabel("normalised score (1 = best in its instance)")
-    ax.set_title("Score against wall time")
-    ax.legend(fontsize=7, ncol=2)
-    return _save(fig, plots / "score_vs_time.png")
 
 
 def plot_budget(df: Any, budgets: Dict[str, Dict[str, Any]], plots: Path) -> Optional[str]:
@@ -634,13 +507,6 @@ def plot_determinism(summ: Any, plots: Path) -> Optional[str]:
 
 # ---------------------------------------------------------------- rendering
 
-def _table(frame: Any, index: bool = False, digits: int = 4) -> Tuple[List[str], List[List[str]]]:
-    f = frame.reset_index() if index else frame
-    header = [str(c) for c in f.columns]
-    rows = [[_fmt(v, digits) for v in r] for r in f.itertuples(index=False, name=None)]
-    return header, rows
-
-
 def render_markdown(blocks: List[Block]) -> str:
     out: List[str] = []
     for b in blocks:
@@ -665,7 +531,9 @@ def render_markdown(blocks: List[Block]) -> str:
     return "\n".join(out)
 
 
-def render_html(blocks: List[Block], title: str) -> str:
+def render_html(blocks: List[Block], title: str, base: Optional[Path] = None) -> str:
+    """One self-contained HTML page: with ``base`` (the report directory) every image is embedded as a
+    data URI, so the file alone shows its plots; without it images are linked by relative path."""
     css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
            "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}"
            "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}"
@@ -689,7 +557,9 @@ def render_html(blocks: List[Block], title: str) -> str:
             out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
             out.append("</table>")
         elif b.kind == "img":
-            out.append(f"<img src='{html.escape(b.content)}' alt='{html.escape(str(b.extra))}'>")
+            src = data_uri(base / b.content) if base is not None and (base / b.content).is_file() else b.content
+            out.append(f"<figure><img src='{html.escape(src)}' alt='{html.escape(str(b.extra))}'>"
+                       f"<figcaption>{html.escape(str(b.extra))}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -734,7 +604,8 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
         "`result` follows AMLB: higher is better, losses are negated (`neg_logloss`, `neg_rmse`).")))
 
-    rk = ranks(df)
+    charged = charge_ensemble(df)  # durations: the ensemble pays for the backend runs it was built from
+    rk = ranks(charged)
     n_inst = len(df.groupby(INSTANCE, dropna=False))
     n_ranked = len(rk.groupby(INSTANCE, dropna=False)) if not rk.empty else 0
     blocks.append(Block("h2", "Mean rank per backend"))
@@ -747,11 +618,15 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         blocks.append(Block("img", plot_mean_rank(mr, plots), "mean rank"))
     blocks += rank_blocks(df, rk if not rk.empty else _empty_ranks(), plots)
     blocks += ensemble_blocks(df)
+    from .report_tabarena import tabarena_blocks
+
+    blocks += tabarena_blocks(out, df, charged, plots)
 
     blocks.append(Block("h2", "Score per data set"))
     blocks.append(Block("p", "Mean hold-out `result` over folds, seeds and repeats (sd in brackets), per constraint; "
                              "failed cells are left out here and counted under Failures."))
     ok = df[df["status"] == "ok"]
+    types = df.groupby("task")["type"].first() if "type" in df.columns else {}
     for cons in sorted(df["constraint"].unique()):
         g = ok[ok["constraint"] == cons]
         if g.empty:
@@ -761,6 +636,8 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
                          axis=1).unstack("framework").fillna("-")
         metric = df.groupby("task")["metric"].first()
         cell.insert(0, "metric", [metric.get(t, "") for t in cell.index])
+        cell.insert(0, "type", [types.get(t, "") for t in cell.index])
+        cell.index.name = "data_set"
         blocks.append(Block("p", f"Constraint `{cons}`:"))
         blocks.append(Block("table", _table(cell, index=True)))
     blocks.append(Block("img", plot_scores(df, plots), "score per data set"))
@@ -771,7 +648,9 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
     tt = rk.groupby(["framework", "constraint"]).agg(median_normalised=("normalised", "median"),
                                                      median_duration_s=("duration", "median")).reset_index()
     blocks.append(Block("p", "Normalised score: 1 = the best backend of its (constraint, data set, fold, seed), "
-                             "0 = the worst. Wall time is the run's (worker start to scores), in seconds."))
+                             "0 = the worst. Wall time is the run's (worker start to scores), in seconds; the "
+                             "`ensemble` row's is the sum of its instance's backend runs plus its own selection "
+                             "time (it cannot exist without them)."))
     blocks.append(Block("table", _table(tt.round(3))))
     blocks.append(Block("img", plot_score_time(rk, plots), "score against wall time"))
 
@@ -843,11 +722,13 @@ def make_report(out_dir: Union[str, Path]) -> Dict[str, Any]:
     if df.empty:
         from ..core.errors import DataError
         raise DataError(f"{out / 'results.csv'} has no rows yet: run the bench first")
+    for stale in (out / PLOTS_DIR).glob("*.png"):
+        stale.unlink()  # every plot is redrawn: none left from an earlier report's layout
     blocks = build_blocks(out, df)
     md = out / "report.md"
     page = out / "report.html"
     md.write_text(render_markdown(blocks), encoding="utf-8")
     title = blocks[0].content
-    page.write_text(render_html(blocks, title), encoding="utf-8")
+    page.write_text(render_html(blocks, title, base=out), encoding="utf-8")
     pngs = sorted(str(p) for p in (out / PLOTS_DIR).glob("*.png"))
     return {"markdown": str(md), "html": str(page), "plots": pngs}
