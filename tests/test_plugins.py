@@ -103,3 +103,33 @@ def test_backends_lists_capabilities_and_reasons():
     for r in rows:
         assert set(r) == {"name", "available", "reason", "env", "capabilities", "origin"}
         assert r["available"] or r["reason"]
+
+
+def test_hook_calls_go_through_pluggy_so_its_tracing_sees_them_and_a_failing_plugin_is_isolated():
+    code = textwrap.dedent("""
+        from automux.core import hookspecs, plugins
+
+        class Fine:
+            @hookspecs.hookimpl
+            def automux_dataset_loaders(self):
+                return {"fine": lambda name: None}
+
+        class Broken:
+            @hookspecs.hookimpl
+            def automux_dataset_loaders(self):
+                raise RuntimeError("boom")
+
+        plugins.register(Fine(), "fine-plugin")
+        plugins.register(Broken(), "broken-plugin")
+        results = dict(plugins.call_each("automux_dataset_loaders"))
+        assert "fine" in results["fine-plugin"] and "broken-plugin" not in results, results
+        assert any(n == "broken-plugin" for n, _ in plugins.load_failures())
+    """)
+    import os
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, AUTOMUX_TRACE_PLUGINS="1"))
+    assert proc.returncode == 0, proc.stderr
+    # pluggy's hook-call monitoring fired once per plugin, naming it
+    assert "plugin trace: automux_dataset_loaders() -> fine-plugin" in proc.stderr
+    assert "plugin trace: automux_dataset_loaders() -> broken-plugin" in proc.stderr
+    assert "plugin 'broken-plugin' failed in automux_dataset_loaders: RuntimeError: boom" in proc.stderr

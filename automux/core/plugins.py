@@ -170,25 +170,27 @@ def origin(plugin_name: str) -> Dict[str, Optional[str]]:
 def call_each(hook: str, **kwargs: Any) -> List[Tuple[str, Any]]:
     """Call every implementation of ``hook`` on its own: ``[(plugin name, result)]`` of those that returned.
 
-    An implementation that raises is logged to stderr with its plugin's name,
-    recorded (``load_failures()``), and skipped; the others still run. Each
-    implementation gets only the keyword arguments it names, as pluggy would.
+    Each call goes through pluggy's hook caller, restricted to that one plugin
+    (``subset_hook_caller``), so pluggy's argument handling and its call
+    monitoring (``AUTOMUX_TRACE_PLUGINS=1``) see every call. An implementation
+    that raises is logged to stderr with its plugin's name, recorded
+    (``load_failures()``), and skipped; the others still run.
     """
     pm = get_manager()
-    caller = getattr(pm.hook, hook)
+    impls = getattr(pm.hook, hook).get_hookimpls()
+    plugins = [i.plugin for i in impls]
     out: List[Tuple[str, Any]] = []
-    for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: last registered first
+    for impl in reversed(impls):  # pluggy's own order: last registered first
         name = pm.get_name(impl.plugin) or "?"
-        if os.environ.get(TRACE_ENV):
-            sys.stderr.write(f"automux: plugin trace: {hook} -> {name}\n")
+        alone = pm.subset_hook_caller(hook, remove_plugins=[p for p in plugins if p is not impl.plugin])
         try:
-            result = impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+            results = alone(**kwargs)
         except Exception as e:
             sys.stderr.write(f"automux: plugin {name!r} failed in {hook}: {type(e).__name__}: {e}\n"
                              f"{traceback.format_exc()}")
             record_failure(name, f"{hook} raised {type(e).__name__}: {e}")
             continue
-        out.append((name, result))
+        out.append((name, results[0] if results else None))
     return out
 
 
