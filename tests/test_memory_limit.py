@@ -140,3 +140,40 @@ def test_the_guard_says_which_way_it_enforces(monkeypatch):
     assert (base is None) == bool(why)  # a cgroup v2 directory, or the reason the watchdog is used
     monkeypatch.setenv(memory.GUARD_ENV, "watchdog")
     assert memory.how() == (None, f"{memory.GUARD_ENV}=watchdog")
+
+
+def test_the_cgroup_path_writes_the_limit_and_reads_the_kernels_verdict(monkeypatch, tmp_path):
+    """The cgroup v2 path against a stand-in directory (plain files, no kernel: a fake cgroupfs).
+
+    It checks what the guard writes (memory.max in bytes, no swap, the group killed as one,
+    the worker's pid moved in) and that an ``oom_kill`` in ``memory.events`` becomes the
+    memory reason. The kernel's side is exercised only where cgroup v2 is writable
+    (``memory.how()`` says whether it is here)."""
+    import shutil
+
+    from automux.core.run import memory
+
+    base = tmp_path / "fake-cgroupfs"
+    base.mkdir()
+    monkeypatch.setattr(memory, "how", lambda: (base, ""))
+    real_mkdir = memory.Path.mkdir
+
+    def mkdir_with_files(self, *a, **k):  # what the kernel does on mkdir in a cgroupfs
+        real_mkdir(self, *a, **k)
+        for name in ("memory.max", "memory.swap.max", "memory.oom.group", "cgroup.procs", "memory.events"):
+            (self / name).write_text("")
+
+    monkeypatch.setattr(memory.Path, "mkdir", mkdir_with_files)
+    removed = []
+    monkeypatch.setattr(memory, "_remove_cgroup", lambda p: (removed.append(p), shutil.rmtree(p)))
+    guard = memory.guard(4242, 300, tmp_path / "child_pids", time.time(), tmp_path / "log")
+    assert guard.mode == "cgroup" and guard.cgroup is not None
+    cg = guard.cgroup
+    assert (cg / "memory.max").read_text() == str(300 * 1024 * 1024)
+    assert (cg / "memory.swap.max").read_text() == "0" and (cg / "memory.oom.group").read_text() == "1"
+    assert (cg / "cgroup.procs").read_text() == "4242"
+    (cg / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
+    (cg / "memory.peak").write_text(str(310 * 1024 * 1024))
+    guard.stop()
+    assert guard.exceeded and guard.exceeded.startswith("memory limit of 0.29 GB exceeded (its processes held 0.30 GB)")
+    assert removed == [cg] and "memory limit of 0.29 GB exceeded" in (tmp_path / "log").read_text()
