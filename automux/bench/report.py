@@ -558,7 +558,8 @@ def render_html(blocks: List[Block], title: str, base: Optional[Path] = None) ->
             out.append("</table>")
         elif b.kind == "img":
             src = data_uri(base / b.content) if base is not None and (base / b.content).is_file() else b.content
-            out.append(f"<figure><img src='{html.escape(src)}' alt='{html.escape(str(b.extra))}'>"
+            out.append(f"<figure><img src='{html.escape(src)}' alt='{html.escape(str(b.extra))}' "
+                       f"data-file='{html.escape(b.content)}'>"
                        f"<figcaption>{html.escape(str(b.extra))}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)

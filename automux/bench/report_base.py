@@ -58,7 +58,7 @@ def charge_ensemble(df: Any) -> Any:
     backend of its (constraint, data set, fold, seed, repeat) to have run first (the members,
     and any that failed: they ran too). So its ``duration``, ``training_duration``,
     ``predict_duration`` and (when present) ``startup`` become the sum of those cells' values
-    plus its own. Other rows are unchanged.
+    plus its own (its own search time being its selection time). Other rows are unchanged.
     """
     if ENSEMBLE not in set(df["framework"]):
         return df
@@ -73,7 +73,9 @@ def charge_ensemble(df: Any) -> Any:
         if key not in sums.index:
             continue
         for c in cols:
-            own = out.loc[i, c]
+            own = df.loc[i, c]
+            if c == "training_duration" and own != own:
+                own = df.loc[i, "duration"]  # the ensemble's search is its selection
             members = sums.loc[key, c]
             own = 0.0 if own != own or own is None else float(own)
             out.loc[i, c] = (0.0 if members != members else float(members)) + own

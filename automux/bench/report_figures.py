@@ -130,7 +130,8 @@ def _front(points: List[Any]) -> List[Any]:
 
 
 def plot_pareto(summary: Any, constraint: str, plots: Path) -> Optional[str]:
-    """Elo against median search, start-up and predict time per backend, with the Pareto front.
+    """Elo (with its 95 % CI as a vertical bar) against median search, start-up and predict time per
+    backend, with the Pareto front.
 
     ``summary``: one row per framework with ``elo`` and the median seconds columns
     ``search_s``, ``startup_s`` (may be all missing: that panel is left out), ``predict_s``.
@@ -147,6 +148,8 @@ def plot_pareto(summary: Any, constraint: str, plots: Path) -> Optional[str]:
         g = g[g[col] > 0]
         for _, r in g.iterrows():
             ax.scatter(r[col], r["elo"], color=colors[r["framework"]], s=40, zorder=3)
+            if "elo_ci_low" in r and r["elo_ci_low"] == r["elo_ci_low"]:
+                ax.vlines(r[col], r["elo_ci_low"], r["elo_ci_high"], color=colors[r["framework"]], lw=1, alpha=0.6)
             ax.annotate(r["framework"], (r[col], r["elo"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
         front = _front([(r[col], r["elo"], r["framework"]) for _, r in g.iterrows()])
         if len(front) > 1:
