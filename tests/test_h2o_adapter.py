@@ -156,6 +156,8 @@ def test_seconds_budget_caps_automl_and_falls_back_to_one_glm_when_time_is_short
     assert 40 <= roomy["max_runtime_secs"] <= 45 and "max_models" not in roomy
     short = _settings(seconds=30, deadline_in=12)
     assert short["max_models"] == 1 and short["include_algos"] == ["GLM"] and "max_runtime_secs" not in short
+    # validated before start_up and the budget clock (no deadline yet): the whole budget is left
+    assert _settings(seconds=60)["max_runtime_secs"] == 60 - 4 - 6
 
 
 @pytest.mark.parametrize("options", [{"urll": "http://127.0.0.1:54321"}, {"url": "127.0.0.1:54321"},
@@ -393,3 +395,23 @@ def test_regression_model_saved_and_loaded_in_a_fresh_cluster_predicts_the_same(
     assert np.array_equal(adapter.predict(loaded, X_test), pred)
     ha.shutdown()
     assert tempdir is not None and not Path(tempdir).exists()
+
+
+def test_start_up_starts_the_jvm_with_the_memory_share_and_search_gives_out_of_fold(no_jvm_left):
+    """start_up (outside the budget) starts the JVM with its heap from the spec's memory; search uses that JVM
+    and returns the chosen model's cross-validation hold-out predictions, which give its recorded fold scores;
+    shut_down stops the JVM."""
+    adapter = ha.H2OAdapter()
+    task, _, _ = _diabetes_task(no_jvm_left, trials=2)
+    task.memory_mb = 1000
+    facts = adapter.start_up(task)
+    jvm = ha._SESSION.local.pid
+    assert facts == {"h2o_heap": "600M"}
+    assert "-Xmx600M" in Path(f"/proc/{jvm}/cmdline").read_bytes().split(b"\0")[1].decode()
+    result = adapter.search(task)
+    assert ha._SESSION.local.pid == jvm  # no second JVM
+    chosen = task.candidates[result.chosen]
+    assert result.oof is not None and result.oof.shape == (len(task.X),)
+    assert [task.metric(task.y[v], result.oof[v]) for _, v in task.folds] == chosen.fold_scores
+    adapter.shut_down()
+    assert ha._SESSION.local is None and wait_gone({jvm}, 5) == set()

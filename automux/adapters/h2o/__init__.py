@@ -13,9 +13,12 @@ Lifecycle of the local cluster (the part that must never leak):
   it) and, when started from the main thread on Linux, gets ``PR_SET_PDEATHSIG``
   = SIGKILL, so a SIGKILLed worker cannot leave it behind. Its pid is written to
   ``<workdir>/child_pids``.
-* It is shut down when ``search`` fails, on SIGTERM (a handler kills it, then
-  re-delivers the signal), at interpreter exit, and by :func:`shutdown`. After a
-  successful search it is kept for ``save`` / ``predict`` in the same process.
+* ``start_up`` starts it (before the budget clock starts: the JVM's start is
+  not search time) and ``shut_down`` stops it; ``search`` starts it itself when
+  ``start_up`` was not called. It is also shut down when ``search`` fails, on
+  SIGTERM (a handler kills it, then re-delivers the signal), at interpreter exit,
+  and by :func:`shutdown`. After a successful search it is kept for ``save`` /
+  ``predict`` in the same process.
 * With the ``url`` option automux connects to that cluster instead and never
   shuts it down; it removes the frames it uploads, while the AutoML project's
   models stay there (they are that cluster's to manage).
@@ -23,18 +26,21 @@ Lifecycle of the local cluster (the part that must never leak):
 Budgets: a count budget maps to ``max_models`` (base models; with fewer than
 ``ENSEMBLE_MIN_TRIALS`` trials stacked ensembles are excluded, otherwise two
 trials are kept for them), and DeepLearning is excluded because it is not
-reproducible. A seconds budget maps to ``max_runtime_secs`` = time left after the
-JVM start, minus a margin for collecting candidates, saving and predicting; when
-too little is left (a loaded machine starts a JVM slowly), or the cap cancelled
+reproducible. A seconds budget maps to ``max_runtime_secs`` = the time left when
+the search starts (the JVM is up by then), minus a margin for collecting
+candidates, saving and predicting; when too little is left, or the cap cancelled
 every model, one uncapped GLM is trained instead, inside the run's grace.
 Folds reach H2O as a ``fold_column``; each leaderboard model is a candidate (in
 the order AutoML started them), scored by automux on its cross-validation
 hold-out predictions per fold (a stacked ensemble: its metalearner's, the
 estimate H2O itself reports). The chosen candidate is the best by automux's
 metric, not necessarily H2O's leader; H2O trains every model on all rows too.
+Its cross-validation hold-out predictions are the run's out-of-fold predictions
+(``SearchResult.oof``, ``keep_cross_validation_predictions=True``): no refit.
 
 Options (checked in the parent by ``check_options``): ``url`` (an existing
-cluster, ``http://HOST:PORT``), ``max_mem_size`` (JVM heap, default ``"1G"``),
+cluster, ``http://HOST:PORT``), ``max_mem_size`` (JVM heap, default 60 % of the
+spec's ``--memory`` when set, else ``"1G"``),
 ``nthreads`` (default 1: repeatable runs), ``include_algos`` / ``exclude_algos``
 (H2O algorithm names, a list or comma-separated).
 """

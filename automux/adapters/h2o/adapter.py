@@ -38,6 +38,8 @@ from .frames import (
 from .plan import _automl_settings, _display_url, _quick_plan, parse_options
 
 MODEL_FILE = "model.h2o"
+#: Share of the spec's memory (``--memory``) given to the JVM's heap when ``max_mem_size`` is not set.
+HEAP_SHARE = 0.6
 META_FILE = "automux_h2o.json"
 KEY_PARAMS = ("ntrees", "max_depth", "learn_rate", "sample_rate", "col_sample_rate", "col_sample_rate_per_tree",
               "min_rows", "mtries", "alpha", "lambda", "booster", "reg_lambda", "reg_alpha",
@@ -67,6 +69,12 @@ def _key_params(model: Any) -> Dict[str, Any]:
     return out
 
 
+def heap_for(memory_mb: int) -> str:
+    """The JVM heap (``-Xmx``) for a spec memory of ``memory_mb`` MiB: :data:`HEAP_SHARE` of it (the JVM's own
+    overhead and the Python worker holding the data take the rest), at least 256M."""
+    return f"{max(256, int(memory_mb * HEAP_SHARE))}M"
+
+
 def _holdout_predictions(model: Any) -> Optional[Any]:
     """Out-of-fold predictions for every training row (a stacked ensemble: its metalearner's)."""
     if model.algo == "stackedensemble":
@@ -87,7 +95,7 @@ class H2OAdapter(Adapter):
         deterministic={"trials": True, "seconds": False},
         custom_folds=True, categorical=True, missing_values=True,
         produces="ensemble", interpretable=False,
-        min_budget={"trials": 1, "seconds": 30},  # the JVM's start counts against a seconds budget
+        min_budget={"trials": 1, "seconds": 30},
         distributed="h2o cluster (option url)",
         strengths=("large_data", "distributed", "thorough_search", "categorical_native"),
     )
@@ -115,23 +123,48 @@ class H2OAdapter(Adapter):
         super().validate(task)
         _automl_settings(task)
 
-    def search(self, task: SearchTask) -> SearchResult:
+    #: The cluster generation ``start_up`` connected to (None: not started, or shut down since).
+    _started: Optional[int] = None
+
+    def start_up(self, task: SearchTask) -> Dict[str, Any]:
+        """Start the private JVM (or connect to ``url``) before the budget clock starts.
+
+        Its heap is the ``max_mem_size`` option, else :func:`heap_for` the spec's memory,
+        else 1G; its threads the ``nthreads`` option, else the spec's cores.
+        """
+        t0 = time.monotonic()
+        options = dict(task.options, nthreads=task.options.get("nthreads", task.cores))
+        if not task.options.get("max_mem_size") and task.memory_mb:
+            options["max_mem_size"] = heap_for(task.memory_mb)
         try:
-            return self._search(task)
+            start_cluster(options, task.workdir)
         except BaseException:
             shutdown()
             raise
-
-    def _search(self, task: SearchTask) -> SearchResult:
-        t0 = time.monotonic()
-        # the JVM's threads: the nthreads option, else the spec's cores
-        start_cluster(dict(task.options, nthreads=task.options.get("nthreads", task.cores)), task.workdir)
-        import h2o
-        from h2o.automl import H2OAutoML, get_leaderboard
-
+        self._started = _SESSION.generation
         task.log(f"h2o: cluster ready in {time.monotonic() - t0:.1f}s"
                  + (f" at {_display_url(task.options['url'])}" if task.options.get("url") else
-                    f" on 127.0.0.1:{_SESSION.local.port} (pid {_SESSION.local.pid})"))
+                    f" on 127.0.0.1:{_SESSION.local.port} (pid {_SESSION.local.pid}, heap "
+                    f"{_SESSION.local.max_mem_size})"))
+        return {"h2o_heap": None if task.options.get("url") else _SESSION.local.max_mem_size}
+
+    def shut_down(self) -> None:
+        """Stop the JVM ``start_up`` started (never a cluster given by ``url``: only the connection closes)."""
+        self._started = None
+        shutdown()
+
+    def search(self, task: SearchTask) -> SearchResult:
+        try:
+            if self._started is None or self._started != _SESSION.generation:
+                self.start_up(task)  # start_up was not called: the JVM's start is then inside the budget
+            return self._search(task)
+        except BaseException:
+            self.shut_down()
+            raise
+
+    def _search(self, task: SearchTask) -> SearchResult:
+        import h2o
+        from h2o.automl import H2OAutoML, get_leaderboard
         layout = _frame_layout(task.X)
         frame = _features(task.X, layout)
         types = dict(layout["types"])
@@ -158,7 +191,7 @@ class H2OAdapter(Adapter):
 
         settings = _automl_settings(task)
         if task.budget.seconds is not None and "max_runtime_secs" not in settings:
-            task.log(f"h2o: {task.time_left():.1f}s left of the {task.budget.seconds:g}s budget after start-up: "
+            task.log(f"h2o: {task.time_left():.1f}s left of the {task.budget.seconds:g}s budget: "
                      f"too little for AutoML, one {settings['include_algos'][0]} model instead (quick plan)")
         aml, lb = automl(settings)
         if lb.empty and "max_runtime_secs" in settings:
@@ -169,6 +202,7 @@ class H2OAdapter(Adapter):
             raise RuntimeError("H2O AutoML trained no model within the budget")
         times = dict(zip(lb["model_id"], lb.get("training_time_ms", pd.Series([None] * len(lb)))))
         ids: List[str] = []
+        best_oof: Optional[np.ndarray] = None  # the best candidate's cross-validation hold-out predictions
         limit = task.budget.trials
         for model_id in _build_order(aml, list(lb["model_id"])):
             if limit is not None and len(ids) >= limit:
@@ -180,10 +214,12 @@ class H2OAdapter(Adapter):
                 pred = _output(_download(holdout), task.task, task.n_classes)
                 scores = [task.metric(task.y[valid], pred[valid]) for _, valid in task.folds]
             ms = times.get(model_id)
-            task.add_candidate(model.algo, _key_params(model), scores, steps=["H2OFrame", model.algo],
-                               fit_time_s=None if ms is None or pd.isna(ms) else float(ms) / 1000.0,
-                               model_id=model_id)
+            cand = task.add_candidate(model.algo, _key_params(model), scores, steps=["H2OFrame", model.algo],
+                                      fit_time_s=None if ms is None or pd.isna(ms) else float(ms) / 1000.0,
+                                      model_id=model_id)
             ids.append(model_id)
+            if holdout is not None and task.best_index() == cand.index:
+                best_oof = pred
         chosen = task.best_index()
         if chosen is None:
             raise RuntimeError("no H2O model had cross-validation predictions to score")
@@ -192,7 +228,7 @@ class H2OAdapter(Adapter):
         binary = h2o.download_model(model, path=str(task.workdir), filename=f"chosen_{MODEL_FILE}")
         meta = dict(layout, task=task.task, n_classes=task.n_classes, model_id=ids[chosen],
                     algo=model.algo, h2o_version=h2o.__version__)
-        return SearchResult(model=H2OModel(model, meta, binary=Path(binary)), chosen=chosen,
+        return SearchResult(model=H2OModel(model, meta, binary=Path(binary)), chosen=chosen, oof=best_oof,
                             info={"h2o_version": h2o.__version__, "leader": str(lb["model_id"][0]),
                                   "automl": {k: v for k, v in settings.items() if k != "verbosity"}})
 

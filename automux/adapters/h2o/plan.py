@@ -111,7 +111,9 @@ def _automl_settings(task: SearchTask) -> Dict[str, Any]:
     if sort:
         kwargs["sort_metric"] = sort
     if budget.seconds is not None:
-        left = task.time_left() - (END_MARGIN_S + END_MARGIN_SHARE * float(budget.seconds))
+        # before the budget clock starts (``validate``, ahead of ``start_up``) the whole budget is left
+        now_left = task.time_left() if task.deadline is not None else float(budget.seconds)
+        left = now_left - (END_MARGIN_S + END_MARGIN_SHARE * float(budget.seconds))
         if left < QUICK_PLAN_BELOW_S:
             return _quick_plan(kwargs)
         kwargs["max_runtime_secs"] = int(left)
