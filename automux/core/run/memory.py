@@ -210,7 +210,22 @@ def _read_events(path: Path) -> dict:
 
 
 def _remove_cgroup(path: Path) -> None:
-    """Remove a run's cgroup once its processes are gone (a few tries: exiting processes linger briefly)."""
+    """Remove a run's cgroup once its processes are gone (a few tries: exiting processes linger briefly).
+
+    What is still in it (a helper that left the worker's group undeclared) was started by the
+    worker, so it is ended first: ``cgroup.kill`` where the kernel has it, else SIGKILL per pid.
+    """
+    try:
+        if (path / "cgroup.kill").exists():
+            (path / "cgroup.kill").write_text("1")
+        else:
+            for pid in processes.read_pids(path / "cgroup.procs"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+    except OSError:
+        pass
     for _ in range(40):
         try:
             path.rmdir()
