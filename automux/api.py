@@ -158,6 +158,8 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     """
     if not backends:
         raise SpecError("no backends given: pass --backends A,B,...")
+    if isinstance(backends, str):  # not iterated per character ("unknown backend 'r'")
+        raise SpecError(f"backends {backends!r}: give a list of backend names, e.g. [{backends!r}]")
     exp = experiment(data, target, **experiment_args)
     adapters = [registry.get_adapter(b) for b in backends]
     from .core.env.build import ensure_env

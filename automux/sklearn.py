@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .core.errors import AutomuxError
+from .core.errors import AutomuxError, DataError
 
 __all__ = ["AutoMuxClassifier", "AutoMuxRegressor", "FitFailed", "ModelIntegrityError"]
 
@@ -330,7 +330,15 @@ class AutoMuxRegressor(RegressorMixin, _AutoMuxBase):
     _task_kind = "regression"
 
     def _encode_y(self, y: np.ndarray) -> tuple[np.ndarray, str]:
-        return np.asarray(y, dtype=np.float64), "regression"
+        try:
+            values = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{type(self).__name__} needs a numeric y: convert the target to numbers") from None
+        bad = int((~np.isfinite(values)).sum())
+        if bad:  # said here, in the estimator's words (not the internal target column's, nor a CLI flag's)
+            raise DataError(f"{type(self).__name__}: y holds {bad} missing or infinite value(s): drop those rows "
+                             "(or fill y) before fit")
+        return values, "regression"
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values ``(n,)`` from the stored model."""

@@ -270,6 +270,7 @@ class FlamlAdapter(Adapter):
 
     name = "flaml"
     accepted_options = OPTIONS
+    option_rules = {"n_jobs": "int>=1", "estimator_list": "str-list"}
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),

@@ -43,6 +43,7 @@ def _sample(rng: random.Random, task: str) -> "tuple[str, Dict[str, Any]]":
 class ReferenceAdapter(PickledModel, Adapter):
     name = "reference"
     accepted_options = ("n_jobs",)
+    option_rules = {"n_jobs": "cores"}
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),

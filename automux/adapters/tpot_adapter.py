@@ -407,6 +407,7 @@ class TpotAdapter(PickledModel, Adapter):
 
     name = "tpot"
     accepted_options = OPTIONS
+    option_rules = {"population_size": "int>=2", "search_space": "str"}
     capabilities = Capabilities(
         tasks=("binary", "multiclass", "regression"),
         budget_modes=("trials", "seconds"),

@@ -93,6 +93,26 @@ def unknown_backends(suite: Suite) -> Dict[str, str]:
     return out
 
 
+def _check_out_dir(out: Union[str, Path]) -> Path:
+    """The bench's ``--out`` as a resolved directory path: refused when it (or a parent) is a file, or cannot
+    be written, before anything runs."""
+    import os
+
+    from ..core.errors import StoreError
+    from ..core.inputs import first_existing
+
+    if str(out).strip() == "":
+        raise StoreError("--out is empty: give a directory for the bench's results")
+    p = Path(out).resolve()
+    existing = first_existing(p)
+    if not existing.is_dir():
+        raise StoreError(f"--out {str(out)!r}: {str(existing)!r} is a file, not a directory: give a directory "
+                         "(it is created; reuse it to resume)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StoreError(f"--out {str(out)!r}: {str(existing)!r} is not writable: give a writable directory")
+    return p
+
+
 def _lock(out: Path) -> Any:
     out.mkdir(parents=True, exist_ok=True)
     f = open(out / LOCK_FILE, "a+")
@@ -147,7 +167,7 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
         KeyboardInterrupt: after the running cells were stopped; finished cells are kept.
     """
     the_suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    out_dir = Path(out).resolve()
+    out_dir = _check_out_dir(out)
     if max_cells is not None and max_cells < 0:
         from ..core.errors import SpecError
         raise SpecError(f"--max-cells {max_cells}: give a number >= 0")

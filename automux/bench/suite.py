@@ -352,9 +352,12 @@ def load_suite(path: Union[str, Path]) -> Suite:
     Raises:
         SpecError: the file is missing, not YAML, or malformed.
     """
+    from ..core.inputs import check_data_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise SpecError(f"suite file not found: {p}")
+    check_data_file(p, "suite file")  # a directory, a FIFO or a device is refused before reading
     try:
         import yaml
     except ImportError as e:
@@ -363,4 +366,7 @@ def load_suite(path: Union[str, Path]) -> Suite:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise SpecError(f"suite {p} is not valid YAML: {str(e).splitlines()[0]}") from e
+    except UnicodeDecodeError as e:
+        raise SpecError(f"suite {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at {e.start}; latin-1?): "
+                        "re-save it with UTF-8 encoding") from e
     return suite_from_dict(data, path=p)

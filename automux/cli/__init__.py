@@ -41,10 +41,15 @@ def _store_everywhere(sub: Any) -> None:
                 _store_everywhere(action)
 
 
+#: The commands whose interrupted runs are stored with status interrupted.
+_RECORDING = ("run", "compare", "verify")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..core.errors import UserError
 
     parser = build_parser()
+    a: Any = None
     try:
         a = parser.parse_args(argv)
         if a.version:
@@ -66,9 +71,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from ..core.run.interrupts import signal_of
         import signal
         signum = signal_of(e)
-        sys.stderr.write(f"automux: interrupted by {signal.Signals(signum).name}: the run in flight is recorded "
-                         "with status interrupted (see `automux runs list`)\n")
+        records = a is not None and a.command in _RECORDING
+        sys.stderr.write(f"automux: interrupted by {signal.Signals(signum).name}"
+                         + (": the run in flight is recorded with status interrupted (see `automux runs list`)\n"
+                            if records else ": nothing was stored\n"))
         return 128 + signum
+    except OSError as e:  # the disk, not the input: full, read-only, gone (each input path is checked before)
+        where = f": {e.filename}" if e.filename else ""
+        sys.stderr.write(f"automux: error: {e.strerror or e}{where} (check the path, its permissions and free "
+                         "space, then rerun)\n")
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

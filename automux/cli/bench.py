@@ -59,8 +59,15 @@ def cmd_bench(a: argparse.Namespace, store: Any) -> int:
 
 
 def cmd_report(a: argparse.Namespace, store: Any) -> int:
-    from ..bench import make_report
+    import os
 
+    from ..bench import make_report
+    from ..core.errors import DataError
+    from ..core.inputs import check_bench_results
+
+    if not os.path.isdir(a.dir):
+        raise DataError(f"{a.dir!r} is not a directory: give the --out directory of `automux bench`")
+    check_bench_results(os.path.join(a.dir, "results.csv"), "results.csv in")
     paths = make_report(a.dir)
     if a.json:
         sys.stdout.write(json.dumps(paths, indent=2) + "\n")

@@ -37,6 +37,9 @@ def cmd_predict(a: argparse.Namespace, store: Any) -> int:
               f"{'' if out['env_matches'] else ', NOT the env that trained the model'})")
     else:
         print(f"prediction failed: {out['error']} (log: {out['job_dir']}/worker.log)")
+    if out.get("unseen_categories") and not a.json:
+        sys.stderr.write("automux: warning: categories training never saw, predicted as missing: "
+                         + ", ".join(f"{c} ({n} rows)" for c, n in out["unseen_categories"].items()) + "\n")
     if not out["env_matches"] and not a.json:
         sys.stderr.write("automux: warning: the env differs from the one that trained this model\n")
     return 0 if out["status"] == "ok" else 1

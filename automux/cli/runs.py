@@ -208,7 +208,9 @@ def cmd_runs(a: argparse.Namespace, store: Any) -> int:
                          ["run_id", "backend", "status", "metric", "score", "predictions", "spec_id"]))
         return EXIT_OK
     if a.runs_command == "show":
+        from ..core.run.integrity import check_record
         record = store.load(a.run_id)
+        check_record(record, store.run_dir(a.run_id))  # a hand-edited record is named, not shown as true
         if a.json:
             _emit(record.to_json())
         else:

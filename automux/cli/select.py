@@ -32,14 +32,26 @@ def constraints_from_args(a: argparse.Namespace) -> Any:
 
 
 def run(a: argparse.Namespace, store: Any) -> int:
-    from ..select.evidence import default_result_files
+    from ..select.evidence import default_result_files, default_result_files_under
     from ..select.selector import select
 
     files = None
     if a.evidence:
         import os
+
+        from ..core.errors import DataError
+        from ..core.inputs import check_bench_results
+        for path in a.evidence:  # a missing or unrelated file is refused, never silently dropped (issue 24)
+            if os.path.isdir(path):
+                if not default_result_files_under(path):
+                    raise DataError(f"--evidence {path!r}: no results.csv under it: give a bench's --out "
+                                    "directory or its results.csv")
+            else:
+                check_bench_results(path, "--evidence")
         os.environ["AUTOMUX_BENCH_RESULTS"] = os.pathsep.join(a.evidence)
         files = default_result_files()
+        for f in files:
+            check_bench_results(f, "--evidence")
     sel = select(a.data, a.target, constraints_from_args(a), task=a.task, result_files=files)
     if a.json:
         emit(sel.to_json())

@@ -35,9 +35,11 @@ def resolve_adapter(adapter: AdapterLike) -> Adapter:
         return adapter()
     if isinstance(adapter, str) and ":" in adapter:
         module_name, _, cls_name = adapter.partition(":")
+        if not module_name.strip() or not cls_name.strip():
+            raise BackendNotFound(f"{adapter!r}: write a backend name or module:Class, e.g. my_pkg.adapter:MyAdapter")
         try:
             cls = getattr(importlib.import_module(module_name), cls_name)
-        except (ImportError, AttributeError) as e:
+        except (ImportError, AttributeError, ValueError, TypeError) as e:
             raise BackendNotFound(f"cannot import adapter {adapter!r}: {type(e).__name__}: {e}") from e
         if not (isinstance(cls, type) and issubclass(cls, Adapter)):
             raise BackendNotFound(f"{adapter!r} is not an automux.Adapter subclass")

@@ -318,6 +318,9 @@ class Adapter:
     accepted_options: Tuple[str, ...] = ()
     #: True: any key is accepted (the adapter passes options through and checks them itself).
     free_form_options: bool = False
+    #: Value rules of accepted options, as data (``{"n_jobs": "cores"}``; see :mod:`automux.core.option_rules`),
+    #: applied by the base ``check_options`` in the parent, so a bad value is refused before a worker starts.
+    option_rules: Dict[str, Any] = {}
 
     def unavailable_reason(self) -> Optional[str]:
         """Why this adapter cannot run here, or None. Must not import the backend.
@@ -353,6 +356,9 @@ class Adapter:
 
             known = ", ".join(self.accepted_options) if self.accepted_options else "none"
             raise SpecError(f"backend {self.name!r} has no option {unknown[0]!r} (its options: {known})")
+        if self.option_rules:
+            from .option_rules import check_values  # parent-side only: the worker never checks options
+            check_values(self.name, options, self.option_rules)
 
     def validate(self, task: SearchTask) -> None:
         """Refuse tasks and data the adapter did not declare.

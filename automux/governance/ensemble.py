@@ -257,6 +257,9 @@ def build_ensemble(run_ids: Sequence[str], *, store: Union[str, RunStore, None] 
                         "fold_scores": _fold_scores(ens_oof, y, folds, metric) if covered.all() else None}),
     )
     the_store.save(record)
+    from ..core.plugins import fire  # an ensemble is a run: the run-event plugins (MLflow export) see it too
+    fire("automux_run_finished", run_id=record.run_id, backend=record.backend, spec=record.spec, record=record,
+         run_dir=str(the_store.run_dir(record.run_id)))
     return record
 
 
@@ -273,10 +276,12 @@ def verify_ensemble(run_id: str, *, store: Union[str, RunStore, None] = None, da
 
     Returns ``{run_id, rerun_id, verdict, details}`` like :func:`automux.verify`.
     """
+    from ..core.run.integrity import check_record
     from ..core.run.verify import compare_records
 
     the_store = _store(store)
     record = the_store.load(run_id)
+    check_record(record, the_store.run_dir(run_id))
     info = ensemble_info(record, the_store)
     members = [m["run_id"] for m in info["members"]]
     changed = []

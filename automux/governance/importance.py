@@ -158,13 +158,16 @@ def compute(run_id: str, *, store: Any = None, data: Any = None, n_repeats: int 
         raise SpecError(f"--repeats {n_repeats!r}: give a positive integer")
     if not isinstance(max_rows, int) or max_rows < 2:
         raise SpecError(f"--max-rows {max_rows!r}: give an integer of at least 2")
+    if seed is not None:
+        from ..core.inputs import check_seed
+        check_seed(seed)
     t0 = time.monotonic()
     the_store = store if isinstance(store, RunStore) else RunStore(store)
     record = the_store.load(run_id)
     if record.status != "ok":
         raise ImportanceError(f"run {run_id} has status {record.status}: importance needs a run whose status is ok")
     spec = record.spec
-    seed = derive_seed(spec.seed, "importance") if seed is None else int(seed)
+    seed = derive_seed(spec.seed, "importance") if seed is None else seed
     rng = np.random.default_rng(seed)
     X, y = _holdout(record, the_store, data)
     holdout_rows = len(X)

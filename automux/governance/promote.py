@@ -331,6 +331,8 @@ def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate:
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise SpecError(f"--seeds {seeds!r}: give a positive number of seeds")
+    from ..core.inputs import check_seconds
+    check_seconds(timeout_s, allow_none=False)
     the_store = _store(store)
     record = the_store.load(run_id)
     if record.status != "ok" or record.chosen is None:

@@ -149,6 +149,8 @@ def _read_source(src: str) -> pd.DataFrame:
         raise DataError(f"data file not found: {src} (give a CSV or Parquet path, or a bundled source: {known})")
     if os.path.isdir(src):
         raise DataError(f"{src} is a directory: give a CSV or Parquet file")
+    from ..inputs import check_data_file
+    check_data_file(src)  # a FIFO or a device would block the read below (issue 24)
     lower = src.lower()
     head = _head(src)
     packed = _compression(head)
@@ -217,7 +219,8 @@ def _check_csv_header(src: str, sep: str, head: bytes) -> None:
     if header is None:  # a header line longer than the sniffed head
         with open(src, newline="", encoding="utf-8-sig", errors="replace") as f:
             header = next(csv.reader(f, delimiter=sep), [])
-    dups = sorted({h for h in header if header.count(h) > 1})
+    from collections import Counter
+    dups = sorted(h for h, n in Counter(header).items() if n > 1)  # linear: a header may have 100k columns
     if dups:
         raise DataError(f"duplicate column names in {src}: {', '.join(dups)}: rename them so every column is unique")
 

@@ -9,7 +9,6 @@ import pandas as pd
 from .budget import DEFAULT_CORES, DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Budget
 from .data import Dataset, load_data
 from .memory import resolve_memory
-from ..errors import SpecError
 from .metrics import DEFAULT_METRIC, get_metric
 from .seeds import derive_all
 from .spec import Spec
@@ -82,8 +81,12 @@ def prepare(
     Raises:
         DataError / SpecError: bad input, with a message saying what to do.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SpecError(f"--seed {seed!r}: the seed must be a non-negative integer")
+    from ..inputs import check_seed, check_share, name_list
+    check_seed(seed)  # one range for every command and the API (issue 24)
+    if drop is not None:
+        name_list(drop, "drop")  # a bare string would be dropped per character
+    if not isinstance(split, (Split, dict)):
+        check_share(test_size)
     dataset = data if isinstance(data, Dataset) else load_data(data, target, task=task, drop=drop,
                                                                 drop_missing_target=drop_missing_target)
     seeds = derive_all(seed)

@@ -31,21 +31,59 @@ class ModelNotFound(UserError, LookupError):
 
 
 
+def _check_new_frame(frame: Any, target: str) -> None:
+    """Refuse new data that no model can take, in the user's column names, before any job starts.
+
+    Raises:
+        DataError: not a table, duplicate column names, no rows, or a non-finite number (inf / -inf).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ..errors import DataError
+
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"the data to predict is a {type(frame).__name__}: give a pandas DataFrame, a CSV or "
+                        "a Parquet path")
+    names = [str(c) for c in frame.columns]
+    seen: set = set()
+    dups = sorted({n for n in names if n in seen or seen.add(n)})  # linear
+    if dups:
+        raise DataError(f"duplicate column names in the data to predict: {', '.join(dups[:8])}: rename them so "
+                        "every column is unique")
+    if len(frame) == 0:
+        raise DataError("the data to predict has no rows (a header only?): give at least one row")
+    for col in frame.columns:
+        if str(col) == target:
+            continue
+        values = frame[col]
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+            bad = int(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).sum())
+            if bad:
+                raise DataError(f"column {str(col)!r} of the data to predict holds {bad} infinite value(s) "
+                                "(inf / -inf), refused as in training: replace them with a finite number or "
+                                "leave them empty")
+
+
 def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[str]]":
     """New data as the training frame had it: same columns in the same order, same categories.
 
     Returns the features, under the safe names the backend was trained with, and
     the names of columns dropped (not used in training). ``frame`` uses the
-    user's own column names, as the training data did.
+    user's own column names, as the training data did; every message names
+    those, never the safe ones. Values of a categorical column that training
+    never saw become missing; their count per column is in ``X.attrs["unseen_categories"]``.
 
     Raises:
-        DataError: a training column is missing or a value cannot take the training dtype.
+        DataError: duplicate columns, no rows, an infinite value, a training column
+        missing, or a value that cannot take the training dtype.
     """
     import pandas as pd
 
     from ..experiment.data import _normalise_features
     from ..errors import DataError
 
+    _check_new_frame(frame, target)
     template = jf.read_arrow(run_dir / jf.TRAIN).drop(columns=[jf.TARGET_COL, jf.FOLD_COL]).iloc[:0]
     names = jf.read_json(run_dir / jf.JOB).get("feature_names") or {
         "original": list(template.columns), "safe": list(template.columns)}  # a run from before safe names
@@ -56,18 +94,27 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
         raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: "
                         f"{', '.join(missing[:8])}")
     dropped = [c for c in X.columns if c not in names["original"]]
+    user_name = dict(zip(names["safe"], names["original"]))
     X = X[list(names["original"])].set_axis(names["safe"], axis=1).copy()  # the names the backend was given
+    unseen: Dict[str, int] = {}
     for col in template.columns:
         want = template[col].dtype
         if isinstance(want, pd.CategoricalDtype):
             values = X[col].astype(object).map(lambda v: None if pd.isna(v) else str(v))
             X[col] = pd.Categorical(values, categories=want.categories)
+            n_unseen = int(values.notna().sum() - X[col].notna().sum())
+            if n_unseen:
+                unseen[user_name.get(col, col)] = n_unseen
         elif X[col].dtype != want:
             try:
                 X[col] = X[col].astype(want)
             except (TypeError, ValueError) as e:
-                raise DataError(f"column {col!r} cannot be read as {want} like in training: {e}") from e
-    return X.reset_index(drop=True), dropped
+                raise DataError(f"column {user_name.get(col, col)!r} cannot be read as {want} like in training "
+                                f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}): fix its "
+                                "values") from e
+    X = X.reset_index(drop=True)
+    X.attrs["unseen_categories"] = unseen
+    return X, dropped
 
 
 def write_predictions_csv(pred: Any, task: str, classes: List[Any], job_dir: Path,
@@ -115,19 +162,22 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     """Predict ``data`` with the model of run ``run_id``, in the env that trained it.
 
     Returns ``{run_id, status, predictions, predictions_arrow, predictions_sha256,
-    rows, dropped_columns, env, env_matches, duration_s, error}``; ``status`` is
-    ``ok`` or ``failed`` (the worker failed: ``error`` and the job's log say why).
+    rows, dropped_columns, unseen_categories, env, env_matches, duration_s, error}``
+    (``unseen_categories``: per column, the values of categories training never saw,
+    predicted as missing); ``status`` is ``ok`` or ``failed`` (the worker failed: ``error`` and the job's log say why).
 
     Raises:
         RunNotFound, ModelNotFound, DataError, EnvError, StoreError, ArtifactTampered: bad input (exit 2 in the CLI).
     """
-
-
     from ..env.build import prepare_worker
     from .launcher import run_worker
     from ..registry import get_adapter
     from .store import RunStore, new_run_id
+    from ..inputs import check_out_path, check_seconds
 
+    check_seconds(timeout_s)  # before anything is loaded or written (issue 24)
+    if out is not None:
+        check_out_path(out)
     the_store = store if isinstance(store, RunStore) else RunStore(store)
     record = the_store.load(run_id)
     run_dir = the_store.run_dir(run_id)
@@ -136,6 +186,8 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
         raise ModelNotFound(f"run {run_id} has no stored model (status {record.status}): "
                             "predict from a run whose status is ok")
     the_store.check_artifacts(record, jf.MODEL_DIR)  # a tampered or truncated model is refused before loading
+    from .integrity import check_record
+    check_record(record, run_dir)
     spec = record.spec
     X, dropped = align_features(_read_frame(data), spec.data["target"], run_dir)
     adapter = get_adapter(record.backend)
@@ -144,24 +196,31 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     run_job = jf.read_json(run_dir / jf.JOB)
     job_dir = run_dir / PREDICT_DIR / new_run_id()
     job_dir.mkdir(parents=True)
-    jf.write_arrow(X, job_dir / INPUT)
-    jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": run_job["adapter"], "task": spec.task, "seeds": spec.seeds,
-                                     "model_dir": str(model_dir.resolve()), "run_id": run_id})
+    try:
+        jf.write_arrow(X, job_dir / INPUT)
+        jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": run_job["adapter"], "task": spec.task,
+                                         "seeds": spec.seeds, "model_dir": str(model_dir.resolve()), "run_id": run_id})
+    except BaseException:  # a full disk or an interrupt: no half-written job left behind
+        import shutil
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
     t0 = time.monotonic()
     from ..experiment.budget import DEFAULT_TIMEOUT_S
     limit = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
-    if not 0 < limit < float("inf"):
-        from ..errors import SpecError
-        raise SpecError(f"--timeout {timeout_s!r}: give a positive, finite number of seconds")
     outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra,
                          deadline_s=limit)
+    if outcome.interrupted is not None:  # the worker is ended; no half job left in the run's folder
+        import shutil
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise outcome.interrupted
     if worker.info.get("isolated"):  # the lock fingerprint, taken when the env was built
         env_matches = worker.info.get("fingerprint") == ((record.env or {}).get("automux_env") or {}).get(
             "fingerprint")
     else:  # the main env: both workers' own view of their packages
         env_matches = (outcome.env or {}).get("fingerprint") == (record.env or {}).get("fingerprint")
     result: Dict[str, Any] = {"run_id": run_id, "status": outcome.status, "rows": len(X),
-                              "dropped_columns": dropped, "env": worker.info, "env_matches": bool(env_matches),
+                              "dropped_columns": dropped,
+                              "unseen_categories": dict(X.attrs.get("unseen_categories") or {}), "env": worker.info, "env_matches": bool(env_matches),
                               "duration_s": time.monotonic() - t0, "job_dir": str(job_dir), "error": outcome.error,
                               "predictions": None, "predictions_arrow": None, "predictions_sha256": None}
     if outcome.status != "ok":

@@ -85,7 +85,8 @@ class RunStore:
     """Runs under ``root``: ``root/RUN_ID/record.json`` + ``root/index.sqlite``."""
 
     def __init__(self, root: Union[str, Path, None] = None) -> None:
-        self.root = Path(root) if root is not None else default_store_path()
+        from ..inputs import check_store_root  # '' / a file / a file on the way: StoreError (issue 24)
+        self.root = check_store_root(root if root is not None else os.environ.get("AUTOMUX_STORE", DEFAULT_STORE))
         #: (run dir, reason) of records the last reindex could not read
         self.skipped: List[Tuple[str, str]] = []
 
@@ -185,7 +186,7 @@ class RunStore:
         """The record at ``path``; :class:`StoreError` (one line) when it is truncated or not a record."""
         try:
             return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, OSError) as e:  # OSError: record.json is a directory, unreadable
             raise StoreError(f"the record {path} is unreadable ({type(e).__name__}: {str(e)[:120]}): restore it from "
                              "a backup or remove its run directory, then run `automux runs reindex`") from e
 
