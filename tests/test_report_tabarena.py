@@ -248,3 +248,28 @@ def test_the_committed_ensemble_is_not_free():
     per_instance = singles.groupby(["task", "fold", "seed"])["duration"].sum()
     for _, r in ens.head(10).iterrows():
         assert r["duration"] > per_instance[(r["task"], r["fold"], r["seed"])]
+
+
+def test_pareto_shows_start_up_time_only_where_results_have_it(tmp_path):
+    df = _rows(_always_wins(4))
+    imp = ta.imputed(df)[0]
+    table = ta.elo_table(imp, rounds=20)
+    without = ta.time_summary(df, table)
+    assert without["startup_s"].isna().all() and (without["search_s"] == 1.5).all()
+    withs = ta.time_summary(df.assign(startup=0.4), table)
+    assert (withs["startup_s"] == 0.4).all()
+    import matplotlib.pyplot as plt
+
+    for summ, panels in ((without, 2), (withs, 3)):
+        shown = {}
+        orig = plt.subplots
+
+        def spy(*a, **k):
+            fig, axes = orig(*a, **k)
+            shown["n"] = axes.size
+            return fig, axes
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(plt, "subplots", spy)
+            assert report_figures.plot_pareto(summ, "t5", tmp_path) == "plots/pareto_t5.png"
+        assert shown["n"] == panels
