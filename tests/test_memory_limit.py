@@ -7,6 +7,7 @@ watchdog with ``AUTOMUX_MEMORY_GUARD=watchdog``.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -38,13 +39,18 @@ def test_bad_sizes_are_refused_with_what_to_give(value, says):
         make_budget(trials=1, memory=value)
 
 
-def test_bad_memory_on_the_command_line_exits_2_with_one_line(tmp_path):
+def test_memory_on_the_command_line_is_recorded_and_a_bad_one_exits_2_with_one_line(tmp_path):
     for value in ("lots", "1M"):
         proc = run_cli("run", "--data", "sklearn:iris", "--backend", "reference", "--budget-trials", "1",
                        "--memory", value, "--no-check", "--store", str(tmp_path))
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "--memory" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    proc = run_cli("run", "--data", "sklearn:iris", "--backend", "reference", "--budget-trials", "1",
+                   "--memory", "2G", "--no-check", "--json", "--store", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(open(json.loads(proc.stdout)["record"]).read())
+    assert record["spec"]["budget"]["memory_mb"] == 2048
 
 
 def test_memory_is_in_the_spec_and_records_without_it_keep_their_spec_id(fakes_on_path):
