@@ -51,15 +51,17 @@ def automux_run_candidate(run_id: str, backend: str, candidate: "Candidate") -> 
 
 
 @hookspec
-def automux_run_finished(run_id: str, backend: str, spec: "Spec", record: "RunRecord") -> None:
-    """A run ended with status ``ok`` and its record is stored."""
+def automux_run_finished(run_id: str, backend: str, spec: "Spec", record: "RunRecord", run_dir: str) -> None:
+    """A run ended with status ``ok`` and its record is stored in ``run_dir`` (its directory in the run store:
+    the model, the predictions; an ensemble run too)."""
 
 
 @hookspec
-def automux_run_failed(run_id: str, backend: str, spec: "Spec", record: "RunRecord", error: str) -> None:
-    """A run ended failed / timeout / crashed; its record is stored.
+def automux_run_failed(run_id: str, backend: str, spec: "Spec", record: "RunRecord", error: str,
+                       run_dir: str) -> None:
+    """A run ended failed / timeout / crashed; its record is stored in ``run_dir``.
 
-    Gets the started hook's arguments plus the record and the error text.
+    Gets the started hook's arguments plus the record, the error text and the run's directory.
     """
 
 

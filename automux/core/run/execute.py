@@ -200,10 +200,11 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         record = dataclasses.replace(record, extra=dict(record.extra, **finalize(record)))
     store.save(record)
     if status == "ok":
-        fire("automux_run_finished", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record)
+        fire("automux_run_finished", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record,
+             run_dir=str(store.run_dir(run_id)))
     else:
         fire("automux_run_failed", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record,
-             error=error or status)
+             error=error or status, run_dir=str(store.run_dir(run_id)))
     progress("finished", {"run_id": run_id, "backend": adapter.name, "record": record})
     if out.interrupted is not None:
         raise out.interrupted  # stored: now stop whatever called us (compare, bench, the CLI)
