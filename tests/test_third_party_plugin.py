@@ -135,3 +135,19 @@ def test_plugin_env_refuses_a_worker_importing_other_plugin_code(iso_home, tmp_p
     with pytest.raises(HandshakeError, match="automux_halving"):
         envs.check_identity(parent, worker, "halving-iso")
     envs.check_identity(parent, dict(worker, sources={"automux_halving": "a" * 64}), "halving-iso")
+
+
+def test_the_docs_check_table_lists_exactly_the_suite():
+    """docs/plugins.md's check table names every check in ALL_CHECKS, and nothing else (issue 26)."""
+    import re
+
+    from automux.contracts import ALL_CHECKS
+
+    text = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    table = text[text.index("The checks, chosen from your declarations"):text.index("Budgets: base runs")]
+    rows = [line for line in table.splitlines() if line.startswith("| `check_")]
+    named = [name for row in rows for name in re.findall(r"`(check_\w+)`", row.split("|")[1])]
+    assert sorted(named) == sorted(c.__name__ for c in ALL_CHECKS)
+    assert len(named) == len(set(named))
+    block = table.split("| check |", 1)[1].split("\n\n", 1)[0]  # a blank line would end the table early
+    assert [line for line in block.splitlines() if line.startswith("| `check_")] == rows
