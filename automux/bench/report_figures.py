@@ -69,7 +69,7 @@ def plot_score_time(rk: Any, plots: Path) -> str:
     frameworks = sorted(rk["framework"].unique())
     colors = _colors(frameworks)
     cons = sorted(rk["constraint"].unique())
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for j, c in enumerate(cons):
         for fw in frameworks:
             g = rk[(rk["framework"] == fw) & (rk["constraint"] == c)].dropna(subset=["normalised", "duration"])
@@ -81,7 +81,8 @@ def plot_score_time(rk: Any, plots: Path) -> str:
     ax.set_xlabel("wall time per run, s (log; the ensemble: its backends' runs + selection)")
     ax.set_ylabel("normalised score (1 = best in its instance)")
     ax.set_title("Score against wall time")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=1 if len(frameworks) * len(cons) <= 12 else 2, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))  # beside the points, never over them
     return _save(fig, plots / "score_vs_time.png")
 
 
@@ -146,11 +147,17 @@ def plot_pareto(summary: Any, constraint: str, plots: Path) -> Optional[str]:
     for ax, (col, label) in zip(axes.flat, panels):
         g = summary.dropna(subset=[col, "elo"])
         g = g[g[col] > 0]
-        for _, r in g.iterrows():
+        placed: List[Any] = []
+        span = max(float(g["elo"].max() - g["elo"].min()), 1.0) if len(g) else 1.0
+        for _, r in g.sort_values("elo", ascending=False).iterrows():
             ax.scatter(r[col], r["elo"], color=colors[r["framework"]], s=40, zorder=3)
             if "elo_ci_low" in r and r["elo_ci_low"] == r["elo_ci_low"]:
                 ax.vlines(r[col], r["elo_ci_low"], r["elo_ci_high"], color=colors[r["framework"]], lw=1, alpha=0.6)
-            ax.annotate(r["framework"], (r[col], r["elo"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            # a label near an earlier one (close in log time and in Elo) moves down a line
+            near = sum(1 for x, y in placed if abs(math.log10(r[col] / x)) < 0.12 and abs(r["elo"] - y) < 0.05 * span)
+            placed.append((r[col], r["elo"]))
+            ax.annotate(r["framework"], (r[col], r["elo"]), textcoords="offset points", xytext=(5, 4 - 11 * near),
+                        fontsize=8)
         front = _front([(r[col], r["elo"], r["framework"]) for _, r in g.iterrows()])
         if len(front) > 1:
             ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="gray", ls="--", lw=1,

@@ -219,7 +219,7 @@ def _breakdown_table(bd: Any) -> Any:
     """Frameworks x groups, each cell ``elo / improvability``; group headers carry their data set count."""
     if bd.empty:
         return bd
-    bd = bd.assign(col=[f"{g} ({n} data sets)" for g, n in zip(bd["group"], bd["data_sets"])],
+    bd = bd.assign(col=[f"{g} ({n} data set{'' if n == 1 else 's'})" for g, n in zip(bd["group"], bd["data_sets"])],
                    cell=[f"{e:.0f} / {i:.3f}" for e, i in zip(bd["elo"], bd["improvability"])])
     cols = list(dict.fromkeys(bd["col"]))  # the groups in breakdown()'s order
     return bd.pivot(index="framework", columns="col", values="cell").reindex(columns=cols).fillna("-")
