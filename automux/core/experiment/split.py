@@ -18,8 +18,6 @@ import base64
 import hashlib
 import json
 import zlib
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -45,70 +43,147 @@ def stable_permutation(idx: np.ndarray, seed: int, salt: int = 0) -> np.ndarray:
     return idx[np.argsort(key, kind="mergesort")]
 
 
-@dataclass(frozen=True)
-class Split:
-    """Row indices into the full dataset.
+def _json_ints(a: np.ndarray) -> bytes:
+    """``json.dumps(a.tolist(), separators=(",", ":"))`` as bytes.
 
-    Invariants: ``holdout`` and ``train`` are disjoint, sorted and cover every row;
-    ``folds`` are validation sets given as positions into ``train`` (not row ids),
-    disjoint and covering every train position.
+    Sorted non-negative arrays (every index array here) are written with numpy, one
+    block per digit count; anything else falls back to ``json.dumps``.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    if len(a) == 0:
+        return b"[]"
+    if a[0] < 0 or (len(a) > 1 and bool((np.diff(a) < 0).any())):
+        return json.dumps(a.tolist(), separators=(",", ":")).encode()
+    parts = [b"["]
+    lo, d, p = 0, 1, 10
+    while lo < len(a):
+        hi = int(np.searchsorted(a, p, side="left"))  # a[lo:hi] all have d digits
+        if hi > lo:
+            powers = 10 ** np.arange(d - 1, -1, -1, dtype=np.int64)
+            block = np.empty((hi - lo, d + 1), dtype=np.uint8)
+            block[:, :d] = (a[lo:hi, None] // powers[None, :]) % 10 + ord("0")
+            block[:, d] = ord(",")
+            parts.append(block.tobytes())
+        lo, d, p = hi, d + 1, p * 10
+    parts[-1] = parts[-1][:-1]  # no comma after the last number
+    parts.append(b"]")
+    return b"".join(parts)
+
+
+class Split:
+    """Row indices into the full dataset, held as integer arrays.
+
+    The one stored fact is ``fold_of_row``: per row of the dataset, ``-1`` (hold-out)
+    or the fold that row validates in. ``holdout`` / ``train`` (sorted row ids) and
+    ``folds`` (validation sets as positions into ``train``, sorted, disjoint, covering
+    every train position) derive from it. The arrays (``holdout_idx``, ``train_idx``,
+    ``fold_ids()``) are what automux itself uses; ``holdout`` / ``train`` / ``folds``
+    are the same as tuples, built only when asked for. Immutable by convention.
     """
 
-    holdout: Tuple[int, ...]
-    train: Tuple[int, ...]
-    folds: Tuple[Tuple[int, ...], ...]
-    method: str = "seeded"
+    def __init__(self, holdout: Sequence[int], train: Sequence[int], folds: Sequence[Sequence[int]],
+                 method: str = "seeded") -> None:
+        hold = np.asarray(holdout, dtype=np.int64).reshape(-1)
+        train_arr = np.asarray(train, dtype=np.int64).reshape(-1)
+        ids = np.full(len(hold) + len(train_arr), -1, dtype=np.int64)
+        fold_ids = np.full(len(train_arr), -1, dtype=np.int64)
+        for k, f in enumerate(folds):
+            fold_ids[np.asarray(f, dtype=np.int64).reshape(-1)] = k
+        ids[train_arr] = fold_ids
+        self._init(ids, len(folds), method)
+
+    def _init(self, fold_of_row: np.ndarray, n_folds: int, method: str) -> None:
+        self._fold_of_row = fold_of_row
+        self._fold_of_row.setflags(write=False)
+        self._n_folds = int(n_folds)
+        self.method = method
+        self._cache: Dict[str, Any] = {}
+
+    def _cached(self, key: str, make: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @classmethod
+    def from_row_fold_ids(cls, ids: np.ndarray, n_folds: int, method: str = "seeded") -> "Split":
+        """From ``fold_of_row`` (``-1`` = hold-out, else the row's fold); the array is copied."""
+        out = cls.__new__(cls)
+        out._init(np.array(ids, dtype=np.int64), n_folds, method)
+        return out
 
     @property
     def n_folds(self) -> int:
-        return len(self.folds)
+        return self._n_folds
 
-    def fold_pairs(self) -> List[Tuple[np.ndarray, np.ndarray]]:
-        """(fit positions, validation positions) per fold, positions into ``train``."""
-        n = len(self.train)
-        out = []
-        for valid in self.folds:
-            v = np.asarray(valid, dtype=np.int64)
-            mask = np.ones(n, dtype=bool)
-            mask[v] = False
-            out.append((np.flatnonzero(mask), v))
-        return out
+    @property
+    def n_rows(self) -> int:
+        return len(self._fold_of_row)
+
+    @property
+    def train_idx(self) -> np.ndarray:
+        """Sorted row ids of the training rows (int64, read-only)."""
+        return self._cached("train_idx", lambda: _frozen(np.flatnonzero(self._fold_of_row >= 0)))
+
+    @property
+    def holdout_idx(self) -> np.ndarray:
+        """Sorted row ids of the hold-out rows (int64, read-only)."""
+        return self._cached("holdout_idx", lambda: _frozen(np.flatnonzero(self._fold_of_row < 0)))
 
     def fold_ids(self) -> np.ndarray:
         """For each train position, the fold it validates in (0..k-1)."""
-        ids = np.empty(len(self.train), dtype=np.int64)
-        for k, valid in enumerate(self.folds):
-            ids[np.fromiter(valid, dtype=np.int64, count=len(valid))] = k
-        return ids
+        return self._fold_of_row[self.train_idx]
 
     def row_fold_ids(self) -> np.ndarray:
         """For each row of the dataset, ``-1`` (hold-out) or the fold it validates in."""
-        n = len(self.holdout) + len(self.train)
-        out = np.full(n, -1, dtype=np.int64)
-        out[self.train_idx] = self.fold_ids() if len(self.train) else 0
-        return out
+        return self._fold_of_row
+
+    def fold_positions(self) -> List[np.ndarray]:
+        """Validation positions into ``train`` per fold (sorted int64 arrays)."""
+        def make() -> List[np.ndarray]:
+            f = self.fold_ids()
+            return [_frozen(np.flatnonzero(f == k)) for k in range(self._n_folds)]
+        return self._cached("fold_positions", make)
+
+    def fold_pairs(self) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """(fit positions, validation positions) per fold, positions into ``train``."""
+        f = self.fold_ids()
+        return [(np.flatnonzero(f != k), v) for k, v in enumerate(self.fold_positions())]
+
+    @property
+    def holdout(self) -> Tuple[int, ...]:
+        return self._cached("holdout", lambda: tuple(self.holdout_idx.tolist()))
+
+    @property
+    def train(self) -> Tuple[int, ...]:
+        return self._cached("train", lambda: tuple(self.train_idx.tolist()))
+
+    @property
+    def folds(self) -> Tuple[Tuple[int, ...], ...]:
+        return self._cached("folds", lambda: tuple(tuple(v.tolist()) for v in self.fold_positions()))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Split):
+            return NotImplemented
+        return (self.method == other.method and self._n_folds == other._n_folds
+                and np.array_equal(self._fold_of_row, other._fold_of_row))
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return (f"Split(method={self.method!r}, rows={self.n_rows}, holdout={len(self.holdout_idx)}, "
+                f"folds={self._n_folds}, fingerprint={self.fingerprint[:12]})")
 
     def to_json(self) -> Dict[str, Any]:
         """The compact ``fold-ids-v1`` form (see the module docstring)."""
-        ids = self.row_fold_ids()
+        ids = self._fold_of_row
         k = self.n_folds
         dtype = "<i1" if k < 127 else ("<i2" if k < 32767 else "<i4")
         raw = np.ascontiguousarray(ids, dtype=dtype).tobytes()
         return {"format": "fold-ids-v1", "method": self.method, "n_rows": int(len(ids)), "n_folds": int(k),
                 "fold_of_row": {"dtype": np.dtype(dtype).str, "encoding": "zlib+base64",
-                                "data": base64.b64encode(zlib.compress(raw, 6)).decode("ascii")},
+                                "data": base64.b64encode(zlib.compress(raw, 1)).decode("ascii")},
                 "fingerprint": self.fingerprint}
-
-    @classmethod
-    def from_row_fold_ids(cls, ids: np.ndarray, n_folds: int, method: str = "seeded") -> "Split":
-        ids = np.asarray(ids, dtype=np.int64)
-        hold = np.flatnonzero(ids < 0)
-        train = np.flatnonzero(ids >= 0)
-        fold_of_pos = ids[train]
-        order = np.argsort(fold_of_pos, kind="stable")  # positions grouped by fold, sorted within
-        bounds = np.searchsorted(fold_of_pos[order], np.arange(n_folds + 1))
-        folds = tuple(tuple(order[bounds[k]:bounds[k + 1]].tolist()) for k in range(n_folds))
-        return cls(holdout=tuple(hold.tolist()), train=tuple(train.tolist()), folds=folds, method=method)
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Split":
@@ -121,32 +196,39 @@ class Split:
             if len(ids) != int(d["n_rows"]):
                 raise DataError(f"split.json holds {len(ids)} rows, it says {d['n_rows']}: the file is damaged")
             return cls.from_row_fold_ids(ids, int(d["n_folds"]), method=d.get("method", "seeded"))
-        return cls(holdout=tuple(d["holdout"]), train=tuple(d["train"]),
-                   folds=tuple(tuple(f) for f in d["folds"]), method=d.get("method", "seeded"))
+        return cls(holdout=d["holdout"], train=d["train"], folds=d["folds"], method=d.get("method", "seeded"))
 
-    @cached_property
+    @property
     def fingerprint(self) -> str:
-        """sha256 of ``{"holdout":[...],"folds":[[...],...],"train":[...]}`` (compact JSON), computed once."""
-        body = json.dumps({"holdout": self.holdout, "folds": self.folds, "train": self.train},
-                          separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()
+        """sha256 of ``{"holdout":[...],"folds":[[...],...],"train":[...]}`` (compact JSON), computed once.
 
-    @cached_property
-    def train_idx(self) -> np.ndarray:
-        """``train`` as an int64 array (computed once)."""
-        return np.fromiter(self.train, dtype=np.int64, count=len(self.train))
+        The text is built from the index arrays with numpy (no Python ints), so it costs a
+        few numpy passes per row; the value is the one older versions computed from tuples.
+        """
+        def make() -> str:
+            h = hashlib.sha256(b'{"holdout":')
+            h.update(_json_ints(self.holdout_idx))
+            h.update(b',"folds":[')
+            for k, v in enumerate(self.fold_positions()):
+                h.update(b"," if k else b"")
+                h.update(_json_ints(v))
+            h.update(b'],"train":')
+            h.update(_json_ints(self.train_idx))
+            h.update(b"}")
+            return h.hexdigest()
+        return self._cached("fingerprint", make)
 
-    @cached_property
-    def holdout_idx(self) -> np.ndarray:
-        """``holdout`` as an int64 array (computed once)."""
-        return np.fromiter(self.holdout, dtype=np.int64, count=len(self.holdout))
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
-def _assign_folds(positions: np.ndarray, k: int, offset: int) -> List[List[int]]:
-    folds: List[List[int]] = [[] for _ in range(k)]
-    for i, p in enumerate(positions):
-        folds[(i + offset) % k].append(int(p))
-    return folds
+def _labels(y: np.ndarray) -> np.ndarray:
+    """``np.unique(y)``; for class codes (small non-negative ints) by counting, not sorting."""
+    if y.dtype.kind in "iu" and len(y) and y.min() >= 0 and y.max() < 1 << 20:
+        return np.flatnonzero(np.bincount(y)).astype(y.dtype)
+    return np.unique(y)
 
 
 def make_split(y: np.ndarray, task: str, seed: int, n_folds: int = 5, test_size: float = 0.25) -> Split:
@@ -163,39 +245,30 @@ def make_split(y: np.ndarray, task: str, seed: int, n_folds: int = 5, test_size:
     n = len(y)
     y = np.asarray(y)
     if task == "regression":
-        groups = [np.arange(n)]
+        labels, groups = None, [np.arange(n)]
     else:
-        groups = [np.flatnonzero(y == c) for c in np.unique(y)]
-    holdout: List[int] = []  # row ids, extended group by group
-    train_by_group: List[np.ndarray] = []
+        labels = _labels(y)
+        groups = [np.flatnonzero(y == c) for c in labels]  # sorted row ids per class
+    fold_of_row = np.full(n, -1, dtype=np.int64)
+    n_train = []
+    offset = 0
     for g, idx in enumerate(groups):
         perm = stable_permutation(idx, seed, salt=g)
         n_test = int(round(test_size * len(idx)))
         n_test = min(max(n_test, 1), len(idx) - 1) if len(idx) > 1 else 0
-        holdout.extend(perm[:n_test].tolist())
-        train_by_group.append(perm[n_test:])
-    if task != "regression":
-        small = [(int(c), len(t)) for c, t in zip(np.unique(y), train_by_group) if len(t) < n_folds]
+        t = perm[n_test:]  # this group's train rows, in permuted order
+        fold_of_row[t] = (np.arange(len(t)) + offset) % n_folds
+        offset += len(t)
+        n_train.append(len(t))
+    if labels is not None:
+        small = [(int(c), m) for c, m in zip(labels, n_train) if m < n_folds]
         if small:
             desc = ", ".join(f"class {c}: {m} rows" for c, m in small)
             raise DataError(f"fewer rows per class than folds after the hold-out ({desc}, {n_folds} folds): "
                             "use fewer --folds, a smaller --test-size, or more data")
-    elif n - len(holdout) < n_folds * 2:
-        raise DataError(f"only {n - len(holdout)} training rows for {n_folds} folds: use fewer --folds or more data")
-    train = np.sort(np.concatenate(train_by_group))
-    pos_of = np.full(n, -1, dtype=np.int64)
-    pos_of[train] = np.arange(len(train))
-    parts: List[List[np.ndarray]] = [[] for _ in range(n_folds)]
-    offset = 0
-    for t in train_by_group:
-        pos = pos_of[t]  # train positions of these rows, in permuted order
-        which = (np.arange(len(t)) + offset) % n_folds
-        for k in range(n_folds):
-            parts[k].append(pos[which == k])
-        offset += len(t)
-    folds = [np.sort(np.concatenate(p)) if p else np.empty(0, dtype=np.int64) for p in parts]
-    return Split(holdout=tuple(np.sort(np.asarray(holdout, dtype=np.int64)).tolist()), train=tuple(train.tolist()),
-                 folds=tuple(tuple(f.tolist()) for f in folds), method="seeded")
+    elif offset < n_folds * 2:
+        raise DataError(f"only {offset} training rows for {n_folds} folds: use fewer --folds or more data")
+    return Split.from_row_fold_ids(fold_of_row, n_folds, method="seeded")
 
 
 def given_split(n_rows: int, holdout: Sequence[int], folds: Sequence[Sequence[int]]) -> Split:
@@ -203,29 +276,32 @@ def given_split(n_rows: int, holdout: Sequence[int], folds: Sequence[Sequence[in
 
     Every non-hold-out row must be in exactly one fold (group / time splits welcome).
     """
-    hold = sorted(int(i) for i in holdout)
-    hold_set = set(hold)
-    train = [i for i in range(n_rows) if i not in hold_set]
-    pos_of = {r: i for i, r in enumerate(train)}
-    seen: Dict[int, int] = {}
-    out = []
+    fold_of_row = np.full(n_rows, -2, dtype=np.int64)  # -2: not yet placed
+    hold = np.asarray([int(i) for i in holdout], dtype=np.int64)
+    in_range = hold[(hold >= 0) & (hold < n_rows)]
+    fold_of_row[in_range] = -1
     if len(folds) < 2:
         raise SpecError("a given split needs at least 2 folds")
     for k, f in enumerate(folds):
-        members = []
-        for r in f:
-            r = int(r)
-            if r not in pos_of:
-                raise SpecError(f"fold {k} names row {r}, which is in the hold-out or out of range")
-            if r in seen:
-                raise SpecError(f"row {r} is in folds {seen[r]} and {k}: folds must be disjoint")
-            seen[r] = k
-            members.append(pos_of[r])
-        out.append(tuple(sorted(members)))
-    missing = len(train) - len(seen)
+        rows = np.asarray([int(r) for r in f], dtype=np.int64)
+        bad = rows[(rows < 0) | (rows >= n_rows)]
+        if len(bad) == 0:
+            here = fold_of_row[rows]
+            bad = rows[here == -1]
+        if len(bad):
+            raise SpecError(f"fold {k} names row {int(bad[0])}, which is in the hold-out or out of range")
+        taken = rows[here >= 0]
+        if len(taken):
+            raise SpecError(f"row {int(taken[0])} is in folds {int(fold_of_row[taken[0]])} and {k}: "
+                            "folds must be disjoint")
+        uniq, counts = np.unique(rows, return_counts=True)
+        if (counts > 1).any():
+            raise SpecError(f"row {int(uniq[counts > 1][0])} is in folds {k} and {k}: folds must be disjoint")
+        fold_of_row[rows] = k
+    missing = int((fold_of_row == -2).sum())
     if missing:
         raise SpecError(f"{missing} training rows are in no fold: every non-hold-out row needs one")
-    return Split(holdout=tuple(hold), train=tuple(train), folds=tuple(out), method="given")
+    return Split.from_row_fold_ids(fold_of_row, len(folds), method="given")
 
 
 def split_from_options(y: np.ndarray, task: str, seed: int, n_folds: int, test_size: float,
