@@ -273,3 +273,12 @@ def test_pareto_shows_start_up_time_only_where_results_have_it(tmp_path):
             mp.setattr(plt, "subplots", spy)
             assert report_figures.plot_pareto(summ, "t5", tmp_path) == "plots/pareto_t5.png"
         assert shown["n"] == panels
+
+
+def test_size_breakdown_uses_the_rows_column_when_results_have_one(tmp_path):
+    df = _rows({f"d{i}": {"reference": 0.7, "x": 0.8} for i in range(3)})
+    df["rows"] = df["task"].map({"d0": 500, "d1": 5000, "d2": 50000})
+    assert ta.dataset_rows(tmp_path, df) == {"d0": 500.0, "d1": 5000.0, "d2": 50000.0}
+    md = report.render_markdown(ta.tabarena_blocks(tmp_path, df, df, tmp_path / "plots"))
+    assert "| framework | < 1k rows (1 data set) | 1k-10k rows (1 data set) | >= 10k rows (1 data set) |" in md
+    assert "from the `rows` column" in md and not (tmp_path / ta.SIZES_FILE).exists()

@@ -228,12 +228,16 @@ def _breakdown_table(bd: Any) -> Any:
 SIZES_FILE = "dataset_rows.json"
 
 
+def _has_rows(df: Any) -> bool:
+    return "rows" in df.columns and bool(df["rows"].notna().any())
+
+
 def dataset_rows(out: Path, df: Any) -> Dict[str, float]:
     """Rows per data set: the results' ``rows`` column when it has one, else each cell's data source
     loaded once and its row count kept in ``OUT/dataset_rows.json`` (keyed by the data set's spec)."""
     import json
 
-    if "rows" in df.columns and df["rows"].notna().any():
+    if _has_rows(df):
         return {t: float(v) for t, v in df.groupby("task")["rows"].max().items()}
     from .results import read_cells
 
@@ -284,6 +288,8 @@ def tabarena_blocks(out: Path, df: Any, charged: Any, plots: Path) -> List[Block
         "best; error = -result for `neg_` metrics, 1 - result otherwise). " + IMPUTATION_RULE
         + (f" Left out, nothing finished: {dropped} instances." if dropped else ""))))
     sizes = dataset_rows(out, df)
+    size_note = ("from the `rows` column" if _has_rows(df) else "results.csv has no `rows` column, so each data "
+                 f"set's source was loaded once, its row count kept in `{SIZES_FILE}`")
     for cons in sorted(imp["constraint"].unique()):
         sub = imp[imp["constraint"] == cons]
         table = elo_table(sub)
@@ -306,8 +312,6 @@ def tabarena_blocks(out: Path, df: Any, charged: Any, plots: Path) -> List[Block
                                  "anchor at 1000):"))
         blocks.append(Block("table", _table(by_type, index=True)))
         by_size = _breakdown_table(breakdown(sub, {t: size_bin(sizes.get(t)) for t in sub["task"].unique()}))
-        blocks.append(Block("p", "By data size (rows of the data set before the hold-out split"
-                                 + ("" if "rows" in df.columns else f"; results.csv has no `rows` column, so each data set's source "
-                                    f"was loaded once, its row count kept in `{SIZES_FILE}`") + "):"))
+        blocks.append(Block("p", f"By data size (rows of the data set before the hold-out split; {size_note}):"))
         blocks.append(Block("table", _table(by_size, index=True)))
     return blocks
