@@ -104,3 +104,11 @@ def test_bad_options_are_refused_before_any_worker_starts():
     for bad in [{"runcount": 3}, {"metalearning": -1}, {"memory_limit": "2G"}]:
         with pytest.raises(SpecError):
             AutoSklearnAdapter().check_options(bad)
+
+
+def test_evaluation_memory_follows_the_spec_memory_unless_the_option_says():
+    from automux.adapters.autosklearn_adapter import eval_memory_mb
+
+    assert eval_memory_mb(None) == 3072  # no --memory: auto-sklearn's memory_limit as before
+    assert eval_memory_mb(4000) == 2400  # 60 % of the spec's memory per evaluation
+    assert eval_memory_mb(300) == 256

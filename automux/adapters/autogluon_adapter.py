@@ -11,7 +11,10 @@ Search, with ``TabularPredictor`` in the scratch directory:
   every bagged model gets seed + k as its own seed (LightGBM, XGBoost, CatBoost,
   the forests; ``fit`` has no seed keyword in 1.6.3); fold fitting is sequential (no Ray in the
   env), ``num_cpus`` from the ``num_cpus`` option, else ``task.cores`` when the
-  spec has it, else 1;
+  spec has it, else 1; ``memory_limit`` (AutoGluon's soft limit, GB) = the spec's
+  ``--memory`` when set;
+* start-up: ``start_up`` imports ``autogluon.tabular`` and its learners' libraries
+  before the budget clock starts;
 * count budget N: the first N entries of :data:`MODEL_CONFIGS` (an explicit
   list, cheap first), one bagged model each, no weighted ensemble; the chosen
   one is the best by automux's metric on the folds; deterministic;
@@ -130,8 +133,18 @@ class AutoGluonAdapter(Adapter):
 
     # ------------------------------------------------------------------ search
 
+    def start_up(self, task: SearchTask) -> Dict[str, Any]:
+        """Import ``autogluon.tabular`` (and its learners' libraries) before the budget clock starts."""
+        import autogluon.tabular  # noqa: F401 - seconds of import
+        for lib in ("lightgbm", "xgboost", "catboost"):  # AutoGluon imports them lazily, at their first fit
+            try:
+                __import__(lib)
+            except ImportError:
+                pass
+        return {}
+
     def search(self, task: SearchTask) -> SearchResult:
-        from autogluon.tabular import TabularPredictor
+        from autogluon.tabular import TabularPredictor  # start_up imported it, unless it was not called
 
         regression = task.task == "regression"
         fold_of = np.empty(len(task.X), dtype=np.int64)
@@ -149,6 +162,8 @@ class AutoGluonAdapter(Adapter):
                                         ag_args_ensemble={"fold_fitting_strategy": "sequential_local",
                                                           "model_random_seed": int(task.seed) % (2 ** 31)},
                                         num_cpus=threads, num_gpus=0)
+        if task.memory_mb:  # AutoGluon's own (soft) limit, in GB: it skips or stops models expected to exceed it
+            fit_args["memory_limit"] = round(task.memory_mb / 1024.0, 3)
         plan = _configs(task) if task.budget.mode == "trials" or task.budget.trials is not None else []
         if task.budget.seconds is not None:
             fit_args["time_limit"] = max(5.0, task.time_left() * TIME_SHARE)
@@ -194,6 +209,7 @@ class AutoGluonAdapter(Adapter):
                                    "n_classes": task.n_classes},
                             chosen=chosen, oof=oof, info={"model": best, "fit_s": round(time.monotonic() - t0, 2),
                                                  "num_cpus": threads, "presets": fit_args.get("presets"),
+                                                 "memory_limit_gb": fit_args.get("memory_limit"),
                                                  "refit_full": bool(task.options.get("refit_full"))})
 
     @staticmethod

@@ -7,7 +7,9 @@ Search: ``AutoSklearnClassifier`` / ``AutoSklearnRegressor`` with
   the ensemble's members are trained on every training row (with a CV
   splitter, auto-sklearn otherwise predicts with per-fold models);
 * ``seed`` = the derived backend seed, ``n_jobs=1`` (no Dask cluster: auto-sklearn
-  uses its single-threaded client), ``memory_limit`` 3072 MB per evaluation;
+  uses its single-threaded client), ``memory_limit`` per evaluation: the option,
+  else 60 % of the spec's ``--memory``, else 3072 MB; ``start_up`` imports
+  auto-sklearn before the budget clock starts;
 * a count budget of N: ``smac_scenario_args={"runcount_limit": N}`` with
   ``initial_configurations_via_metalearning = min(4, N - 1)`` (the count must
   exceed the warm-start configurations) and a large ``time_left_for_this_task``
@@ -56,8 +58,19 @@ SECONDS_MARGIN = 15.0
 BUILTIN_METRICS = {"log_loss": "log_loss", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
                    "rmse": "root_mean_squared_error", "mae": "mean_absolute_error", "r2": "r2"}
 MAXINT = 2 ** 31 - 1
+#: Share of the spec's ``--memory`` one evaluation may use (``memory_limit``) when the option does not say.
+EVAL_MEMORY_SHARE = 0.6
 #: The options and their least values.
 INT_OPTIONS = {"metalearning": 0, "per_run_time_limit": 5, "memory_limit": 256, "ensemble_nbest": 1}
+
+
+def eval_memory_mb(memory_mb: Optional[int]) -> int:
+    """auto-sklearn's ``memory_limit`` (MB, per evaluation) when the option does not set it: 3072, or
+    :data:`EVAL_MEMORY_SHARE` of the spec's memory when that is set (the main process holds the data and
+    SMAC besides the evaluation's process), at least 256."""
+    if not memory_mb:
+        return 3072
+    return max(256, int(memory_mb * EVAL_MEMORY_SHARE))
 
 
 def _scorer(task: SearchTask) -> Any:
@@ -182,9 +195,18 @@ class AutoSklearnAdapter(PickledModel, Adapter):
             per_run = min(per_run, max(seconds // 4, 10))
         return Estimator(
             time_left_for_this_task=seconds, per_run_time_limit=per_run, seed=int(task.seed) % MAXINT, n_jobs=1,
-            memory_limit=int(opts.get("memory_limit", 3072)), ensemble_nbest=int(opts.get("ensemble_nbest", 50)),
+            memory_limit=int(opts.get("memory_limit", eval_memory_mb(task.memory_mb))), ensemble_nbest=int(opts.get("ensemble_nbest", 50)),
             resampling_strategy=PredefinedSplit(fold_ids), dataset_compression=False, metric=_scorer(task),
             tmp_folder=str(tmp), delete_tmp_folder_after_terminate=False, **kwargs)
+
+    def start_up(self, task: SearchTask) -> Dict[str, Any]:
+        """Import auto-sklearn (its estimator and metrics modules) before the budget clock starts."""
+        if task.task == "regression":
+            import autosklearn.regression  # noqa: F401 - seconds of import
+        else:
+            import autosklearn.classification  # noqa: F401
+        import autosklearn.metrics  # noqa: F401
+        return {}
 
     def search(self, task: SearchTask) -> SearchResult:
         tmp = Path(task.workdir) / "autosklearn"

@@ -7,7 +7,8 @@ Search, with PyCaret's OOP experiment classes (``ClassificationExperiment`` /
   (``os.devnull`` when a model is only loaded);
 * ``setup`` on the training rows with ``fold_strategy=PredefinedSplit(fold ids)``
   (the spec's folds, exactly), ``session_id`` = the derived backend seed,
-  ``n_jobs=1``, no HTML, no caching;
+  ``n_jobs`` = the spec's cores, no HTML, no caching (``start_up`` imports PyCaret
+  before the budget clock starts);
 * ``test_data``: PyCaret insists on a test set, and automux's hold-out never
   enters the worker, so PyCaret's test set is a copy of the training rows. Nothing
   reads it: no ``predict_model`` scoring, and no ``finalize_model`` (which would
@@ -178,6 +179,17 @@ class PyCaretAdapter(Adapter):
             return full[: int(task.budget.trials)]
         return full
 
+    def start_up(self, task: SearchTask) -> Dict[str, Any]:
+        """Import PyCaret's experiment class for the task before the budget clock starts (PyCaret has no
+        memory knob of its own: ``--memory`` is enforced by automux alone)."""
+        # PyCaret opens its log file (default ./logs.log) when it is first imported.
+        os.environ["PYCARET_CUSTOM_LOGGING_PATH"] = str(Path(task.workdir) / "logs.log")
+        if task.task == "regression":
+            import pycaret.regression  # noqa: F401 - seconds of import
+        else:
+            import pycaret.classification  # noqa: F401
+        return {}
+
     def search(self, task: SearchTask) -> SearchResult:
         import copy
 
@@ -186,7 +198,7 @@ class PyCaretAdapter(Adapter):
         from ..core.sklearn_kit import to_sklearn_frame
 
         regression = task.task == "regression"
-        # PyCaret opens its log file (default ./logs.log) when it is first imported.
+        # (set in start_up too; here for when start_up was not called)
         os.environ["PYCARET_CUSTOM_LOGGING_PATH"] = str(Path(task.workdir) / "logs.log")
         if regression:
             from pycaret.regression import RegressionExperiment as Experiment
