@@ -85,7 +85,8 @@ def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any
     adapter = get_adapter(backend)
     worker = prepare_worker(adapter)  # not timed: the env must exist for both sides
     with tempfile.TemporaryDirectory(prefix="automux-direct-") as tmp:
-        job_dir = Path(tmp)
+        job_dir = Path(tmp) / "job"  # the features go to its parent's _data/, as in a store
+        job_dir.mkdir()
         _write_job(exp, adapter, options, job_dir)
         env = worker_env(exp.spec.seeds, worker.env_extra)
         wall, proc = _timed([worker.python, str(HERE / "direct_call.py"), str(job_dir)], env=env,

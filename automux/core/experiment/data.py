@@ -52,6 +52,7 @@ from ..capabilities import TASK_NAMES
 from ..errors import DataError
 
 TASKS = TASK_NAMES  # one list of tasks: automux.core.capabilities
+_PANDAS_MAJOR = int(pd.__version__.split(".")[0])
 #: A numeric target with at most this many distinct integer values is classification.
 MAX_CLASSES_INFERRED = 20
 
@@ -163,7 +164,7 @@ def _read_source(src: str) -> pd.DataFrame:
                 raise DataError(f"{src} is named .parquet but holds text (CSV?): rename it to .csv")
             raise DataError(f"{src} is not a Parquet file (no PAR1 header): re-export it as Parquet or CSV")
         try:
-            return pd.read_parquet(src)
+            return _read_parquet(src)
         except Exception as e:  # pyarrow raises several types for a damaged file
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise DataError(f"cannot read Parquet file {src} ({first}): it may be truncated or damaged; "
@@ -208,6 +209,31 @@ def _read_source(src: str) -> pd.DataFrame:
                 fix = "name it .tsv" if other == "\t" else "re-save it comma-separated"
                 raise DataError(f"{src} reads as one column {col[:40]!r}: it looks {name}-separated; {fix}")
     return frame
+
+
+def _read_parquet(src: str) -> pd.DataFrame:
+    """``pd.read_parquet(src)``, column by column: about one copy of the frame at the peak.
+
+    Each column becomes pandas on its own (with the file's pandas metadata, so nullable
+    and categorical types come back as ``pd.read_parquet`` gives them) and the frame is
+    assembled without consolidating its columns. A file that stores an index (not a
+    plain range) or repeats a column name is read by ``pd.read_parquet`` itself.
+    """
+    import json as _json
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(src)
+    names = list(pf.schema_arrow.names)
+    meta = _json.loads((pf.schema_arrow.metadata or {}).get(b"pandas", b"{}") or b"{}")
+    if not names or len(set(names)) != len(names) or \
+            any(not isinstance(c, dict) for c in meta.get("index_columns") or []):
+        return pd.read_parquet(src)
+    columns = {}
+    for name in names:
+        part = pf.read(columns=[name], use_pandas_metadata=False)
+        columns[name] = part.to_pandas(self_destruct=True, split_blocks=True)[name]
+        del part
+    return pd.DataFrame(columns, copy=False)
 
 
 def _check_csv_header(src: str, sep: str, head: bytes) -> None:
@@ -447,8 +473,12 @@ def _sorted_categorical(s: pd.Series) -> pd.Categorical:
 
 
 def _normalise_features(X: pd.DataFrame) -> pd.DataFrame:
-    """Strings become pandas categoricals with sorted categories: one typed form for all envs."""
-    X = X.copy()
+    """Strings become pandas categoricals with sorted categories: one typed form for all envs.
+
+    The caller's frame is never changed; its untouched columns are shared, not copied
+    (pandas >= 2 replaces a column on assignment instead of writing into it).
+    """
+    X = X.copy(deep=_PANDAS_MAJOR < 2)
     for col in X.columns:
         dtype = X[col].dtype
         if pd.api.types.is_bool_dtype(dtype):

@@ -43,24 +43,31 @@ def redact_options(options: Dict[str, Any]) -> Dict[str, Any]:
 def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_dir: Path) -> Dict[str, Any]:
     """Write the job files; the backend sees safe feature names (:mod:`automux.core.experiment.names`).
 
-    Returns the name mapping (also in ``job.json`` as ``feature_names``).
+    The features are stored once per data fingerprint in the store (``job_dir``'s parent:
+    :func:`automux.core.run.store.store_features`); the job keeps a reference to them and
+    ``train_rows.arrow`` (row ids, target, fold per training row). Returns the name mapping
+    (also in ``job.json`` as ``feature_names``).
     """
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    from .store import store_features
+
     ds, split = exp.dataset, exp.split
     names = feature_names.mapping(ds.X.columns)
     train_idx = split.train_idx
-    train = ds.X.take(train_idx).set_axis(names["safe"], axis=1).reset_index(drop=True)
-    train[jf.TARGET_COL] = ds.y[train_idx]
-    train[jf.FOLD_COL] = split.fold_ids()
-    jf.write_arrow(train, job_dir / jf.TRAIN)
-    del train
-    holdout = ds.X.take(split.holdout_idx).set_axis(names["safe"], axis=1)
-    jf.write_arrow(holdout.reset_index(drop=True), job_dir / jf.HOLDOUT)
+    ref = store_features(ds.X, names["safe"], ds.fingerprint or exp.spec.data["fingerprint"],
+                         job_dir.parent / jf.DATA_DIR)
+    rows = pa.table({jf.ROW_COL: train_idx, jf.TARGET_COL: ds.y[train_idx],
+                     jf.FOLD_COL: split.fold_ids().astype(np.int8 if split.n_folds < 127 else np.int32)})
+    with pa.OSFile(str(job_dir / jf.TRAIN_ROWS), "wb") as sink, ipc.new_file(sink, rows.schema) as writer:
+        writer.write_table(rows)
     cls = type(adapter)
     jf.write_json(job_dir / jf.JOB, {
         "adapter": {"name": adapter.name, "module": cls.__module__, "class": cls.__qualname__},
         "task": ds.task, "classes": [str(c) for c in ds.classes], "metric": exp.spec.metric,
         "seed": exp.spec.seeds["backend"], "seeds": exp.spec.seeds, "budget": exp.spec.budget.to_json(),
         "options": options, "feature_names": names,
+        "data": {k: ref[k] for k in ("path", "sha256", "fingerprint", "n_rows")},
     })
     return names
 
@@ -74,13 +81,13 @@ def _user_names(cands: List[Candidate], names: Dict[str, Any]) -> List[Candidate
 
 
 def _holdout_scores(exp: Experiment, pred: np.ndarray) -> "tuple[Dict[str, float], Optional[str]]":
-    y = exp.dataset.y[list(exp.split.holdout)]
+    y = exp.dataset.y[exp.split.holdout_idx]
     return score_all(exp.dataset.task, y, pred), jf.predictions_sha256(pred)
 
 
 def _validate_predictions(exp: Experiment, pred: np.ndarray) -> Optional[str]:
     """Why the worker's predictions are malformed, or None."""
-    n = len(exp.split.holdout)
+    n = len(exp.split.holdout_idx)
     if exp.dataset.task == "regression":
         if pred.shape != (n,):
             return f"predictions have shape {pred.shape}, expected ({n},)"
@@ -164,8 +171,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         else:
             scores, sha = _holdout_scores(exp, pred)
             degenerate = degenerate_reason(exp.dataset.task, exp.spec.metric,
-                                           exp.dataset.y[np.asarray(exp.split.train, dtype=np.int64)],
-                                           exp.dataset.y[np.asarray(exp.split.holdout, dtype=np.int64)], pred,
+                                           exp.dataset.y[exp.split.train_idx],
+                                           exp.dataset.y[exp.split.holdout_idx], pred,
                                            len(exp.dataset.classes))
     result = out.result or {}
     log_path = job_dir / jf.LOG
@@ -188,6 +195,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
                    feature_names={"renamed": sum(o != n for o, n in zip(names["original"], names["safe"])),
                                   "safe": names["safe"]},
                    search_info=result.get("info") or {},
+                   data=jf.read_json(job_dir / jf.JOB).get("data"),  # issue 22: the stored features (path, sha256)
                    # issue 16 (ensembles): the chosen candidate's out-of-fold predictions, see automux.core.run.oof
                    oof=result.get("oof") or {"available": False, "source": None,
                                              "reason": "the worker reported no out-of-fold predictions"

@@ -1,8 +1,17 @@
 """The job directory: the one interface between the parent and a worker.
 
-Inputs: ``job.json`` (adapter, task, metric, seed, budget, options), ``train.arrow``
-(features + ``__target__`` + ``__fold__``), ``holdout.arrow`` (features only: the
-hold-out target never enters the job dir). Outputs: ``candidates.jsonl`` (one line
+Inputs: ``job.json`` (adapter, task, metric, seed, budget, options, ``data``) and the
+rows. A run's features are stored once per data fingerprint in the run store
+(``STORE/_data/FINGERPRINT/features.arrow``: every row, safe column names, no target)
+and shared by every run on that data; ``job.json``'s ``data`` names that file (path,
+sha256, fingerprint) and ``train_rows.arrow`` holds, per training row, its row id
+into it, ``__target__`` and ``__fold__`` (the hold-out rows are the others; the
+hold-out target is in neither file). :func:`read_train` / :func:`read_holdout` read
+them column by column from the memory-mapped file, so the worker holds one copy of
+its rows. Older job dirs (``train.arrow`` with features + ``__target__`` +
+``__fold__``, ``holdout.arrow`` with features) still read, and :func:`read_arrow`
+of ``train.arrow`` / ``holdout.arrow`` in a new job dir returns the same frames
+(so callers written for the old layout keep working). Outputs: ``candidates.jsonl`` (one line
 per candidate, flushed as found), ``predictions.arrow``, ``oof.arrow`` (out-of-fold
 predictions on the CV folds, when available), ``model/``,
 ``result.json`` or ``error.json``. Arrow IPC, never pickle: envs differ in numpy.
@@ -36,6 +45,11 @@ TARGET_COL = "__target__"
 FOLD_COL = "__fold__"
 
 
+ROW_COL = "__row__"
+TRAIN_ROWS = "train_rows.arrow"  # per training row: ROW_COL (into the stored features), TARGET_COL, FOLD_COL
+DATA_DIR = "_data"  # in the run store: one directory per data fingerprint (never a run id: ids start alnum)
+FEATURES = "features.arrow"
+DATA_META = "data.json"
 def write_arrow(frame: pd.DataFrame, path: Path) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
@@ -45,10 +59,76 @@ def write_arrow(frame: pd.DataFrame, path: Path) -> None:
 def read_arrow(path: Path) -> pd.DataFrame:
     with pa.memory_map(str(path), "r") as source:
         return ipc.open_file(source).read_all().to_pandas()
+    """An Arrow IPC file as a frame; ``train.arrow`` / ``holdout.arrow`` of a job dir whose rows are
+    referenced from the store (``train_rows.arrow``) are assembled as the old files held them."""
+    path = Path(path)
+    if path.name in (TRAIN, HOLDOUT) and not path.exists() and (path.parent / TRAIN_ROWS).exists():
+        if path.name == HOLDOUT:
+            return read_holdout(path.parent)
+        X, y, folds = read_train(path.parent)
+        X[TARGET_COL] = y
+        X[FOLD_COL] = folds
+        return X
 
 
 def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
+def _take_features(features: Path, rows: np.ndarray) -> pd.DataFrame:
+    """``rows`` of the stored features file, one column at a time from a fresh memory map.
+
+    Each taken column is a new buffer, so the map is closed (its pages leave this
+    process) before the next column; the Arrow columns become pandas one by one
+    (``self_destruct``), so the peak is about one copy of the rows taken.
+    """
+    with pa.memory_map(str(features), "r") as source:
+        schema = ipc.open_file(source).schema
+    idx = pa.array(np.asarray(rows, dtype=np.int64))
+    cols = []
+    for i in range(len(schema)):
+        with pa.memory_map(str(features), "r") as source:
+            reader = ipc.open_file(source)
+            chunks = [reader.get_batch(b).column(i) for b in range(reader.num_record_batches)]
+            col = pa.chunked_array(chunks, type=schema.field(i).type).take(idx)
+            del chunks, reader
+        cols.append(col)
+    table = pa.Table.from_arrays(cols, schema=schema)
+    del cols
+    return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+def _stored(job_dir: Path) -> "tuple[Path, pa.Table]":
+    job = read_json(Path(job_dir) / JOB)
+    ref = job.get("data") or {}
+    features = Path(job_dir).parent / ref.get("path", "")  # the job dir is STORE/RUN_ID, the path is from STORE
+    if not ref.get("path") or not features.is_file():
+        raise FileNotFoundError(f"the job's data {features} is missing from the store (was its directory removed?)")
+    with pa.memory_map(str(Path(job_dir) / TRAIN_ROWS), "r") as source:
+        rows = ipc.open_file(source).read_all()
+    return features, rows
+
+
+def read_train(job_dir: Path) -> "tuple[pd.DataFrame, np.ndarray, np.ndarray]":
+    """The job's training rows: (features with safe names, target, fold ids), either layout."""
+    job_dir = Path(job_dir)
+    if (job_dir / TRAIN).exists():
+        train = read_arrow(job_dir / TRAIN)
+        return train, train.pop(TARGET_COL).to_numpy(), train.pop(FOLD_COL).to_numpy()
+    features, rows = _stored(job_dir)
+    X = _take_features(features, rows.column(ROW_COL).to_numpy())
+    return X, rows.column(TARGET_COL).to_numpy(), rows.column(FOLD_COL).to_numpy().astype(np.int64)
+
+
+def read_holdout(job_dir: Path) -> pd.DataFrame:
+    """The job's hold-out features (safe names, no target), either layout."""
+    job_dir = Path(job_dir)
+    if (job_dir / HOLDOUT).exists():
+        return read_arrow(job_dir / HOLDOUT)
+    features, rows = _stored(job_dir)
+    mask = np.ones(int(read_json(job_dir / JOB)["data"]["n_rows"]), dtype=bool)
+    mask[rows.column(ROW_COL).to_numpy()] = False
+    return _take_features(features, np.flatnonzero(mask))
+
+
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
     tmp.replace(path)
 

@@ -10,12 +10,20 @@ resolved path must stay inside the store) for every lookup. Read-only stores can
 be listed and shown (the index is opened read-only, or the directories are read).
 Artifacts are checked against the sha256 their record holds before they are
 trusted (:meth:`RunStore.check_artifacts`).
+
+Data is stored once per data fingerprint (:func:`store_features`):
+``root/_data/FINGERPRINT/features.SCHEMA.arrow`` (every row, safe column names, no
+target) plus ``data.json`` (its sha256, computed once while it is written). Runs keep a
+reference to it and its hash (``job.json``'s ``data``, ``record.extra["data"]``);
+:meth:`RunStore.delete` removes a run and then only the data no remaining run uses.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -27,6 +35,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..experiment.record import RunRecord
 from ..errors import ArtifactTampered, RunNotFound, StoreError
+from . import jobfiles as jf
 from .jobfiles import sha256_file
 
 DEFAULT_STORE = "automux-runs"
@@ -58,6 +67,69 @@ def atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class _HashingSink:
+    """A write-only file that hashes what passes through it (for ``pa.PythonFile``)."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.sha, self.closed = f, hashlib.sha256(), False
+
+    def write(self, b: Any) -> int:
+        self.sha.update(b)
+        return self.f.write(b)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def store_features(X: Any, safe_names: List[str], fingerprint: str, data_root: Path) -> Dict[str, Any]:
+    """Write ``X`` (renamed to ``safe_names``) once per fingerprint and Arrow schema under ``data_root``.
+
+    Returns the reference a job and a record keep: ``path`` (relative to ``data_root``'s parent,
+    the store root), ``sha256`` of the file, ``fingerprint``, ``n_rows``, ``bytes``, ``reused``.
+    The frame's buffers are handed to Arrow without a pandas copy; the file is hashed while
+    written. Concurrent writers of one fingerprint each write a temp file and rename it.
+    """
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    frame = X.copy(deep=False)
+    frame.columns = list(safe_names)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    del frame
+    schema_id = hashlib.sha256(table.schema.remove_metadata().to_string().encode()).hexdigest()[:12]
+    d = Path(data_root) / fingerprint
+    path, meta_path = d / f"features.{schema_id}.arrow", d / f"{jf.DATA_META}.{schema_id}"
+    rel = str(path.relative_to(Path(data_root).parent))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if path.is_file() and path.stat().st_size == meta["bytes"]:
+            os.utime(path)  # fresh: collect_data leaves it to the run about to name it
+            return dict(meta, path=rel, reused=True)
+    except (OSError, ValueError, KeyError):
+        pass
+    d.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(d), prefix=".features.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            sink = _HashingSink(f)
+            with pa.PythonFile(sink, mode="w") as out, ipc.new_file(out, table.schema) as writer:
+                writer.write_table(table)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    meta = {"fingerprint": fingerprint, "sha256": sink.sha.hexdigest(), "n_rows": int(table.num_rows),
+            "bytes": path.stat().st_size}
+    atomic_write_text(meta_path, json.dumps(meta, sort_keys=True))
+    return dict(meta, path=rel, reused=False)
 
 
 def new_run_id() -> str:
@@ -268,6 +340,57 @@ class RunStore:
             self.set_promoted(record.run_id, self._promoted_on_disk(path))
             n += 1
         return n
+
+    # -- shared data -------------------------------------------------------------------------
+
+    def data_in_use(self) -> Dict[str, List[str]]:
+        """Stored data files (relative paths) -> the runs whose job names them."""
+        out: Dict[str, List[str]] = {}
+        for job in sorted(self.root.glob(f"*/{jf.JOB}")):
+            try:
+                ref = json.loads(job.read_text(encoding="utf-8")).get("data") or {}
+            except (OSError, ValueError):
+                continue
+            if ref.get("path"):
+                out.setdefault(ref["path"], []).append(job.parent.name)
+        return out
+
+    def delete(self, run_id: str, grace_s: float = 600.0) -> List[str]:
+        """Remove a run's directory and its index row, then the stored data no remaining run uses.
+
+        Returns the data files removed (see :meth:`collect_data` for ``grace_s``). Data another
+        run references is never touched.
+        """
+        d = self.run_dir(run_id)
+        if not d.is_dir():
+            raise RunNotFound(f"no run {run_id!r} in the store {self.root} (see `automux runs list`)")
+        shutil.rmtree(d)
+        if (self.root / INDEX).exists():
+            with closing(self._connect()) as con, con:
+                con.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        return self.collect_data(grace_s)
+
+    def collect_data(self, grace_s: float = 600.0) -> List[str]:
+        """Remove stored data files that no run's job references; returns their relative paths.
+
+        A file written or reused in the last ``grace_s`` seconds is kept: a run starting now
+        stores (or reuses) its data just before it writes the job that names it.
+        """
+        used = set(self.data_in_use())
+        removed = []
+        now = datetime.now(timezone.utc).timestamp()
+        for path in sorted((self.root / jf.DATA_DIR).glob("*/features.*.arrow")):
+            rel = str(path.relative_to(self.root))
+            if rel in used or now - path.stat().st_mtime < grace_s:
+                continue
+            schema_id = path.name.split(".")[1]
+            for p in (path, path.parent / f"{jf.DATA_META}.{schema_id}"):
+                if p.exists():
+                    p.unlink()
+            removed.append(rel)
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()
+        return removed
 
     # -- artifacts ---------------------------------------------------------------------------
 
