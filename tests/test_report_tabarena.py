@@ -103,6 +103,8 @@ def test_the_ensemble_is_charged_its_instances_backend_runs():
     assert charged.loc["ensemble", "training_duration"] == pytest.approx(3.0 + 0.05)  # + its selection
     assert charged.loc["ensemble", "predict_duration"] == pytest.approx(0.21)
     assert charged.loc["x", "duration"] == 2.0
+    # a column nobody measured stays unmeasured (no start-up of 0 s made up for the ensemble)
+    assert report_base.charge_ensemble(df.assign(startup=np.nan))["startup"].isna().all()
 
 
 def test_robust_limits_clip_only_a_far_worst_point():

@@ -77,7 +77,9 @@ def charge_ensemble(df: Any) -> Any:
             if c == "training_duration" and own != own:
                 own = df.loc[i, "duration"]  # the ensemble's search is its selection
             members = sums.loc[key, c]
-            own = 0.0 if own != own or own is None else float(own)
+            if (own is None or own != own) and members != members:
+                continue  # nobody measured it (an older results.csv without the column's values)
+            own = 0.0 if own is None or own != own else float(own)
             out.loc[i, c] = (0.0 if members != members else float(members)) + own
     return out
 
