@@ -13,6 +13,10 @@ values), 8 floats with 5 % missing, 2 ints and a binary target, then runs
 everything below it (the worker's group) is sampled every 0.5 s. Reported: the run's
 status and error, the spec's ``memory_mb``, the candidates, wall time, the peaks, and the
 kernel's OOM-kill counter (``/proc/vmstat`` ``oom_kill``) before and after: it must not move.
+On a shared machine the default limit (a share of the whole machine) can be more than what
+other work leaves free: ``--safety-mb`` (default 1024) ends the run's processes when the
+machine's MemAvailable falls below it, and the row says so (``aborted``), rather than let
+the kernel choose what to kill.
 Writes ``OUT/memory_limit.md`` (appends a row per invocation).
 """
 from __future__ import annotations
@@ -64,6 +68,14 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
+def _available_mb() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return float("inf")
+
+
 def _oom_kills() -> int:
     try:
         with open("/proc/vmstat", encoding="ascii") as f:
@@ -78,6 +90,7 @@ def main() -> None:
     ap.add_argument("--backend", default="tpot")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--memory")
+    ap.add_argument("--safety-mb", type=int, default=1024)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "perf" / "results")
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -94,9 +107,17 @@ def main() -> None:
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
         parent_peak = group_peak = 0
+        aborted = ""
         while proc.poll() is None:
             parent_peak = max(parent_peak, _rss_kb(proc.pid))
             group_peak = max(group_peak, sum(_rss_kb(p) for p in processes.descendants(proc.pid)))
+            if _available_mb() < a.safety_mb and not aborted:
+                aborted = f"machine MemAvailable below {a.safety_mb} MB at {time.monotonic() - t0:.0f} s"
+                for pid in [proc.pid] + processes.descendants(proc.pid):
+                    try:
+                        os.kill(pid, 9)
+                    except OSError:
+                        pass
             time.sleep(0.5)
         out, err = proc.communicate()
         wall = time.monotonic() - t0
@@ -104,7 +125,10 @@ def main() -> None:
         try:
             record = json.loads(Path(json.loads(out)["record"]).read_text())
         except (ValueError, KeyError, OSError):
-            raise SystemExit(f"no record (exit {proc.returncode}): {err[-2000:]}")
+            if not aborted:
+                raise SystemExit(f"no record (exit {proc.returncode}): {err[-2000:]}")
+            record = {"spec": {"budget": {}}, "status": "aborted", "candidates": [], "durations": {},
+                      "error": aborted}
     row = {
         "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "rows": a.rows, "backend": a.backend,
         "seconds": a.seconds, "memory": describe(record["spec"]["budget"].get("memory_mb") or 0),
