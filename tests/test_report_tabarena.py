@@ -284,3 +284,28 @@ def test_size_breakdown_uses_the_rows_column_when_results_have_one(tmp_path):
     md = report.render_markdown(ta.tabarena_blocks(tmp_path, df, df, tmp_path / "plots"))
     assert "| framework | < 1k rows (1 data set) | 1k-10k rows (1 data set) | >= 10k rows (1 data set) |" in md
     assert "from the `rows` column" in md and not (tmp_path / ta.SIZES_FILE).exists()
+
+
+@pytest.mark.skipif(not (REALDATA / "results.csv").is_file(), reason="committed results not in this checkout")
+def test_bradley_terry_matches_the_logistic_regression_fit_arena_and_tabarena_use():
+    """Without the virtual ties, our Newton fit is the unpenalised logistic-regression MLE on the battles
+    (a row per ordered pair, +1 / -1 features, weight = wins; a tie half to each side)."""
+    sklearn_lm = pytest.importorskip("sklearn.linear_model")
+    imp = ta.imputed(pd.read_csv(REALDATA / "results.csv"))[0]
+    fws = sorted(imp["framework"].unique())
+    W = ta.win_matrices(imp, fws)[1].sum(axis=0)
+    X, y, w = [], [], []
+    for i in range(len(fws)):
+        for j in range(len(fws)):
+            if i != j and W[i, j] > 0:
+                row = np.zeros(len(fws))
+                row[i], row[j] = 1.0, -1.0
+                X += [row, row]
+                y += [1, 0]
+                w += [W[i, j], 0.0]  # i beat j W[i, j] times (its losses are j's rows)
+    lr = sklearn_lm.LogisticRegression(C=np.inf, fit_intercept=False, tol=1e-10, max_iter=10000)
+    lr.fit(np.array(X), np.array(y), sample_weight=np.array(w) + 1e-12)
+    theta = lr.coef_[0] * 400 / math.log(10)
+    anchor = fws.index("reference")
+    expected = 1000 + theta - theta[anchor]
+    assert ta.bradley_terry(W, anchor, prior=0.0) == pytest.approx(expected, abs=0.5)
