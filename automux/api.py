@@ -45,9 +45,9 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
                test_size: float = DEFAULT_TEST_SIZE, metric: Optional[str] = None, task: Optional[str] = None,
                split: Optional[Dict[str, Any]] = None, grace_s: Optional[float] = None,
                timeout_s: Optional[float] = None, cores: Optional[Union[int, str]] = None,
-               memory: Optional[Union[int, str]] = None,
                drop: Optional[Sequence[str]] = None,
-               drop_missing_target: bool = False) -> Experiment:
+               drop_missing_target: bool = False, startup_timeout_s: Optional[float] = None,
+               memory: Optional[Union[int, str]] = None) -> Experiment:
     """Fix data, split, metric, seeds and budget before any backend runs.
 
     ``timeout_s`` is the wall cap every run has, count budgets included (default
@@ -58,6 +58,9 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
     ``memory`` (``"4G"``, ``"512M"``, ``"all"``, an int of MiB; default 75 % of this machine:
     :data:`automux.core.experiment.memory.DEFAULT_SHARE`) is what the worker's processes may hold,
     recorded in the spec; a run that holds more ends ``failed``, its candidates kept.
+    A seconds budget is search time: the clock starts when the worker is ready (backend imported,
+    its runtime up); ``startup_timeout_s`` caps that start-up (default 120 s:
+    :data:`automux.core.experiment.budget.DEFAULT_STARTUP_TIMEOUT_S`).
     Both are recorded in the spec and applied again by ``verify`` and ``predict``.
     """
     if data is None:
@@ -65,7 +68,7 @@ def experiment(data: DataLike, target: Optional[str] = None, *, budget_trials: O
         raise DataError("no data given: pass a CSV / Parquet path, a bundled source such as sklearn:iris, "
                         "or a pandas DataFrame")
     return prepare(data, target, budget=make_budget(budget_trials, budget_seconds, grace_s, timeout_s, cores,
-                                                      memory=memory),
+                                                      startup_timeout_s=startup_timeout_s, memory=memory),
                    seed=seed,
                    folds=folds, test_size=test_size, metric=metric, task=task, split=split, drop=drop,
                    drop_missing_target=drop_missing_target)
@@ -107,7 +110,7 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
 
     ``experiment_args`` are those of :func:`experiment` (budget_trials,
     budget_seconds, seed, folds, test_size, metric, task, split, grace_s, timeout_s, cores, drop,
-    drop_missing_target).
+    drop_missing_target, startup_timeout_s).
 
     Raises:
         DataError, SpecError, BackendNotFound, BackendUnavailable: bad input.
@@ -147,14 +150,16 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
             options: Optional[Dict[str, Dict[str, Any]]] = None, store: Union[str, RunStore, None] = None,
             inline: bool = False, progress: Optional[ProgressFn] = None, readiness: bool = True,
             build: bool = True, jobs: int = 1, executor: str = "local", scheduler: Optional[str] = None,
-            **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
+            oof: bool = False, **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
     """The same spec on several backends; returns the spec and the leaderboard (best first).
 
     ``options`` maps a backend name to its options. Every backend is checked
     before any runs, so a typo fails fast. ``jobs`` runs that many backends side
     by side; ``executor="dask"`` with ``scheduler="tcp://HOST:PORT"`` sends each
     backend's run to an existing Dask cluster (see :mod:`automux.compare_runs`);
-    the records are the same as a sequential compare's.
+    the records are the same as a sequential compare's. ``oof=True`` (``compare
+    --ensemble``) has each run refit its chosen candidate per fold after its search,
+    outside its budget, where the backend gives no out-of-fold predictions itself.
     """
     if not backends:
         raise SpecError("no backends given: pass --backends A,B,...")
@@ -177,7 +182,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     from .compare_runs import run_all
 
     records = run_all(exp, adapters, store=the_store, options=dict(options or {}), jobs=jobs, executor=executor,
-                      scheduler=scheduler, inline=inline, progress=progress, build=build, **governed)
+                      scheduler=scheduler, inline=inline, progress=progress, build=build, oof=oof, **governed)
     return exp.spec, leaderboard(records)
 
 

@@ -52,7 +52,7 @@ def test_a_backend_without_oof_or_source_says_why(store, fakes_on_path):
     from fake_oof_adapters import FakeNoSourceAdapter
 
     exp = automux.experiment("sklearn:breast_cancer", "target", budget_trials=2, seed=1)
-    rec = execute(exp, FakeNoSourceAdapter(), store=store)
+    rec = execute(exp, FakeNoSourceAdapter(), store=store, oof=True)  # issue 22: a refit only when asked
     assert rec.status == "ok"
     assert rec.extra["oof"]["available"] is False
     assert "no candidate_source" in rec.extra["oof"]["reason"]
@@ -105,7 +105,7 @@ def test_the_worker_refits_a_candidate_source_per_fold(store, fakes_on_path):
     from fake_oof_adapters import FakeSourceAdapter
 
     exp = automux.experiment("sklearn:iris", "target", budget_trials=2, seed=2)
-    rec = execute(exp, FakeSourceAdapter(), store=store)
+    rec = execute(exp, FakeSourceAdapter(), store=store, oof=True)  # issue 22: a refit only when asked
     info = rec.extra["oof"]
     assert rec.status == "ok" and info["available"] and info["source"] == "refit", info
     assert info["reproduces_fold_scores"] is True  # a prior per fold: the very predictions the search scored
@@ -120,7 +120,7 @@ def test_no_oof_refit_when_it_would_overrun_the_hard_stop(store, fakes_on_path):
     from fake_oof_adapters import FakeSourceAdapter
 
     exp = automux.experiment("sklearn:iris", "target", budget_trials=2, seed=2, timeout_s=60)
-    rec = execute(exp, FakeSourceAdapter(), store=store, options={"fit_time_s": 1e6})
+    rec = execute(exp, FakeSourceAdapter(), store=store, options={"fit_time_s": 1e6}, oof=True)
     assert rec.status == "ok"
     assert rec.extra["oof"]["available"] is False and "no time left" in rec.extra["oof"]["reason"]
 
@@ -129,6 +129,6 @@ def test_a_failing_refit_is_a_reason_never_a_failed_run(store, fakes_on_path):
     from fake_oof_adapters import FakeBrokenSourceAdapter
 
     exp = automux.experiment("sklearn:iris", "target", budget_trials=2, seed=2)
-    rec = execute(exp, FakeBrokenSourceAdapter(), store=store)
+    rec = execute(exp, FakeBrokenSourceAdapter(), store=store, oof=True)
     assert rec.status == "ok" and rec.extra["oof"]["available"] is False
     assert "broken on purpose" in rec.extra["oof"]["reason"]

@@ -59,12 +59,6 @@ class ReferenceAdapter(PickledModel, Adapter):
                               import_names=("sklearn",), extra="sklearn")
 
     def start_up(self, task: SearchTask) -> Dict[str, Any]:
-        """Import scikit-learn's estimators and pipeline parts outside the seconds budget (issue 22)."""
-        import sklearn.compose, sklearn.dummy, sklearn.ensemble, sklearn.impute  # noqa: F401,E401
-        import sklearn.linear_model, sklearn.pipeline, sklearn.preprocessing  # noqa: F401,E401
-        return {}
-
-    def start_up(self, task: SearchTask) -> Dict[str, Any]:
         """Import the scikit-learn pieces the search uses before the budget clock starts."""
         t0 = time.monotonic()
         import sklearn.compose  # noqa: F401

@@ -57,6 +57,17 @@ def build_experiment(cell: Cell) -> Any:
                    metric=cell.dataset.metric, split=split)
 
 
+def suite_has_ensemble(out: Path) -> bool:
+    """Whether the bench in ``out`` has an ensemble row (``OUT/suite.json``): its cells then ask for
+    out-of-fold predictions (a refit outside the budget where the backend gives none from its search)."""
+    import json
+
+    try:
+        return bool(json.loads((out / "suite.json").read_text(encoding="utf-8")).get("ensemble"))
+    except (OSError, ValueError):
+        return False
+
+
 def _import_names(backend: str) -> Tuple[str, ...]:
     try:
         from ..core.registry import get_adapter
@@ -104,7 +115,7 @@ def run_cell(cell: Union[Cell, Dict[str, Any]], out_dir: Union[str, Path], mode:
         from ..core.run.execute import execute
 
         record = execute(exp, cell.backend.name, options=dict(cell.backend.options), store=RunStore(out / RUNS_DIR),
-                         extra={"bench_cell": cell.cell_id})
+                         extra={"bench_cell": cell.cell_id}, oof=suite_has_ensemble(out))
         finished_ok = record.status == "ok"
         row = row_from_record(cell, record, mode, _import_names(cell.backend.name))
         extra["declared_deterministic"] = record.determinism.get("declared_deterministic")

@@ -15,8 +15,11 @@ AMLB conventions followed (``amlb/results.py``, ``TaskResult.compute_score``):
 
 Automux's columns after AMLB's: ``spec_id``, ``predictions_sha256``, ``status``
 (ok / failed / timeout / crashed), ``budget_overrun_s`` (``max(0, duration -
-budget seconds)``, empty for a trial-only budget), then ``cell_id``, ``repeat``
-and ``run_id`` to find the run record.
+start-up - budget seconds)``: start-up is outside a seconds budget; empty for a
+trial-only budget), then ``cell_id``, ``repeat`` and ``run_id`` to find the run
+record, ``degenerate``, and ``startup`` (seconds from the worker's launch to
+ready: interpreter, backend imports, its runtime; the record's
+``durations.startup``, outside the budget).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ AMLB_COLUMNS = ["id", "task", "framework", "constraint", "fold", "type", "result
                 "params", "app_version", "utc", "duration", "training_duration", "predict_duration",
                 "models_count", "seed", "info"]
 AUTOMUX_COLUMNS = ["spec_id", "predictions_sha256", "status", "budget_overrun_s", "cell_id", "repeat", "run_id",
-                   "degenerate"]
+                   "degenerate", "startup"]
 COLUMNS = AMLB_COLUMNS + AUTOMUX_COLUMNS
 RESULTS_FILE = "results.csv"
 CELLS_DIR = "cells"
@@ -81,11 +84,12 @@ def backend_version(import_names: Iterable[str], env: Dict[str, Any], fallback: 
     return packages.get(fallback.lower(), "")
 
 
-def overrun(duration: Optional[float], seconds: Optional[float]) -> Optional[float]:
-    """``max(0, duration - seconds)``; None when either is unknown (trial-only budgets)."""
+def overrun(duration: Optional[float], seconds: Optional[float], startup: Optional[float] = None) -> Optional[float]:
+    """``max(0, duration - startup - seconds)`` (start-up is outside a seconds budget; 0 when unknown);
+    None when the duration or the seconds are unknown (trial-only budgets)."""
     if duration is None or seconds is None:
         return None
-    return max(0.0, float(duration) - float(seconds))
+    return max(0.0, float(duration) - float(startup or 0.0) - float(seconds))
 
 
 def base_row(cell: Any, mode: str, task: Optional[str]) -> Dict[str, Any]:
@@ -98,7 +102,7 @@ def base_row(cell: Any, mode: str, task: Optional[str]) -> Dict[str, Any]:
         "app_version": f"automux {__version__}", "utc": amlb_utc(), "duration": None, "training_duration": None,
         "predict_duration": None, "models_count": None, "seed": cell.seed, "info": "", "spec_id": "",
         "predictions_sha256": "", "status": "failed", "budget_overrun_s": None, "cell_id": cell.cell_id,
-        "repeat": cell.repeat, "run_id": "",
+        "repeat": cell.repeat, "run_id": "", "startup": None,
     }
 
 
@@ -108,14 +112,15 @@ def row_from_record(cell: Any, record: Any, mode: str, import_names: Iterable[st
     row = base_row(cell, mode, task)
     metric_col, result = amlb_result(record.metric, task, record.score if record.status == "ok" else None)
     duration = record.durations.get("total")
+    startup = record.durations.get("startup")
     row.update({
         "result": result, "metric": metric_col, "version": backend_version(import_names, record.env, cell.backend.name),
         "utc": amlb_utc(record.created_utc), "duration": duration,
         "training_duration": record.durations.get("search"), "predict_duration": record.durations.get("predict"),
         "models_count": len(record.candidates), "info": "" if record.status == "ok" else (record.error or record.status),
         "spec_id": record.spec_id, "predictions_sha256": record.predictions_sha256 or "", "status": record.status,
-        "budget_overrun_s": overrun(duration, cell.constraint.seconds), "run_id": record.run_id,
-        "degenerate": bool((record.extra or {}).get("degenerate")),
+        "budget_overrun_s": overrun(duration, cell.constraint.seconds, startup), "run_id": record.run_id,
+        "degenerate": bool((record.extra or {}).get("degenerate")), "startup": startup,
     })
     for name, value in (record.scores or {}).items():
         row[amlb_metric_name(name, task)] = value

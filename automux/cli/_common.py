@@ -89,8 +89,8 @@ def add_split(p: argparse.ArgumentParser) -> None:
 
 
 def add_budget(p: argparse.ArgumentParser) -> None:
-    """``--budget-trials``, ``--budget-seconds``, ``--grace``, ``--timeout``."""
-    from ..core.experiment.budget import DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S
+    """``--budget-trials``, ``--budget-seconds``, ``--grace``, ``--timeout``, ``--startup-timeout``."""
+    from ..core.experiment.budget import DEFAULT_GRACE_S, DEFAULT_STARTUP_TIMEOUT_S, DEFAULT_TIMEOUT_S
 
     p.add_argument("--budget-trials", type=int, help="number of candidates (deterministic runs possible)")
     p.add_argument("--budget-seconds", type=float, help="wall seconds for the search")
@@ -99,6 +99,9 @@ def add_budget(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float,
                    help=f"wall cap of every run, count budgets included (default {DEFAULT_TIMEOUT_S:g} s); "
                         "a capped run keeps its candidates with status timeout")
+    p.add_argument("--startup-timeout", type=float,
+                   help=f"seconds the worker may take to get ready (backend imports, a JVM or Dask cluster up) "
+                        f"before the budget clock starts; not search time (default {DEFAULT_STARTUP_TIMEOUT_S:g})")
     p.add_argument("--cores", help="cores every backend may use: a number or `all` (default 1: repeatable runs)")
     p.add_argument("--memory", help="memory the worker's processes may hold, e.g. 4G or 512M, or `all` (default 75%% "
                                     "of this machine); past it the run ends failed, its candidates kept")

@@ -76,7 +76,7 @@ def add_parser(sub: Any) -> None:
 def _experiment_args(a: argparse.Namespace) -> Dict[str, Any]:
     return dict(budget_trials=a.budget_trials, budget_seconds=a.budget_seconds, seed=a.seed, folds=a.folds,
                 test_size=a.test_size, metric=a.metric, task=a.task, grace_s=a.grace, timeout_s=a.timeout, cores=a.cores,
-                memory=a.memory,
+                startup_timeout_s=a.startup_timeout, memory=a.memory,
                 drop=a.drop or None, drop_missing_target=a.drop_missing_target,
                 readiness=not a.no_check, build=not a.no_build)
 
@@ -159,7 +159,8 @@ def cmd_compare(a: argparse.Namespace, store: Any) -> int:
     opts = _options(a.option)
     spec, records = automux.compare(a.data, a.target, names, options={n: opts for n in names}, store=store,
                                     inline=a.inline, progress=Progress(), jobs=a.jobs, executor=a.executor,
-                                    scheduler=a.scheduler, **_experiment_args(a))
+                                    scheduler=a.scheduler, oof=bool(getattr(a, "ensemble", False)),
+                                    **_experiment_args(a))
     # -- issue 16: compare --ensemble (automux.governance.ensemble) --
     ens, ens_note = None, None
     if getattr(a, "ensemble", False):

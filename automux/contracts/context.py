@@ -175,7 +175,8 @@ class ContractContext:
         previous = {k: os.environ.get(k) for k in variables}
         os.environ.update(variables)
         try:
-            record = execute(exp, self.adapter, store=self.store, options=dict(self.config.options))
+            # oof=True: the out-of-fold check needs them (a refit outside the budget where the adapter gives none)
+            record = execute(exp, self.adapter, store=self.store, options=dict(self.config.options), oof=True)
         finally:
             for k, v in previous.items():
                 if v is None:

@@ -383,8 +383,11 @@ class Adapter:
         The worker calls this once, before ``search``, and times it as ``durations.startup``: it is
         bounded by the spec's start-up cap, not by the seconds budget, which starts when this returns
         (as native use and TabArena leave warm-up untimed). Returns facts for the record (for
-        example ``{"warm": True}`` when a runtime was reused). The default imports nothing.
+        example ``{"warm": True}`` when a runtime was reused). The default imports the modules the
+        adapter's environment declares (``environment.import_names``), so their import is not search time.
         """
+        for name in self.environment.import_names:
+            importlib.import_module(name)
         return {}
 
     def shut_down(self) -> None:

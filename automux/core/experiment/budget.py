@@ -7,9 +7,12 @@ from typing import Any, Dict, Optional
 
 from ..errors import SpecError
 
-#: Seconds the parent waits past ``seconds`` before it terminates the worker:
-#: it covers interpreter start-up, backend imports, the final fit and predict.
+#: Seconds the parent waits past the budget cap before it terminates the worker:
+#: it covers the final fit, save and predict (start-up has its own cap, below).
 DEFAULT_GRACE_S = 15.0
+#: Seconds a worker may take from launch to ready (``--startup-timeout``): interpreter start, backend
+#: imports, reading the job data, the adapter's ``start_up`` (a JVM, a Dask cluster). Not search time.
+DEFAULT_STARTUP_TIMEOUT_S = 120.0
 #: The wall cap every run has, count budgets included (``--timeout``): one hour unless the user says otherwise.
 DEFAULT_TIMEOUT_S = 3600.0
 #: Cores a run gets unless the user says otherwise: one, so that runs repeat bit for bit by default
@@ -37,6 +40,14 @@ class Budget:
     ``memory_mb`` is part of the experiment too: each backend's own memory knob
     gets it and the parent ends the worker's process group when it holds more
     (status ``failed``, "memory limit of N GB exceeded", candidates kept).
+
+    What a budget covers: search time only. The clock starts when the worker is
+    ready (interpreter up, backend imported, its runtime started: the adapter's
+    ``start_up``); getting ready is timed apart (``durations.startup``) and bounded
+    by ``startup_timeout_s``. The parent's hard stop is: before ready, launch +
+    ``startup_timeout_s``; after, clock start + ``cap_s`` + ``grace_s``.
+    ``startup_timeout_s`` enters the spec's JSON (and so its id) only when it
+    differs from the default, so specs written before it existed keep their ids.
     """
 
     trials: Optional[int] = None
@@ -45,6 +56,8 @@ class Budget:
     timeout_s: float = DEFAULT_TIMEOUT_S
     #: Cores the backend may use (``--cores``): every backend's own knob and the thread variables get it.
     cores: int = DEFAULT_CORES
+    #: Seconds from launch until the worker is ready and the budget clock starts (``--startup-timeout``).
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
     #: Memory the worker's whole process group may use, in MiB (``--memory``), enforced by the parent; None in
     #: records made before memory was part of the spec (left out of their JSON, so their spec ids stay).
     memory_mb: Optional[int] = None
@@ -56,7 +69,7 @@ class Budget:
                                         or self.trials <= 0):
             raise SpecError(f"budget of {self.trials!r} trials: the trial budget must be a positive integer")
         for flag, value in (("--budget-seconds", self.seconds), ("--grace", self.grace_s),
-                            ("--timeout", self.timeout_s)):
+                            ("--timeout", self.timeout_s), ("--startup-timeout", self.startup_timeout_s)):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -72,6 +85,9 @@ class Budget:
             raise SpecError(f"--memory {self.memory_mb!r} MiB: give a size such as 512M or 4G, or `all`")
         if not self.timeout_s > 0:
             raise SpecError(f"--timeout {self.timeout_s!r}: the wall cap must be a positive number of seconds")
+        if not self.startup_timeout_s > 0:
+            raise SpecError(f"--startup-timeout {self.startup_timeout_s!r}: the start-up cap must be a positive "
+                            "number of seconds")
 
     @property
     def mode(self) -> str:
@@ -85,7 +101,7 @@ class Budget:
 
     @property
     def deadline_s(self) -> float:
-        """Hard wall limit the parent enforces: the cap plus the grace (count budgets too)."""
+        """Hard wall limit the parent enforces once the clock started: the cap plus the grace (count budgets too)."""
         return self.cap_s + self.grace_s
 
     @property
@@ -96,6 +112,8 @@ class Budget:
 
     def to_json(self) -> Dict[str, Any]:
         d = dict(asdict(self), candidate_limit_s=self.candidate_limit_s)
+        if d["startup_timeout_s"] == DEFAULT_STARTUP_TIMEOUT_S:
+            del d["startup_timeout_s"]  # the default is implied: older specs keep their ids
         if d["memory_mb"] is None:
             del d["memory_mb"]  # a record from before --memory: its spec id stays
         return d

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 import pandas as pd
 
-from .budget import DEFAULT_CORES, DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Budget
+from .budget import DEFAULT_CORES, DEFAULT_GRACE_S, DEFAULT_STARTUP_TIMEOUT_S, DEFAULT_TIMEOUT_S, Budget
 from .data import Dataset, load_data
 from .memory import resolve_memory
 from .metrics import DEFAULT_METRIC, get_metric
@@ -30,7 +30,8 @@ class Experiment:
 
 def make_budget(trials: Optional[int] = None, seconds: Optional[float] = None,
                 grace_s: Optional[float] = None, timeout_s: Optional[float] = None,
-                cores: Optional[Union[int, str]] = None, memory: Optional[Union[int, str]] = None) -> Budget:
+                cores: Optional[Union[int, str]] = None, startup_timeout_s: Optional[float] = None,
+                memory: Optional[Union[int, str]] = None) -> Budget:
     """A :class:`Budget` with the stated defaults for what is None (grace 15 s, wall cap one hour, one core).
 
     ``cores="all"`` means every core of this machine (``os.cpu_count()``), recorded as that number.
@@ -39,6 +40,7 @@ def make_budget(trials: Optional[int] = None, seconds: Optional[float] = None,
     """
     return Budget(trials=trials, seconds=seconds, grace_s=DEFAULT_GRACE_S if grace_s is None else grace_s,
                   timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s, cores=resolve_cores(cores),
+                  startup_timeout_s=DEFAULT_STARTUP_TIMEOUT_S if startup_timeout_s is None else startup_timeout_s,
                   memory_mb=resolve_memory(memory))
 
 

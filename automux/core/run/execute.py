@@ -107,11 +107,16 @@ def _validate_predictions(exp: Experiment, pred: np.ndarray) -> Optional[str]:
 def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[Dict[str, Any]] = None,
             store: Optional[RunStore] = None, inline: bool = False, progress: Optional[ProgressFn] = None,
             extra: Optional[Dict[str, Any]] = None, build: bool = True,
-            finalize: Optional[Callable[[RunRecord], Dict[str, Any]]] = None) -> RunRecord:
+            finalize: Optional[Callable[[RunRecord], Dict[str, Any]]] = None, oof: bool = False) -> RunRecord:
     """Run ``exp`` on one backend and store its record, whatever the outcome.
 
     An adapter with its own environment runs in it (built first unless ``build``
     is False, then checked by a handshake: see ``automux.core.env.build``).
+
+    ``oof``: when the adapter's search gives no out-of-fold predictions, refit the
+    chosen candidate per fold after the search, outside its budget (for an
+    ensemble: ``compare --ensemble``, a bench ensemble row); recorded as
+    ``durations.oof_refit`` and ``extra["oof"]["source"] == "refit"``.
 
     ``finalize(record)`` returns entries merged into ``record.extra`` before the
     record is stored and the finished / failed hooks fire (e.g. the gain over the
@@ -137,6 +142,9 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     progress = progress or (lambda event, info: None)
     run_id, job_dir = store.new_run_dir()
     names = _write_job(exp, adapter, options, job_dir)
+    if oof:  # issue 22: a refit only when something needs the out-of-fold predictions
+        job = jf.read_json(job_dir / jf.JOB)
+        jf.write_json(job_dir / jf.JOB, dict(job, oof=True))
     atomic_write_text(job_dir / "spec.json", json.dumps(exp.spec.to_json(), indent=2, sort_keys=True))
     atomic_write_text(job_dir / "split.json", json.dumps(exp.split.to_json()))
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -152,7 +160,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         if inline:
             out: Outcome = run_inline(job_dir, on_candidate=on_candidate)
         else:
-            out = run_worker(job_dir, python=worker.python, deadline_s=exp.spec.budget.deadline_s,
+            out = run_worker(job_dir, python=worker.python, budget=exp.spec.budget,
                              seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra,
                              cores=exp.spec.budget.cores)
     except KeyboardInterrupt as e:  # before the worker started, or in a candidate hook: still a record
@@ -181,7 +189,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     record = RunRecord(
         run_id=run_id, spec_id=exp.spec.spec_id, spec=exp.spec, backend=adapter.name,
         backend_options=redact_options(options), status=status, created_utc=created,
-        durations={"total": total, "search": result.get("search_s"), "predict": result.get("predict_s")},
+        durations={"total": total, "search": result.get("search_s"), "predict": result.get("predict_s"),
+                   "startup": (out.startup or {}).get("startup_s"), "oof_refit": result.get("oof_refit_s")},
         candidates=_user_names(out.candidates, names), chosen=result.get("chosen"), metric=exp.spec.metric,
         score=scores.get(exp.spec.metric), scores=scores, predictions_sha256=sha,
         determinism={"budget_mode": mode, "declared_deterministic": declared,
@@ -196,6 +205,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
                                   "safe": names["safe"]},
                    search_info=result.get("info") or {},
                    data=jf.read_json(job_dir / jf.JOB).get("data"),  # issue 22: the stored features (path, sha256)
+                   # issue 22: launch to ready (outside the seconds budget) and what the adapter's start_up said
+                   startup={k: (out.startup or {}).get(k) for k in ("startup_s", "hook_s", "facts")},
                    # issue 16 (ensembles): the chosen candidate's out-of-fold predictions, see automux.core.run.oof
                    oof=result.get("oof") or {"available": False, "source": None,
                                              "reason": "the worker reported no out-of-fold predictions"

@@ -38,18 +38,20 @@ CANDIDATES = "candidates.jsonl"
 PREDICTIONS = "predictions.arrow"
 OOF = "oof.arrow"  # the chosen candidate's out-of-fold predictions on train.arrow's rows (when available)
 RESULT = "result.json"
+STARTED = "started.json"  # the worker is ready: when its budget clock started, start-up seconds and facts
+OOF_REFIT = "oof_refit.json"  # the worker started an out-of-fold refit (outside the budget): when, its cap
 ERROR = "error.json"
 LOG = "worker.log"
 MODEL_DIR = "model"
 TARGET_COL = "__target__"
 FOLD_COL = "__fold__"
-
-
 ROW_COL = "__row__"
 TRAIN_ROWS = "train_rows.arrow"  # per training row: ROW_COL (into the stored features), TARGET_COL, FOLD_COL
 DATA_DIR = "_data"  # in the run store: one directory per data fingerprint (never a run id: ids start alnum)
 FEATURES = "features.arrow"
 DATA_META = "data.json"
+
+
 def write_arrow(frame: pd.DataFrame, path: Path) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
@@ -57,8 +59,6 @@ def write_arrow(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_arrow(path: Path) -> pd.DataFrame:
-    with pa.memory_map(str(path), "r") as source:
-        return ipc.open_file(source).read_all().to_pandas()
     """An Arrow IPC file as a frame; ``train.arrow`` / ``holdout.arrow`` of a job dir whose rows are
     referenced from the store (``train_rows.arrow``) are assembled as the old files held them."""
     path = Path(path)
@@ -69,10 +69,10 @@ def read_arrow(path: Path) -> pd.DataFrame:
         X[TARGET_COL] = y
         X[FOLD_COL] = folds
         return X
+    with pa.memory_map(str(path), "r") as source:
+        return ipc.open_file(source).read_all().to_pandas()
 
 
-def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
 def _take_features(features: Path, rows: np.ndarray) -> pd.DataFrame:
     """``rows`` of the stored features file, one column at a time from a fresh memory map.
 
@@ -129,6 +129,8 @@ def read_holdout(job_dir: Path) -> pd.DataFrame:
     return _take_features(features, np.flatnonzero(mask))
 
 
+def write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
     tmp.replace(path)
 

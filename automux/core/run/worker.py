@@ -3,10 +3,13 @@
 ``job.json`` names the job's ``kind``:
 
 - ``search`` (the default): seed ``random`` and numpy from the spec, import the
-  adapter by module and class (no entry-point scan), stream candidates to the
-  job dir, save the model, predict the hold-out features, write the chosen
-  candidate's out-of-fold predictions (``oof.arrow``, when available: see
-  :mod:`automux.core.run.oof`), write ``result.json``;
+  adapter by module and class (no entry-point scan), read the data, call the
+  adapter's ``start_up``, start the budget clock (``started.json``: a seconds
+  budget is search time only), stream candidates to the job dir, save the
+  model, predict the hold-out features, ``shut_down``, write the chosen
+  candidate's out-of-fold predictions (``oof.arrow``, when the adapter gave
+  them or the job asked for a refit: see :func:`write_oof`), write
+  ``result.json`` last (atomically: the parent treats the job as done then);
 - ``predict``: load a saved model (``model_dir``) and predict ``input`` (default
   ``input.arrow`` in the job dir) into ``output`` (default ``predictions.arrow``):
   ``automux predict`` and the contracts' save/load probe.
@@ -59,63 +62,95 @@ def _log(msg: str) -> None:
 def run_job(job_dir: Path, adapter: Optional[Adapter] = None) -> Dict[str, Any]:
     """Run the job in ``job_dir`` in this process; returns what it wrote to result.json.
 
-    Exceptions from the adapter propagate (``main`` turns them into error.json).
+    Order: load the adapter and the data, ``adapter.start_up`` (timed, outside the
+    budget), then the budget clock starts (``started.json`` tells the parent), then
+    search, save, predict, ``adapter.shut_down`` (always), the out-of-fold
+    predictions (:func:`write_oof`), and ``result.json`` last. Exceptions from the
+    adapter propagate (``main`` turns them into error.json).
     """
     job = jf.read_json(job_dir / jf.JOB)
     seed_everything(job["seeds"])
     adapter = adapter or load_adapter(job["adapter"])
-    train = jf.read_arrow(job_dir / jf.TRAIN)
-    y = train.pop(jf.TARGET_COL).to_numpy()
-    fold_ids = train.pop(jf.FOLD_COL).to_numpy()
+    train, y, fold_ids = jf.read_train(job_dir)  # either job layout (rows referenced from the store, or a file)
     folds = []
     for k in range(int(fold_ids.max()) + 1):
         folds.append((np.flatnonzero(fold_ids != k), np.flatnonzero(fold_ids == k)))
     budget = Budget.from_json(job["budget"])
-    deadline = None
-    if budget.seconds is not None:
-        elapsed = time.time() - job["launched_at"]
-        deadline = time.monotonic() + budget.seconds - elapsed
     workdir = job_dir / "scratch"
     workdir.mkdir(exist_ok=True)
     task = SearchTask(
         X=train, y=y, task=job["task"], classes=job["classes"], folds=folds,
         metric=get_metric(job["metric"], job["task"]), seed=int(job["seed"]), budget=budget,
-        options=job.get("options") or {}, workdir=workdir, deadline=deadline,
+        options=job.get("options") or {}, workdir=workdir, deadline=None,
         report=lambda c: jf.append_candidate(job_dir, c), log=_log,
         memory_mb=getattr(budget, "memory_mb", None),  # the spec's --memory, for the backend's own knob
     )
     adapter.validate(task)
-    _log(f"search: {adapter.name} on {len(train)} rows, {len(folds)} folds, budget {budget.to_json()}")
-    t0 = time.monotonic()
-    result = adapter.search(task)
-    search_s = time.monotonic() - t0
-    model_dir = job_dir / jf.MODEL_DIR
-    model_dir.mkdir(exist_ok=True)
-    adapter.save(result.model, model_dir)
-    holdout = jf.read_arrow(job_dir / jf.HOLDOUT)
-    t1 = time.monotonic()
-    pred = adapter.predict(result.model, holdout)
-    predict_s = time.monotonic() - t1
-    jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.PREDICTIONS)
+    try:
+        startup = start_clock(job_dir, job, adapter, task)
+        _log(f"search: {adapter.name} on {len(train)} rows, {len(folds)} folds, budget {budget.to_json()} "
+             f"(start-up {startup['startup_s']:.2f}s, outside the budget)")
+        t0 = time.monotonic()
+        result = adapter.search(task)
+        search_s = time.monotonic() - t0
+        model_dir = job_dir / jf.MODEL_DIR
+        model_dir.mkdir(exist_ok=True)
+        adapter.save(result.model, model_dir)
+        holdout = jf.read_holdout(job_dir)
+        t1 = time.monotonic()
+        pred = adapter.predict(result.model, holdout)
+        predict_s = time.monotonic() - t1
+        jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.PREDICTIONS)
+    finally:
+        adapter.shut_down()
     oof_info = write_oof(job_dir, job, adapter, result, task, budget)
     out = {"chosen": result.chosen, "search_s": search_s, "predict_s": predict_s, "oof": oof_info,
-           "info": result.info, "env": describe_env(), "n_candidates": len(task.candidates)}
+           "oof_refit_s": oof_info.get("seconds") if oof_info.get("source") == "refit" else None,
+           "startup": startup, "info": result.info, "env": describe_env(), "n_candidates": len(task.candidates)}
     jf.write_json(job_dir / jf.RESULT, out)
     _log(f"done: {len(task.candidates)} candidates, search {search_s:.2f}s, predict {predict_s:.3f}s")
     return out
+
+
+def start_clock(job_dir: Path, job: Dict[str, Any], adapter: Adapter, task: SearchTask) -> Dict[str, Any]:
+    """Call ``adapter.start_up(task)``, then start the budget clock (``task.deadline``); write ``started.json``.
+
+    Returns (and writes) ``clock_started_at`` (wall time), ``startup_s`` (launch to ready: interpreter,
+    imports, job data, the hook; from the job's ``launched_at`` when set), ``hook_s`` (the hook alone)
+    and ``facts`` (what the hook returned, e.g. ``{"warm": True}``). The parent moves its hard stop on it.
+    """
+    t0 = time.monotonic()
+    facts = adapter.start_up(task) or {}
+    hook_s = time.monotonic() - t0
+    if task.budget.seconds is not None:
+        task.deadline = time.monotonic() + task.budget.seconds
+    now = time.time()
+    launched = job.get("launched_at")
+    startup = {"clock_started_at": now, "hook_s": round(hook_s, 4), "facts": dict(facts),
+               "startup_s": round(max(0.0, now - launched) if launched is not None else hook_s, 4)}
+    jf.write_json(job_dir / jf.STARTED, startup)
+    return startup
 
 
 def write_oof(job_dir: Path, job: Dict[str, Any], adapter: Adapter, result: Any, task: SearchTask,
               budget: Budget) -> Dict[str, Any]:
     """``oof.arrow``: the chosen candidate's out-of-fold predictions, when available (:mod:`.oof`); their info.
 
-    The refit must end before ``oof.hard_stop_s`` after launch: the budget cap plus at most half the grace,
-    leaving ``oof.GRACE_KEPT_S`` of it (the parent kills the worker at the cap plus the grace).
+    The adapter's own (``SearchResult.oof``, from the search's fold fits) are always written: they
+    cost nothing. A per-fold refit happens only when the job asks for it (``job["oof"]`` true:
+    ``compare --ensemble``, a bench with an ensemble row, the contracts' oof check), after the search
+    and outside its budget: announced in ``oof_refit.json`` (the parent's hard stop becomes its start
+    + ``budget.cap_s`` + the grace) and bounded by ``budget.cap_s`` itself.
     """
-    if job.get("oof", True) is False:
-        return {"available": False, "source": None, "reason": "out-of-fold predictions were not asked for"}
-    hard_stop = time.monotonic() + (job["launched_at"] + oof_mod.hard_stop_s(budget) - time.time()) \
-        if job.get("launched_at") is not None else None
+    if getattr(result, "oof", None) is None and not job.get("oof"):
+        return {"available": False, "source": None,
+                "reason": f"{adapter.name} gives no out-of-fold predictions from its search, and this run did not "
+                          "ask for a refit (compare --ensemble and bench suites with an ensemble row do: re-run it "
+                          "that way)"}
+    hard_stop = None
+    if getattr(result, "oof", None) is None:
+        jf.write_json(job_dir / jf.OOF_REFIT, {"started_at": time.time(), "cap_s": budget.cap_s})
+        hard_stop = time.monotonic() + budget.cap_s
     pred, info = oof_mod.compute(adapter, result, task, hard_stop=hard_stop)
     if pred is not None:
         jf.write_arrow(jf.predictions_frame(pred, job["task"]), job_dir / jf.OOF)
