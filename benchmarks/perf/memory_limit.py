@@ -139,6 +139,7 @@ def main() -> None:
         "error": (record.get("error") or "").replace("|", "/")[:160], "exit": proc.returncode,
     }
     print(json.dumps(row, indent=1))
+    print("record log tail:\n" + (record.get("log") or "")[-3000:])
     a.out.mkdir(parents=True, exist_ok=True)
     md = a.out / "memory_limit.md"
     if not md.exists():
