@@ -56,9 +56,12 @@ def preprocessor(X: pd.DataFrame) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    cats: List[str] = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    nums = [c for c in X.columns if c not in cats]
-    missing = set(X.columns[X.isna().to_numpy().any(axis=0)]) if len(X.columns) else set()
+    isna = X.isna().to_numpy()
+    missing = set(X.columns[isna.any(axis=0)]) if len(X.columns) else set()
+    # Columns with no value at all are dropped, as the imputers of impute-everything drop them.
+    empty = set(X.columns[isna.all(axis=0)]) if len(X) and len(X.columns) else set()
+    cats: List[str] = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype) and c not in empty]
+    nums = [c for c in X.columns if c not in cats and c not in empty]
 
     def num_step(gaps: bool) -> Any:
         return make_pipeline(SimpleImputer(strategy="median"), StandardScaler()) if gaps else \
