@@ -213,3 +213,31 @@ def test_runs_made_before_the_variable_was_set_are_exported_by_the_cli(tmp_path,
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     none = run_cli("--store", str(store), "runs", "export-mlflow", env={mlflow_export.ENV_URI: ""})
     assert none.returncode == 2 and "--tracking-uri" in none.stderr
+
+
+def test_ensembles_and_verify_reruns_are_exported(tracking, tmp_path):
+    """An ensemble run is exported with a pyfunc model that predicts through its members; a verify rerun is
+    tagged with the run it reran."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    from automux.core.run.execute import execute
+    from automux.core.run.store import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    exp = automux.experiment("sklearn:breast_cancer", "target", budget_trials=2, seed=11, metric="log_loss")
+    recs = [execute(exp, b, store=store, inline=True) for b in ("reference", "optuna")]
+    assert [r.status for r in recs] == ["ok", "ok"], [r.error for r in recs]
+    ens = automux.ensemble([r.run_id for r in recs], store=store)
+    run = mlflow_export.find_run(ens.run_id, tracking, "automux-test")
+    assert run is not None and run.data.tags["automux.backend"] == ens.backend
+    model = mlflow.pyfunc.load_model(mlflow.artifacts.download_artifacts(
+        f"runs:/{run.info.run_id}/model", tracking_uri=tracking, dst_path=str(tmp_path / "ens-model")))
+    frame = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(6)
+    want = pd.read_csv(automux.predict(ens.run_id, frame, store=store)["predictions"])
+    np.testing.assert_array_equal(model.predict(frame).to_numpy(), want.to_numpy())
+
+    out = automux.verify(recs[0].run_id, store=store, inline=True)
+    rerun = mlflow_export.find_run(out["rerun_id"], tracking, "automux-test")
+    assert rerun is not None and rerun.data.tags["automux.verifies"] == recs[0].run_id

@@ -270,8 +270,11 @@ def export_run(record: "RunRecord", tracking_uri: str, experiment: str = DEFAULT
     mid = run.info.run_id
     try:
         _log_run_data(client, mid, record, start)
-        if record.status == "ok" and run_dir is not None and (run_dir / "model").is_dir():
-            _log_model(client, mid, record, run_dir)
+        if record.status == "ok" and run_dir is not None and _has_model(record, run_dir):
+            try:
+                _log_model(client, mid, record, run_dir)
+            except Exception as e:  # the run's data is still worth having: say why the model is missing
+                client.set_tag(mid, "automux.model_error", f"{type(e).__name__}: {e}"[:5000])
         _log_candidates(client, exp_id, mid, record, start, end)
     except BaseException:
         client.set_terminated(mid, status="FAILED", end_time=end)
@@ -300,6 +303,13 @@ def _log_run_data(client: Any, mid: str, record: "RunRecord", when: Optional[int
         board.write_text(leaderboard_csv(record), encoding="utf-8")
         client.log_artifact(mid, str(rec))
         client.log_artifact(mid, str(board))
+
+
+def _has_model(record: "RunRecord", run_dir: Path) -> bool:
+    """A stored model to log: the run's model files, or an ensemble's members."""
+    from ..governance.ensemble import ENSEMBLE_BACKEND
+
+    return (run_dir / "model").is_dir() or record.backend == ENSEMBLE_BACKEND
 
 
 def _log_model(client: Any, mid: str, record: "RunRecord", run_dir: Path) -> None:

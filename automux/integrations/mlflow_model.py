@@ -73,8 +73,9 @@ def _copy_run(store: "RunStore", run_id: str, dest_root: Path) -> None:
     src = store.run_dir(run_id)
     dest = dest_root / run_id
     shutil.copytree(src, dest, ignore=lambda d, names: [n for n in names if Path(d) == src and n in SKIP_DIRS])
-    template = jf.read_arrow(src / jf.TRAIN).iloc[:0]  # assembled from the store when the run references it
-    jf.write_arrow(template, dest / jf.TRAIN)
+    if (src / jf.TRAIN).exists() or (src / getattr(jf, "TRAIN_ROWS", jf.TRAIN)).exists():  # not an ensemble
+        template = jf.read_arrow(src / jf.TRAIN).iloc[:0]  # assembled from the store when the run references it
+        jf.write_arrow(template, dest / jf.TRAIN)
 
 
 def input_example(store: "RunStore", record: "RunRecord") -> Any:
