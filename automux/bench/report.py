@@ -586,8 +586,8 @@ def _declared(out: Path) -> Dict[Tuple[str, str], Optional[bool]]:
     return d
 
 
-def build_blocks(out: Path, df: Any) -> List[Block]:
-    plots = out / PLOTS_DIR
+def _header_blocks(out: Path, df: Any) -> List[Block]:
+    """The title and what the bench covers."""
     suite: Dict[str, Any] = {}
     if (out / "suite.json").is_file():
         suite = json.loads((out / "suite.json").read_text(encoding="utf-8"))
@@ -604,9 +604,12 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         f"{platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, at "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
         "`result` follows AMLB: higher is better, losses are negated (`neg_logloss`, `neg_rmse`).")))
+    return blocks
 
-    charged = charge_ensemble(df)  # durations: the ensemble pays for the backend runs it was built from
-    rk = ranks(charged)
+
+def _rank_section(out: Path, df: Any, charged: Any, rk: Any, plots: Path) -> List[Block]:
+    """Mean rank, leaderboard + CD, the ensemble row, Elo and the rest of the TabArena section."""
+    blocks: List[Block] = []
     n_inst = len(df.groupby(INSTANCE, dropna=False))
     n_ranked = len(rk.groupby(INSTANCE, dropna=False)) if not rk.empty else 0
     blocks.append(Block("h2", "Mean rank per backend"))
@@ -622,7 +625,12 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
     from .report_tabarena import tabarena_blocks
 
     blocks += tabarena_blocks(out, df, charged, plots)
+    return blocks
 
+
+def _score_blocks(df: Any, plots: Path) -> List[Block]:
+    """Score per data set: tables per constraint and the panels."""
+    blocks: List[Block] = []
     blocks.append(Block("h2", "Score per data set"))
     blocks.append(Block("p", "Mean hold-out `result` over folds, seeds and repeats (sd in brackets), per constraint; "
                              "failed cells are left out here and counted under Failures."))
@@ -642,7 +650,12 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         blocks.append(Block("p", f"Constraint `{cons}`:"))
         blocks.append(Block("table", _table(cell, index=True)))
     blocks.append(Block("img", plot_scores(df, plots), "score per data set"))
+    return blocks
 
+
+def _time_blocks(rk: Any, plots: Path) -> List[Block]:
+    """Normalised score against wall time (the ensemble charged)."""
+    blocks: List[Block] = []
     blocks.append(Block("h2", "Score against wall time"))
     if rk.empty:
         rk = _empty_ranks()
@@ -654,7 +667,12 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
                              "time (it cannot exist without them)."))
     blocks.append(Block("table", _table(tt.round(3))))
     blocks.append(Block("img", plot_score_time(rk, plots), "score against wall time"))
+    return blocks
 
+
+def _budget_blocks(out: Path, df: Any, plots: Path) -> List[Block]:
+    """Budget adherence of the backends' runs."""
+    blocks: List[Block] = []
     budgets = _budgets(out, df)
     runs = df[df["framework"] != ENSEMBLE]  # the ensemble row has no budget of its own
     sec, trials = budget_table(runs, budgets)
@@ -671,7 +689,12 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
     blocks.append(Block("p", "Trial constraints: candidates reported against the trial count "
                              "(`exact_share`: exactly the count; `over_share`: more than allowed)."))
     blocks.append(Block("table", _table(trials.round(3) if not trials.empty else trials)))
+    return blocks
 
+
+def _failure_blocks(df: Any, plots: Path) -> List[Block]:
+    """Every cell that did not finish ok, and degenerate results."""
+    blocks: List[Block] = []
     blocks.append(Block("h2", "Failures"))
     counts = df.groupby(["framework", "status"]).size().unstack("status", fill_value=0)
     blocks.append(Block("table", _table(counts, index=True)))
@@ -694,7 +717,12 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
                                                .reset_index(name="degenerate_cells"))))
         else:
             blocks.append(Block("p", "No ok run was degenerate (every chosen model beat the constant model)."))
+    return blocks
 
+
+def _determinism_blocks(out: Path, df: Any, plots: Path) -> List[Block]:
+    """Determinism across repeats."""
+    blocks: List[Block] = []
     summ, detail = determinism(df, _declared(out))
     blocks.append(Block("h2", "Determinism across repeats"))
     if summ.empty:
@@ -714,6 +742,16 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
         if img:
             blocks.append(Block("img", img, "determinism"))
     return blocks
+
+
+def build_blocks(out: Path, df: Any) -> List[Block]:
+    """Every section of the report, in order."""
+    plots = out / PLOTS_DIR
+    charged = charge_ensemble(df)  # durations: the ensemble pays for the backend runs it was built from
+    rk = ranks(charged)
+    return (_header_blocks(out, df) + _rank_section(out, df, charged, rk, plots) + _score_blocks(df, plots)
+            + _time_blocks(rk, plots) + _budget_blocks(out, df, plots) + _failure_blocks(df, plots)
+            + _determinism_blocks(out, df, plots))
 
 
 def make_report(out_dir: Union[str, Path]) -> Dict[str, Any]:
