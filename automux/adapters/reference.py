@@ -5,6 +5,12 @@ search (``random.Random(task.seed)``) over linear and forest hyperparameters.
 Each candidate is scored on the given folds with the spec's metric; the best is
 refit on all training rows. Deterministic under both budget modes' candidate
 sequence for a count budget; under seconds the count found varies.
+
+Under a seconds budget a trial is cut at the deadline less the best candidate's
+refit time (``SearchTask.cross_validate(stop_at_deadline=True)``, inside a fold
+too): the run ends with the best finished candidate, or ``BudgetExhausted`` when
+not even the dummy finished. The chosen candidate's out-of-fold predictions are
+its own fold models' (``SearchResult.oof``). The dummy fits no preprocessing.
 """
 from __future__ import annotations
 
