@@ -99,6 +99,7 @@ def test_a_run_over_its_memory_ends_failed_with_the_reason_and_keeps_its_candida
     assert record.status == "failed", (record.status, record.error, record.log)
     assert record.error.startswith("memory limit of 0.29 GB exceeded"), record.error
     assert record.extra["error_type"] == "MemoryLimitExceeded"
+    assert record.extra["memory"]["exceeded"] and record.extra["memory"]["limit_mb"] == 300
     assert [c.params for c in record.candidates] == [{"memory_mb": 300}]  # kept, and the adapter was told
     assert took < 30, took  # 3000 MiB at 400 MiB/s would take 7.5 s: ended well before it held them
     pids = [int(p) for p in pid_file.read_text().split()]
@@ -117,6 +118,10 @@ def test_a_run_under_its_memory_is_unaffected(fakes_on_path, store, tmp_path):
     assert record.status == "ok", (record.error, record.log)
     assert [c.params for c in record.candidates] == [{"memory_mb": 1024}]
     assert record.spec.budget.memory_mb == 1024
+    account = record.extra["memory"]
+    assert account["limit_mb"] == 1024 and not account["exceeded"] and account["guard"] in ("cgroup", "watchdog")
+    if account["guard"] == "watchdog":  # the worker plus a child holding 50 MiB each, summed
+        assert 100 < account["peak_mb"] < 1024, account
 
 
 def test_the_watchdog_sums_the_whole_group():

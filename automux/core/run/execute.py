@@ -212,6 +212,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
                                              "reason": "the worker reported no out-of-fold predictions"
                                              + ("" if status == "ok" else f" (the run ended {status})")},
                    **({"degenerate": degenerate} if degenerate else {}),
+                   **({"memory": out.memory} if out.memory else {}),  # issue 22: --memory, peak held, how enforced
                    **({"signal": signal.Signals(signal_of(out.interrupted)).name}
                       if out.interrupted is not None else {})),
     )

@@ -58,6 +58,8 @@ class Outcome:
     interrupted: Optional[BaseException] = None
     #: The worker's ``started.json`` (start-up seconds, the hook's facts) when it got that far.
     startup: Optional[Dict[str, Any]] = None
+    #: The memory guard's account (limit, peak held, how enforced: :meth:`memory.Guard.summary`), or None.
+    memory: Optional[Dict[str, Any]] = None
 
 
 class HardStop:
@@ -209,6 +211,7 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     if guard.exceeded and interrupted is None:  # over --memory: failed with the reason, candidates kept
         out = Outcome("failed", tail.seen, error=guard.exceeded, error_type=memory.ERROR_TYPE,
                       returncode=proc.returncode, wall_s=out.wall_s)
+    out.memory = guard.summary()
     out.startup = _started(job_dir)
     return out
 

@@ -162,6 +162,19 @@ class Guard:
             self._exceeded(exceeded_message(self.limit_mb, self.peak_mb or None))
         _remove_cgroup(self.cgroup)
 
+    def summary(self) -> Optional[dict]:
+        """What the record keeps: the limit, the most the group held (MiB), how it was enforced; None unguarded.
+
+        The watchdog's peak is its largest 0.25 s sample of summed RSS; the cgroup's is ``memory.peak``
+        (None on kernels without it)."""
+        if self.limit_mb is None:
+            return None
+        out = {"limit_mb": self.limit_mb, "peak_mb": round(self.peak_mb, 1) if self.peak_mb else None,
+               "guard": self.mode, "exceeded": bool(self.exceeded)}
+        if self.mode == "watchdog":
+            out["why_not_cgroup"] = how()[1]
+        return out
+
     def _exceeded(self, reason: str) -> None:
         self.exceeded = reason
         if self.log is not None:
