@@ -101,10 +101,10 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
         want = template[col].dtype
         if isinstance(want, pd.CategoricalDtype):
             values = X[col].astype(object).map(lambda v: None if pd.isna(v) else str(v))
-            X[col] = pd.Categorical(values, categories=want.categories)
-            n_unseen = int(values.notna().sum() - X[col].notna().sum())
-            if n_unseen:
-                unseen[user_name.get(col, col)] = n_unseen
+            known = values.isna() | values.isin(list(want.categories))
+            if not known.all():  # counted and reported, predicted as missing
+                unseen[user_name.get(col, col)] = int((~known).sum())
+            X[col] = pd.Categorical(values.where(known, None), categories=want.categories)
         elif X[col].dtype != want:
             try:
                 X[col] = X[col].astype(want)

@@ -101,21 +101,22 @@ class HalvingAdapter(Adapter):
         search = HalvingRandomSearchCV(
             _estimator(task.task, {}, task.seed), SPACE, n_candidates=n_candidates, factor=FACTOR,
             resource="n_samples", min_resources="exhaust", cv=[(f, v) for f, v in task.folds],
-            scoring=scorer, refit=False, random_state=task.seed, n_jobs=1, error_score=np.nan,
+            scoring=scorer, refit=False, random_state=task.seed, error_score=np.nan,
+            n_jobs=1,  # one process, no joblib workers to outlive the run; HGB threads follow --cores (OMP)
         )
         search.fit(X, task.y)
         elapsed = time.monotonic() - t0
         chosen: Optional[int] = None
         for first_row, last_row in _per_candidate(search.cv_results_):
             res = search.cv_results_
-            scores = []
-            for k in range(len(task.folds)):
-                s = float(res[f"split{k}_test_score"][last_row])
-                scores.append(None if np.isnan(s) else sign * s)
+            # a fold scikit-learn could not fit scores NaN (error_score): kept as NaN, automux records it as a
+            # failed fold; a candidate with no fold fitted says why (error=), as a failed candidate must
+            scores = [sign * float(res[f"split{k}_test_score"][last_row]) for k in range(len(task.folds))]
+            failed = {"error": "scikit-learn failed to fit it on every fold"} if all(np.isnan(scores)) else {}
             cand = task.add_candidate(
                 "hist_gradient_boosting", dict(res["params"][first_row]), scores,
                 steps=["HistGradientBoosting"], fit_time_s=elapsed / max(len(res["params"]), 1),
-                halving_round=int(res["iter"][last_row]), n_resources=int(res["n_resources"][last_row]))
+                halving_round=int(res["iter"][last_row]), n_resources=int(res["n_resources"][last_row]), **failed)
             if last_row == search.best_index_:
                 chosen = cand.index
         if chosen is None:
