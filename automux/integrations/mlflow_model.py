@@ -7,9 +7,10 @@ zero-row template of the training columns, never the training rows. Loaded with
 ``mlflow.pyfunc.load_model(uri)``, ``predict(frame)`` calls
 :func:`automux.predict` on that store: the model is loaded by its adapter in a
 worker, in the env that trained it (an isolated env is found in the env cache or
-rebuilt from its lock), exactly as ``automux predict`` does. So the process that
-loads the pyfunc needs automux installed (``pip_requirements`` name it), plus the
-backend where the run used the main env.
+rebuilt from its lock), exactly as ``automux predict`` does. The model is logged as MLflow "models from code"
+(``automux_pyfunc.py`` imports :class:`AutomuxPyfunc`; nothing is pickled). So
+the process that loads the pyfunc needs automux installed (``pip_requirements``
+name it), plus the backend where the run used the main env.
 
 ``predict`` takes a frame with the user's column names (the training features)
 and returns one float column per class label, in the record's class order, for
@@ -34,6 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Rows of the training features kept as the model's input example.
 EXAMPLE_ROWS = 5
+#: The model's code (MLflow "models from code"): loading imports automux, no pickled object is stored.
+MODEL_CODE = ("import mlflow.models\n\nfrom automux.integrations.mlflow_model import AutomuxPyfunc\n\n"
+              "mlflow.models.set_model(AutomuxPyfunc())\n")
 #: What a run's copy leaves out: scratch space and earlier predict / probe jobs.
 SKIP_DIRS = ("scratch", "predict", "oof-probe")
 
@@ -131,7 +135,9 @@ def save_pyfunc(record: "RunRecord", store: "RunStore", path: Path,
         meta = Path(tmp) / "automux-model.json"
         meta.write_text(json.dumps({"run_id": record.run_id, "task": record.spec.task, "classes": classes,
                                     "backend": record.backend, "automux_version": __version__}), encoding="utf-8")
-        mlflow.pyfunc.save_model(str(path), python_model=AutomuxPyfunc(),
+        code = Path(tmp) / "automux_pyfunc.py"  # models from code: the class is imported, never unpickled
+        code.write_text(MODEL_CODE, encoding="utf-8")
+        mlflow.pyfunc.save_model(str(path), python_model=str(code),
                                  artifacts={"store": str(bundle), "meta": str(meta)},
                                  signature=signature, input_example=example,
                                  pip_requirements=pip_requirements or [f"automux=={__version__}"],
