@@ -330,6 +330,8 @@ def _log_candidates(client: Any, exp_id: str, parent: str, record: "RunRecord", 
     import time
 
     stamp = start if start is not None else int(time.time() * 1000)
+    if len(record.candidates) > MAX_CHILD_RUNS:
+        client.set_tag(parent, "automux.child_runs_left_out", str(len(record.candidates) - MAX_CHILD_RUNS))
     for c in record.candidates[:MAX_CHILD_RUNS]:
         failed = bool(c.info.get("error") or c.info.get("failed_folds")) or c.cv_score is None
         name = f"candidate-{c.index}-{c.algorithm}"
