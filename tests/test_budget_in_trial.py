@@ -151,3 +151,30 @@ def test_only_the_best_so_far_oof_is_kept(tmp_path):
     c = task.add_candidate("c", {}, [0.8, 0.8, 0.8])
     task.keep_oof(c, np.ones((len(task.X), 2)))
     assert task.oof_for(0) is None and task.oof_for(2) is not None
+
+
+def test_through_the_worker_a_slow_later_trial_is_cut_and_the_run_ends_ok(store, fakes_on_path):
+    import automux
+    from automux.core.run.execute import execute
+    from fake_budget_adapters import FakeSlowTrialsAdapter
+
+    exp = automux.experiment("sklearn:iris", "target", budget_seconds=3, grace_s=4, seed=1)
+    t0 = time.monotonic()
+    rec = execute(exp, FakeSlowTrialsAdapter(), store=store, options={"first_fold_s": 0.0, "fold_s": 60.0})
+    wall = time.monotonic() - t0
+    assert rec.status == "ok", rec.error
+    assert len(rec.candidates) == 1 and rec.chosen == 0
+    assert rec.durations["search"] < 3 + 1, rec.durations  # cut at the deadline, not after a 60 s fold
+    assert wall < 60, wall
+
+
+def test_through_the_worker_no_finished_candidate_ends_timeout_with_the_reason(store, fakes_on_path):
+    import automux
+    from automux.core.run.execute import execute
+    from fake_budget_adapters import FakeSlowTrialsAdapter
+
+    exp = automux.experiment("sklearn:iris", "target", budget_seconds=1, grace_s=4, seed=1)
+    rec = execute(exp, FakeSlowTrialsAdapter(), store=store, options={"first_fold_s": 60.0})
+    assert rec.status == "timeout", (rec.status, rec.error)
+    assert "no candidate finished within the seconds budget" in rec.error and "had run" in rec.error, rec.error
+    assert rec.candidates == []
