@@ -46,8 +46,10 @@ REGRESSORS = ("lr", "ridge", "lasso", "en", "br", "dt", "knn", "huber", "rf", "e
               "dummy")
 MODEL_NAME = "pycaret_pipeline"
 METRIC_ID = "automux"
-#: Share of the seconds left that compare_models may spend (the rest: final fit, save, predict).
-TIME_SHARE = 0.6
+#: Share of the seconds left that compare_models may spend (the rest: the estimator in flight when it is
+#: spent, and the fit of the best on all rows; saving and predicting come after the search, in the grace).
+#: Measured on breast_cancer at 30 s: a share of 0.6 ended the search at 23.3 s.
+TIME_SHARE = 0.8
 
 
 def _jsonable_params(est: Any) -> Dict[str, Any]:

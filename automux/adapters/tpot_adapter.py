@@ -92,7 +92,7 @@ def count_plan(trials: int, population_size: int = DEFAULT_POPULATION) -> Tuple[
 def refit_margin_s(seconds: float) -> float:
     """Seconds kept back from ``max_time_mins`` for TPOT's final refit on all rows (the Dask cluster is
     closed in ``shut_down``, after the search)."""
-    return min(6.0, 1.5 + 0.1 * seconds)
+    return min(5.0, 1.0 + 0.03 * seconds)
 
 
 def dask_memory_limit(memory_mb: Optional[int]) -> Any:
