@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +181,8 @@ def test_pyfunc_model_round_trip_gives_automux_own_predictions(tracking, tmp_pat
                                                 dst_path=str(tmp_path / "model"))
     example = mlflow.models.Model.load(local).load_input_example(local)
     assert list(example.columns) == list(frame.columns) and len(example) == 5
+    reqs = (Path(local) / "requirements.txt").read_text().split()
+    assert f"automux=={automux.__version__}" in reqs and "scikit-learn>=1.3" in reqs  # the reference's own pin
 
 
 def test_runs_made_before_the_variable_was_set_are_exported_by_the_cli(tmp_path, monkeypatch):

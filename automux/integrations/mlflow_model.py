@@ -110,12 +110,42 @@ def _first_model_run(store: "RunStore", record: "RunRecord") -> str:
     return members[0] if members else record.run_id
 
 
+def requirements_of(store: "RunStore", record: "RunRecord") -> "tuple[List[str], Dict[str, str]]":
+    """The model's pip requirements and the env locks it predicts with (``{artifact name: lock text}``).
+
+    automux itself, plus the declared requirements of every adapter that ran in
+    the main env (they must be importable where the pyfunc is loaded); an
+    isolated env's lock travels as an artifact (``env_lock_NAME``): its worker
+    runs in that env, rebuilt from the lock where it is not cached.
+    """
+    from ..core.env.build import built_envs
+    from ..core.registry import get_adapter
+
+    reqs: List[str] = [f"automux=={__version__}"]
+    locks: Dict[str, str] = {}
+    for run_id in [record.run_id] + _members(store, record):
+        rec = record if run_id == record.run_id else store.load(run_id)
+        used = (rec.env or {}).get("automux_env") or {}
+        if used.get("isolated"):
+            for env in built_envs(used.get("name")):
+                if env.fingerprint == used.get("fingerprint") and (env.path / "env-lock.txt").is_file():
+                    locks[f"env_lock_{env.name}"] = (env.path / "env-lock.txt").read_text(encoding="utf-8")
+            continue
+        try:
+            extra = list(get_adapter(rec.backend).environment.requirements)
+        except Exception:  # an ensemble, or an adapter no longer installed: automux's own requirement stays
+            extra = []
+        reqs += [r for r in extra if r not in reqs]
+    return reqs, locks
+
+
 def save_pyfunc(record: "RunRecord", store: "RunStore", path: Path,
                 pip_requirements: Optional[List[str]] = None) -> Path:
     """Write the pyfunc model of an ok run to the new directory ``path``; returns ``path``.
 
     Signature: the training features (user names) in, the prediction columns out;
-    input example: the first :data:`EXAMPLE_ROWS` training rows.
+    input example: the first :data:`EXAMPLE_ROWS` training rows; requirements and
+    env locks: :func:`requirements_of`.
     """
     import tempfile
 
@@ -137,9 +167,13 @@ def save_pyfunc(record: "RunRecord", store: "RunStore", path: Path,
                                     "backend": record.backend, "automux_version": __version__}), encoding="utf-8")
         code = Path(tmp) / "automux_pyfunc.py"  # models from code: the class is imported, never unpickled
         code.write_text(MODEL_CODE, encoding="utf-8")
-        mlflow.pyfunc.save_model(str(path), python_model=str(code),
-                                 artifacts={"store": str(bundle), "meta": str(meta)},
+        reqs, locks = requirements_of(store, record)
+        artifacts = {"store": str(bundle), "meta": str(meta)}
+        for name, text in locks.items():
+            (Path(tmp) / f"{name}.txt").write_text(text, encoding="utf-8")
+            artifacts[name] = str(Path(tmp) / f"{name}.txt")
+        mlflow.pyfunc.save_model(str(path), python_model=str(code), artifacts=artifacts,
                                  signature=signature, input_example=example,
-                                 pip_requirements=pip_requirements or [f"automux=={__version__}"],
+                                 pip_requirements=pip_requirements or reqs,
                                  metadata={"automux_run_id": record.run_id, "automux_backend": record.backend})
     return Path(path)
