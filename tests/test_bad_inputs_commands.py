@@ -356,41 +356,61 @@ def _big_iris(d: Path) -> Path:
     return path
 
 
-def _live_children_of(pid_text: str) -> List[str]:
-    from test_interrupts import _no_leftovers
-    return _no_leftovers(pid_text)
+def _children(pid: int) -> List[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and stat[0] != "Z":
+                out.append(int(entry))
+    return out
 
 
 SIGNAL_CASES = [
     ("predict", signal.SIGINT), ("predict", signal.SIGTERM), ("explain", signal.SIGTERM), ("explain", signal.SIGINT),
+    ("promote", signal.SIGTERM), ("promote", signal.SIGINT), ("verify", signal.SIGTERM),
 ]
 
 
 @pytest.mark.parametrize("case", SIGNAL_CASES, ids=[f"{c[0]}-{c[1].name}" for c in SIGNAL_CASES])
-def test_predict_and_explain_exit_128_plus_signal_and_leave_nothing(case, world, tmp_path):
+def test_long_commands_exit_128_plus_signal_and_leave_nothing(case, world, tmp_path):
+    """Signalled while its worker (or rebuild harness) runs: 128 + signal, one line, no process, no half job."""
     command, sig = case
     store = tmp_path / "runs"
     shutil.copytree(world["store"], store)
-    args = ["predict", world["run_id"], "--data", str(_big_iris(world["dir"]))] if command == "predict" else \
-        ["explain", world["run_id"], "--repeats", "200", "--no-save"]
+    run_id = world["run_id"]
+    args = {"predict": ["predict", run_id, "--data", str(_big_iris(world["dir"]))],
+            "explain": ["explain", run_id, "--repeats", "200", "--no-save"],
+            "promote": ["promote", run_id, "--seeds", "5"],
+            "verify": ["verify", run_id]}[command]
+    before = {p.name for p in store.iterdir()}
     proc = subprocess.Popen([sys.executable, "-m", "automux", *args, "--store", str(store)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    jobs = store / world["run_id"] / "predict"
-    end = time.monotonic() + 60
-    while time.monotonic() < end and not (jobs.is_dir() and any(jobs.iterdir())):
+    end = time.monotonic() + 120
+    while time.monotonic() < end and not _children(proc.pid):
         assert proc.poll() is None, f"{command} ended before it could be interrupted: {proc.communicate()}"
-        time.sleep(0.05)
+        time.sleep(0.02)
     time.sleep(0.3)  # the worker is starting or running
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + sig, (proc.returncode, err)
-    assert "Traceback" not in err and "prediction failed" not in out and "warning" not in err, err
-    assert err.strip().splitlines()[-1].startswith(f"automux: interrupted by {sig.name}")
+    assert proc.returncode == 128 + sig, (proc.returncode, out, err)
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and "failed" not in out and not any("warning" in x for x in lines), err
+    assert lines[-1].startswith(f"automux: interrupted by {sig.name}")
+    jobs = store / run_id / "predict"
     assert not jobs.exists() or list(jobs.iterdir()) == [], "a half predict job was left in the run's folder"
-    assert not [p for p in (store / world["run_id"]).rglob("*.tmp")]
+    assert not [p for p in store.rglob("*.tmp")]
+    new = {p.name for p in store.iterdir()} - before
+    if command == "verify":  # the rerun is stored as interrupted, as `run` does
+        assert [json.loads((store / n / "record.json").read_text())["status"] for n in new] == ["interrupted"]
+    else:
+        assert new == set()
     from test_interrupts import _no_leftovers
-    assert _no_leftovers(str(store)) == []
+    assert _no_leftovers(str(store)) == [] and _children(proc.pid) == []
 
 
 # --- 9. what is on disk: a hand-edited record, a record that is a directory ---------------------------------
