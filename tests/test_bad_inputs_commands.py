@@ -55,6 +55,10 @@ def world(tmp_path_factory):
     (d / "a_file").write_text("not a directory\n")
     (d / "latin1.yaml").write_bytes("name: caf\xe9\ndatasets: [sklearn:iris]\nconstraints: [trials2]\n"
                                     "backends: [reference]\n".encode("latin-1"))
+    (d / "bigseed.yaml").write_text(f"name: s\ndatasets: [sklearn:iris]\nconstraints: [trials2]\n"
+                                    f"backends: [reference]\nseeds: [{2 ** 63}]\n")
+    (d / "negsplit.yaml").write_text("name: s\ndatasets: [sklearn:iris]\nconstraints: [trials2]\n"
+                                     "backends: [reference]\nsplit_seed: -1\n")
     (d / "suite.yaml").write_text("name: s\ndatasets: [sklearn:iris]\nconstraints: [trials2]\nbackends: [reference]\n")
     (d / "empty.csv").write_text("")
     (d / "unrelated.csv").write_text("a,b\n1,2\n")
@@ -248,6 +252,9 @@ NOT_REGULAR = [
     ("run-device", ["run", "--backend", "reference", "--budget-trials", "1", "--target", "y", "--data",
                     "/dev/zero"]),
     ("bench-suite-fifo", ["bench", "{fifo}", "--out", "{d}/bench_fifo"]),
+    ("verify-fifo", ["verify", "{run}", "--data", "{fifo}"]),
+    ("explain-fifo", ["explain", "{run}", "--data", "{fifo}"]),
+    ("predict-char-device", ["predict", "{run}", "--data", "/dev/zero"]),
 ]
 
 
@@ -500,6 +507,17 @@ OTHER_CASES = [
     ("contracts-no-module", ["contracts", ":ReferenceAdapter"], "module:class"),
     ("contracts-relative-module", ["contracts", ".reference:X"], "cannot import"),
     ("contracts-missing-module", ["contracts", "no_such_mod_xyz:X"], "cannot import"),
+    ("contracts-seconds-nan", ["contracts", "reference", "--seconds", "nan"], "positive, finite"),
+    ("contracts-seconds-inf", ["contracts", "reference", "--seconds", "inf"], "positive, finite"),
+    ("contracts-grace-inf", ["contracts", "reference", "--grace", "inf"], "finite"),
+    ("suite-seed-2**63", ["bench", "{d}/bigseed.yaml", "--out", "{d}/bench_bigseed"], "4294967295"),
+    ("suite-split-seed-negative", ["bench", "{d}/negsplit.yaml", "--out", "{d}/bench_negsplit"], "4294967295"),
+    ("bench-scheduler-timeout-0", ["bench", "{d}/suite.yaml", "--out", "{d}/bench_st0", "--scheduler-timeout", "0"],
+     "positive, finite"),
+    ("bench-scheduler-timeout-nan", ["bench", "{d}/suite.yaml", "--out", "{d}/bench_stnan", "--scheduler-timeout",
+                                     "nan"], "positive, finite"),
+    ("env-lock-out-directory", ["env", "lock", "pycaret", "--out", "{d}/out_dir"], "is a directory"),
+    ("env-lock-out-missing-folder", ["env", "lock", "pycaret", "--out", "{d}/nope/lock.txt"], "does not exist"),
 ]
 
 

@@ -168,6 +168,8 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
     """
     the_suite = suite if isinstance(suite, Suite) else load_suite(suite)
     out_dir = _check_out_dir(out)
+    from ..core.inputs import check_seconds
+    check_seconds(scheduler_timeout, "--scheduler-timeout", allow_none=False)
     if max_cells is not None and max_cells < 0:
         from ..core.errors import SpecError
         raise SpecError(f"--max-cells {max_cells}: give a number >= 0")

@@ -34,6 +34,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from ..core.capabilities import TASK_NAMES
 from ..core.errors import SpecError
+from ..core.inputs import check_seed
 
 TASKS = TASK_NAMES  # one list of tasks: automux.core.capabilities
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -314,7 +315,7 @@ def suite_from_dict(d: Dict[str, Any], *, path: Optional[Union[str, Path]] = Non
         seeds = [seeds]
     if not isinstance(seeds, list) or not seeds:
         raise SpecError(_where(label, "seeds must be a non-empty list of integers >= 0"))
-    seeds = [_positive_int(s, _where(label, "seeds"), minimum=0) for s in seeds]
+    seeds = [check_seed(s, _where(label, "seeds:")) for s in seeds]  # the range every command holds
     if len(set(seeds)) != len(seeds):
         raise SpecError(_where(label, "seeds are listed twice: list each seed once (use repeats to rerun)"))
     test_size = d.get("test_size", 0.25)
@@ -327,7 +328,7 @@ def suite_from_dict(d: Dict[str, Any], *, path: Optional[Union[str, Path]] = Non
         cv_folds=_positive_int(d.get("cv_folds", 3), _where(label, "cv_folds"), minimum=2),
         test_size=float(test_size), seeds=tuple(seeds),
         repeats=_positive_int(d.get("repeats", 1), _where(label, "repeats")),
-        split_seed=_positive_int(d.get("split_seed", 0), _where(label, "split_seed"), minimum=0),
+        split_seed=check_seed(d.get("split_seed", 0), _where(label, "split_seed:")),
         path=str(Path(path).resolve()) if path is not None else None,
         ensemble_size=_ensemble_size(d.get("ensemble"), _where(label, "ensemble")),
     )

@@ -65,11 +65,12 @@ def run(args: argparse.Namespace, store: Any) -> int:
         unknown = sorted(set(names) - known)
         if unknown:
             raise ContractsUsageError(f"{flag} {unknown[0]}: no such check (known: {', '.join(sorted(known))})")
-    for flag, value in (("--trials", args.trials), ("--seconds", args.seconds)):
-        if value is not None and value <= 0:
-            raise ContractsUsageError(f"{flag} {value}: must be positive")
-    if args.grace is not None and args.grace < 0:
-        raise ContractsUsageError(f"--grace {args.grace}: must be zero or more")
+    if args.trials is not None and args.trials <= 0:
+        raise ContractsUsageError(f"--trials {args.trials}: must be positive")
+    from ..core.inputs import check_seconds
+    check_seconds(args.seconds, "--seconds")
+    if args.grace is not None and not 0 <= args.grace < float("inf"):
+        raise ContractsUsageError(f"--grace {args.grace}: give zero or more finite seconds")
     adapter = resolve_adapter(args.backend)
     if args.list:
         names = [c.__name__ for c in yield_checks(adapter)]

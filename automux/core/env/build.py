@@ -478,6 +478,9 @@ def resolve_lock(recipe: Recipe, *, allow_download: bool = True, echo: Optional[
     uv = find_uv()
     if not uv:
         raise EnvError("resolving a lock needs uv (pip install uv): without it a build locks what it installed")
+    if out is not None:  # checked before the resolve: a directory or a missing folder is one line, not a traceback
+        from ..inputs import check_out_path
+        check_out_path(out)
     make_dir(logs_dir())
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     log_path = logs_dir() / f"{recipe.name}-{recipe.key[:16]}-{stamp}-lock-{uuid.uuid4().hex[:6]}.log"
