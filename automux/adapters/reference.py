@@ -70,6 +70,7 @@ class ReferenceAdapter(PickledModel, Adapter):
         import sklearn.compose  # noqa: F401
         import sklearn.dummy  # noqa: F401
         import sklearn.ensemble  # noqa: F401
+        import sklearn.impute  # noqa: F401
         import sklearn.linear_model  # noqa: F401
         import sklearn.pipeline  # noqa: F401
         import sklearn.preprocessing  # noqa: F401
