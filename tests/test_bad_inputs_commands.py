@@ -561,6 +561,23 @@ def test_the_api_raises_user_errors_with_one_line(case, world, tmp_path):
     assert _files(tmp_path / "runs") == set()
 
 
+@pytest.mark.parametrize("kind", ["list", "struct", "decimal"])
+def test_parquet_nested_and_decimal_columns_are_named_for_what_they_are(kind, world, capsys, tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = {"list": pa.array([[1, 2], [3]] * 20), "struct": pa.array([{"a": 1}, {"a": 2}] * 20),
+              "decimal": pa.array([decimal.Decimal("1.5"), decimal.Decimal("2.5")] * 20)}[kind]
+    path = tmp_path / f"{kind}.parquet"
+    pq.write_table(pa.table({"x": values, "y": [0, 1] * 20}), path)
+    line = _one_line_exit_2(["run", "--backend", "reference", "--budget-trials", "1", "--no-check", "--data",
+                             str(path), "--target", "y", "--store", str(tmp_path / "runs")], capsys, "not numbers or text")
+    assert "mixes" not in line
+    assert _files(tmp_path / "runs") == set()
+
+
 def test_the_regressor_names_neither_internal_columns_nor_flags(tmp_path):
     from automux.sklearn import AutoMuxRegressor
 

@@ -402,8 +402,12 @@ def _check_columns(X: pd.DataFrame) -> None:
         if pd.api.types.is_object_dtype(dtype):
             kinds = {type(v) for v in X[col].dropna().head(1000)}
             if not kinds <= {str}:
-                raise DataError(f"column {col!r} mixes value types ({', '.join(sorted(k.__name__ for k in kinds))}): "
-                                "make it all strings or all numbers")
+                names = ", ".join(sorted(k.__name__ for k in kinds))
+                if len(kinds - {str}) == 1 and not (kinds - {str}) <= {int, float, bool}:  # issue 24: say what it is
+                    raise DataError(f"column {col!r} holds {names} values, not numbers or text (a Parquet list, "
+                                    "struct or decimal column?): convert it (decimal to float, list or struct to "
+                                    "separate columns) or drop it")
+                raise DataError(f"column {col!r} mixes value types ({names}): make it all strings or all numbers")
 
 
 #: Names a leading row-number column gets: R's ``write.csv`` (empty header), pandas' ``Unnamed: 0``.
