@@ -42,7 +42,7 @@ def home(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_lock_out_writes_only_where_asked_and_bounds_pyarrow(home, tmp_path):
     recipe = _numpy1_recipe()
-    out = tmp_path / "committed" / "numpy1-only.txt"
+    out = tmp_path / "numpy1-only.txt"  # its folder must exist (checked before resolving)
     lock = envs.resolve_lock(recipe, out=out, echo=lambda m: None)
     assert lock.path == out and out.read_text(encoding="utf-8") == lock.text
     assert not locks.local_path(home, recipe.name, recipe.key).exists(), "--out must not leave a local lock"
@@ -62,3 +62,21 @@ def test_a_recipe_pinning_numpy1_alone_builds_and_imports_the_worker_side(home):
     assert proc.returncode == 0, proc.stderr[-2000:]
     numpy_v, arrow_v = proc.stdout.split()
     assert numpy_v == "1.26.4" and envs.parse_version(arrow_v) < envs.parse_version("26")
+
+
+@pytest.mark.slow
+def test_a_backend_needing_pkg_resources_fails_naming_the_pin_then_builds_with_it(home):
+    """The env's import check names the module that broke and the pin that fixes it (setuptools<70)."""
+    from automux.core.env.errors import EnvBuildError
+
+    bare = envs.Recipe(name="needs-pkg-resources", python=">=3.9", requirements=("numpy==1.26.4",),
+                       core=envs.core_requirements(), import_names=("pkg_resources",))
+    with pytest.raises(EnvBuildError) as err:
+        envs.build_env(bare, echo=lambda m: None)
+    message = str(err.value)
+    assert "cannot import pkg_resources" in message and 'add "setuptools<70"' in message, message
+    fixed = envs.Recipe(name="needs-pkg-resources", python=">=3.9",
+                        requirements=("numpy==1.26.4", "setuptools<70"), core=envs.core_requirements(),
+                        import_names=("pkg_resources",))
+    built = envs.build_env(fixed, echo=lambda m: None)
+    assert envs.parse_version(built.meta["packages"]["setuptools"]) < envs.parse_version("70")

@@ -65,6 +65,19 @@ CORE_IMPORTS = ("pluggy", "numpy", "pandas", "pyarrow")
 #: 25.0.0 imports with numpy 1.26.4, 26.0.1 raises "pyarrow requires NumPy 2.0 or newer"). A recipe whose
 #: pins hold NumPy at 1.x gets this bound too, so the worker's pyarrow resolves together with its numpy.
 NUMPY1_PYARROW = "pyarrow<26"
+#: The env's import check: each module on its own, so a failure names the one that broke.
+_IMPORT_CHECK = ("import importlib, sys\nfor m in {modules!r}:\n    try:\n        importlib.import_module(m)\n"
+                 "    except BaseException as e:\n        print(f'cannot import {{m}}: {{type(e).__name__}}: {{e}}')\n"
+                 "        sys.exit(1)\n")
+#: (text in a failed step's output, the pin that fixes it): said in the build error.
+KNOWN_FIXES = (
+    ("No module named 'pkg_resources'", "add \"setuptools<70\" to the recipe's requirements (newer setuptools "
+                                        "no longer provides pkg_resources)"),
+    ("requires NumPy 2.0 or newer", "pin numpy>=2 or the failing package below its NumPy-2-only release "
+                                    "(pyarrow<26)"),
+    ("numpy.dtype size changed", "a compiled package was built against another NumPy: pin numpy to the major "
+                                 "version it was built for (often numpy<2)"),
+)
 STEP_TIMEOUT_S = 1800.0
 HANDSHAKE_TIMEOUT_S = 180.0
 #: Build output lines worth showing on the progress display (the rest goes to the log only).
@@ -332,7 +345,8 @@ class _Build:
         return "\n".join(lines)
 
     def _failure(self, detail: str) -> EnvBuildError:
-        return EnvBuildError(f"building env {self.recipe.name!r} failed while {self.step}: {detail} "
+        fix = next((f"; {hint}" for known, hint in KNOWN_FIXES if known in detail), "")
+        return EnvBuildError(f"building env {self.recipe.name!r} failed while {self.step}: {detail}{fix} "
                              f"(full log: {self.log_path})")
 
     def run(self) -> Dict[str, Any]:
@@ -389,7 +403,7 @@ class _Build:
         modules = core_modules + [m for m in r.import_names if m not in core_modules]
         if modules:
             self.echo(f"checking that {', '.join(modules)} import")
-            self._run("checking imports", [py, "-c", "import " + ", ".join(modules)])
+            self._run("checking imports", [py, "-c", _IMPORT_CHECK.format(modules=modules)])
         lock = json.loads(self._run("listing the installed packages", [py, "-c", _lock_script()]
                                     ).strip().splitlines()[-1])
         self.step = "writing the metadata"
