@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
@@ -44,13 +43,14 @@ def build_experiment(cell: Cell) -> Any:
         DataError, SpecError: the data set or the settings cannot be used.
     """
     from ..core.experiment.prepare import make_budget, prepare
-    from ..core.experiment.split import make_split
+    from ..core.experiment.split import Split, make_split
 
     ds = load_dataset(cell.dataset.source, cell.dataset.target, cell.dataset.task, cell.dataset.drop,
                       cell.dataset.drop_missing_target)
     s_seed = split_seed_for(cell.split_seed, cell.fold)
     split = make_split(ds.y, ds.task, s_seed, n_folds=cell.cv_folds, test_size=cell.test_size)
-    split = replace(split, method=f"bench-fold-{cell.fold}:split_seed={s_seed}")
+    split = Split.from_row_fold_ids(split.row_fold_ids(), split.n_folds,
+                                    method=f"bench-fold-{cell.fold}:split_seed={s_seed}")
     c = cell.constraint
     budget = make_budget(c.trials, c.seconds, c.grace, c.timeout, c.cores)
     return prepare(ds, budget=budget, seed=cell.seed, folds=cell.cv_folds, test_size=cell.test_size,
