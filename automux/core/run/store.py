@@ -264,6 +264,9 @@ class RunStore:
 
     def load(self, run_id: str) -> RunRecord:
         path = self.run_dir(run_id) / RECORD
+        if os.path.lexists(path) and not path.is_file():  # e.g. a directory: named, not "no run"
+            raise StoreError(f"the record {path} is not a file: restore it from a backup or remove its run "
+                             "directory, then run `automux runs reindex`")
         if not path.is_file():
             raise RunNotFound(f"no run {run_id!r} in the store {self.root} (see `automux runs list`)")
         return self.read_record(path)
