@@ -464,7 +464,7 @@ def test_a_record_that_is_a_directory_is_named_not_a_traceback(world, capsys, tm
     store = tmp_path / "runs"
     shutil.copytree(world["store"], store)
     (store / "20260101T000000-deadbeef" / "record.json").mkdir(parents=True)
-    _one_line_exit_2(["runs", "show", "20260101T000000-deadbeef", "--store", str(store)], capsys, "no run")
+    _one_line_exit_2(["runs", "show", "20260101T000000-deadbeef", "--store", str(store)], capsys, "is not a file")
     assert main(["runs", "reindex", "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "skipped" in out and "20260101T000000-deadbeef" in out
