@@ -119,3 +119,12 @@ def test_bench_cells_ask_for_oof_only_in_a_suite_with_an_ensemble_row(tmp_path):
     assert suite_has_ensemble(tmp_path) is False
     (tmp_path / "suite.json").write_text(json.dumps({"name": "s", "ensemble": 25}))
     assert suite_has_ensemble(tmp_path) is True
+
+
+def test_a_bench_rows_budget_overrun_leaves_out_the_start_up():
+    from automux.bench.results import AUTOMUX_COLUMNS, overrun
+
+    assert "startup" in AUTOMUX_COLUMNS
+    assert overrun(40.0, 30.0, 8.0) == pytest.approx(2.0)  # 8 s of start-up are not an overrun
+    assert overrun(40.0, 30.0) == pytest.approx(10.0)  # records from before issue 22: no start-up known
+    assert overrun(40.0, None, 8.0) is None

@@ -20,6 +20,10 @@ class RunRecord:
     interpreter, platform and every package version of the env the backend ran in;
     ``artifacts`` maps a relative path to its sha256. A run with status other than
     ``ok`` still holds its log and the candidates found before it ended.
+    ``durations`` (seconds): ``total``, ``search``, ``predict``, and since issue 22
+    ``startup`` (launch to ready: outside a seconds budget; ``extra["startup"]`` holds
+    the adapter's ``start_up`` facts) and ``oof_refit`` (an asked-for out-of-fold
+    refit, outside the budget); older records lack the last two and still load.
     """
 
     run_id: str
