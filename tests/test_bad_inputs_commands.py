@@ -538,6 +538,11 @@ def test_env_build_with_an_unusable_home_is_one_line(home, world, capsys, monkey
 
 # --- 12. the API's types: a string where a list is wanted, a string where a number is -----------------------
 
+def _select(*args, **kwargs):
+    from automux.select.selector import select
+    return select(*args, **kwargs)
+
+
 API_CASES = [
     ("compare-backends-string", lambda s: automux.compare(IRIS, None, "reference", budget_trials=1, store=s),
      "list of backend names"),
@@ -547,6 +552,8 @@ API_CASES = [
                                                 store=s, readiness=False), "between 0 and 1"),
     ("run-drop-string", lambda s: automux.run(IRIS, None, "reference", budget_trials=1, drop="target",
                                               store=s, readiness=False), "list of names"),
+    ("ensemble-run-ids-string", lambda s: automux.ensemble("20260101T000000-abcdef12", store=s), "list of names"),
+    ("select-result-files-string", lambda s: _select(IRIS, result_files="results.csv"), "list of names"),
     ("experiment-seed-float", lambda s: automux.experiment(IRIS, None, budget_trials=1, seed=0.5), "seed"),
 ]
 

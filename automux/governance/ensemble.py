@@ -175,7 +175,9 @@ def build_ensemble(run_ids: Sequence[str], *, store: Union[str, RunStore, None] 
         RunNotFound, DataError, ArtifactTampered: a missing run, changed data, a changed stored file.
     """
     from ..core.env.envinfo import describe_env
+    from ..core.inputs import name_list
 
+    name_list(run_ids, "run_ids")  # a bare string would be read per character
     t0 = time.monotonic()
     the_store = _store(store)
     records = _load_members(run_ids, the_store)

@@ -143,6 +143,10 @@ def select(data: Union[str, pd.DataFrame, Profile], target: Optional[str] = None
     """
     from ..core.registry import describe as list_backends
 
+    if result_files is not None:
+        from ..core.inputs import name_list
+        name_list(result_files, "result_files")  # a bare string would be read per character
+
     p = data if isinstance(data, Profile) else profile(data, target, task=task)
     return rank(p, constraints or Constraints(), list_backends() if backends is None else backends,
                 result_files=result_files)
