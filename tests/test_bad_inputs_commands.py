@@ -602,3 +602,17 @@ def test_the_table_covers_enough_cases():
          + len(PREDICT_DATA) + 1 + len(OPTION_CASES) + 5 + len(SIGNAL_CASES) + len(TAMPER_CASES) + 1
          + len(RESULTS_CASES) + len(OTHER_CASES) + 2 + len(API_CASES) + 1)
     assert n >= 100, n
+
+
+def test_every_declared_option_rule_is_known_and_names_an_accepted_option():
+    from automux.core.option_rules import problem
+    from automux.core.registry import describe, get_adapter
+
+    declared = 0
+    for row in describe():
+        adapter = get_adapter(row["name"])
+        for key, rule in adapter.option_rules.items():
+            assert key in adapter.accepted_options or adapter.free_form_options, (adapter.name, key)
+            problem(None, rule)  # an unknown rule raises ValueError (an adapter bug)
+            declared += 1
+    assert declared >= 5  # reference, flaml, tpot declare theirs
