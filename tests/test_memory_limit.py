@@ -26,7 +26,7 @@ def test_sizes_parse_as_binary_units_and_default_to_a_share_of_the_machine():
                                                                                           2048, 2048]
     assert resolve_memory("all") == machine_mb() > 0
     assert resolve_memory(None) == int(machine_mb() * DEFAULT_SHARE)
-    assert make_budget(trials=1).memory_mb == int(machine_mb() * DEFAULT_SHARE)
+    assert make_budget(trials=1).memory_mb is None  # the default is resolved per run (effective_mb), not in the spec
     assert make_budget(trials=1, memory="300M").memory_mb == 300
     assert describe(300) == "0.29 GB" and describe(20 * 1024) == "20.0 GB"
 
@@ -68,6 +68,19 @@ def test_memory_is_in_the_spec_and_records_without_it_keep_their_spec_id(fakes_o
     assert loaded.spec_id == sha256_text(canonical_json(old))[:16]
     with pytest.raises(automux.SpecError, match="--memory"):
         Budget(trials=1, memory_mb=0)
+
+
+def test_the_default_memory_is_not_in_the_spec_so_the_spec_id_is_the_same_on_every_machine(monkeypatch):
+    from automux.core.experiment import memory as mem
+    from automux.core.experiment.prepare import prepare
+
+    here = prepare("sklearn:iris", budget=make_budget(trials=1), seed=1)
+    monkeypatch.setattr(mem, "machine_mb", lambda: 4 * 1024 * 1024)  # another machine: 4 TiB
+    there = prepare("sklearn:iris", budget=make_budget(trials=1), seed=1)
+    assert here.spec.budget.memory_mb is None and "memory_mb" not in here.spec.to_json()["budget"]
+    assert here.spec.spec_id == there.spec.spec_id
+    assert mem.effective_mb(None) == mem.default_mb() == int(4 * 1024 * 1024 * mem.DEFAULT_SHARE)
+    assert mem.effective_mb(2048) == 2048
 
 
 def _alive(pid: int) -> bool:

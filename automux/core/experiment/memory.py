@@ -75,6 +75,11 @@ def default_mb() -> int:
     return max(MIN_MB, int(machine_mb() * DEFAULT_SHARE))
 
 
+def effective_mb(spec_mb: Optional[int]) -> int:
+    """The limit a run is held to: the spec's ``--memory`` when given, else :func:`default_mb` of this machine."""
+    return int(spec_mb) if spec_mb else default_mb()
+
+
 def describe(mb: Union[int, float]) -> str:
     """A size for people: ``0.29 GB`` / ``17.6 GB`` (binary GB, as ``--memory`` reads them)."""
     gb = mb / 1024.0

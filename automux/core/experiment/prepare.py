@@ -35,13 +35,14 @@ def make_budget(trials: Optional[int] = None, seconds: Optional[float] = None,
     """A :class:`Budget` with the stated defaults for what is None (grace 15 s, wall cap one hour, one core).
 
     ``cores="all"`` means every core of this machine (``os.cpu_count()``), recorded as that number.
-    ``memory`` (``"4G"``, ``"512M"``, ``"all"``, an int of MiB) defaults to a share of this machine
-    (:func:`automux.core.experiment.memory.resolve_memory`), recorded as MiB.
+    ``memory`` (``"4G"``, ``"512M"``, ``"all"``, an int of MiB) is recorded as MiB when given; when it is
+    not, the spec holds None (so the same command has the same spec id on every machine) and each run
+    gets the default share of the machine it runs on (:func:`automux.core.experiment.memory.effective_mb`).
     """
     return Budget(trials=trials, seconds=seconds, grace_s=DEFAULT_GRACE_S if grace_s is None else grace_s,
                   timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s, cores=resolve_cores(cores),
                   startup_timeout_s=DEFAULT_STARTUP_TIMEOUT_S if startup_timeout_s is None else startup_timeout_s,
-                  memory_mb=resolve_memory(memory))
+                  memory_mb=None if memory is None else resolve_memory(memory))
 
 
 def resolve_cores(cores: Optional[Union[int, str]]) -> Any:

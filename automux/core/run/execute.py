@@ -21,6 +21,7 @@ from .launcher import Outcome, run_inline, run_worker
 from .interrupts import signal_of
 from ..experiment import names as feature_names
 from ..experiment.prepare import Experiment
+from ..experiment.memory import effective_mb
 from ..experiment.metrics import score_all
 from ..plugins import fire
 from ..registry import get_adapter
@@ -65,7 +66,8 @@ def _write_job(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_d
     jf.write_json(job_dir / jf.JOB, {
         "adapter": {"name": adapter.name, "module": cls.__module__, "class": cls.__qualname__},
         "task": ds.task, "classes": [str(c) for c in ds.classes], "metric": exp.spec.metric,
-        "seed": exp.spec.seeds["backend"], "seeds": exp.spec.seeds, "budget": exp.spec.budget.to_json(),
+        "seed": exp.spec.seeds["backend"], "seeds": exp.spec.seeds,
+        "budget": dict(exp.spec.budget.to_json(), memory_mb=effective_mb(exp.spec.budget.memory_mb)),
         "options": options, "feature_names": names,
         "data": {k: ref[k] for k in ("path", "sha256", "fingerprint", "n_rows")},
     })
