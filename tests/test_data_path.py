@@ -62,6 +62,12 @@ def test_job_reads_back_the_rows_the_old_job_files_held(tmp_path):
     assert np.array_equal(y, exp.dataset.y[exp.split.train_idx])
     assert np.array_equal(folds, exp.split.fold_ids())
     pd.testing.assert_frame_equal(jf.read_holdout(job), old_holdout)
+    template = jf.read_feature_template(job)
+    assert len(template) == 0 and template.dtypes.equals(old_train.dtypes)
+    old = tmp_path / "old"
+    old.mkdir()
+    jf.write_arrow(old_train.assign(**{jf.TARGET_COL: y, jf.FOLD_COL: folds}), old / jf.TRAIN)
+    assert jf.read_feature_template(old).dtypes.equals(old_train.dtypes)
     # callers written for the old layout still get the old frames
     old_style = jf.read_arrow(job / jf.TRAIN)
     assert list(old_style.columns[-2:]) == [jf.TARGET_COL, jf.FOLD_COL]

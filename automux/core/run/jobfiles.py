@@ -118,6 +118,16 @@ def read_train(job_dir: Path) -> "tuple[pd.DataFrame, np.ndarray, np.ndarray]":
     return X, rows.column(TARGET_COL).to_numpy(), rows.column(FOLD_COL).to_numpy().astype(np.int64)
 
 
+def read_feature_template(job_dir: Path) -> pd.DataFrame:
+    """No rows, the job's feature columns (safe names) with their dtypes (categories included), either
+    layout; in the store layout no row is read."""
+    job_dir = Path(job_dir)
+    if (job_dir / TRAIN).exists():  # the old layout: as before, the rows read and dropped
+        return read_arrow(job_dir / TRAIN).drop(columns=[TARGET_COL, FOLD_COL]).iloc[:0]
+    features, _rows = _stored(job_dir)
+    return _take_features(features, np.empty(0, dtype=np.int64))
+
+
 def read_holdout(job_dir: Path) -> pd.DataFrame:
     """The job's hold-out features (safe names, no target), either layout."""
     job_dir = Path(job_dir)

@@ -84,7 +84,7 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     from ..errors import DataError
 
     _check_new_frame(frame, target)
-    template = jf.read_arrow(run_dir / jf.TRAIN).drop(columns=[jf.TARGET_COL, jf.FOLD_COL]).iloc[:0]
+    template = jf.read_feature_template(run_dir)  # columns and dtypes only: no row is read
     names = jf.read_json(run_dir / jf.JOB).get("feature_names") or {
         "original": list(template.columns), "safe": list(template.columns)}  # a run from before safe names
     X = frame.drop(columns=[target]) if target in frame.columns else frame
