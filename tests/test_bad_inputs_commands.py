@@ -513,7 +513,7 @@ RESULTS_CASES = [
     ("report-empty-results", ["report", "{d}/results_dir_empty"], "empty"),
     ("report-unrelated-results", ["report", "{d}/results_dir_other"], "not a bench"),
     ("report-a-file", ["report", "{d}/unrelated.csv"], "not a directory"),
-    ("report-no-results", ["report", "{d}/no_results_dir"], "not found"),
+    ("report-no-results", ["report", "{d}/no_results_dir"], "no results file"),
     ("report-missing-dir", ["report", "{d}/nope"], "not a directory"),
     ("evidence-latin1", ["select", "--data", IRIS, "--evidence", "{d}/latin1.yaml"], "utf-8"),
     ("report-results-is-a-directory", ["report", "{d}/results_is_dir"], "is a directory"),

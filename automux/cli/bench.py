@@ -67,7 +67,10 @@ def cmd_report(a: argparse.Namespace, store: Any) -> int:
 
     if not os.path.isdir(a.dir):
         raise DataError(f"{a.dir!r} is not a directory: give the --out directory of `automux bench`")
-    check_bench_results(os.path.join(a.dir, "results.csv"), "results.csv in")
+    results = os.path.join(a.dir, "results.csv")
+    if not os.path.lexists(results):
+        raise DataError(f"no results file {results}: run `automux bench SUITE --out {a.dir}` first")
+    check_bench_results(results, "results.csv in")
     paths = make_report(a.dir)
     if a.json:
         sys.stdout.write(json.dumps(paths, indent=2) + "\n")
