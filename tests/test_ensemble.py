@@ -141,7 +141,7 @@ def test_a_member_without_oof_is_refused_with_the_reason(members, fakes_on_path)
     from fake_oof_adapters import FakeNoSourceAdapter
 
     store, exp, recs = members
-    rec = execute(exp, FakeNoSourceAdapter(), store=store)
+    rec = execute(exp, FakeNoSourceAdapter(), store=store, oof=True)  # a refit asked for, and impossible
     assert rec.status == "ok" and rec.spec_id == recs[0].spec_id
     with pytest.raises(EnsembleError, match="no out-of-fold predictions: .*no candidate_source"):
         build_ensemble([recs[0].run_id, rec.run_id], store=store)
@@ -169,7 +169,8 @@ def test_an_ensemble_across_two_envs_predicts_through_automux_predict(tmp_path, 
     assert _cli("env", "build", "pycaret") == 0, "automux env build pycaret failed"
     store = RunStore(tmp_path / "runs")
     exp = automux.experiment(DATA, "target", budget_trials=2, seed=5)
-    recs = [execute(exp, b, store=store) for b in ("reference", "optuna", "pycaret")]
+    # pycaret gives no out-of-fold predictions from its search: the refit is asked for, as compare --ensemble does
+    recs = [execute(exp, b, store=store, oof=True) for b in ("reference", "optuna", "pycaret")]
     assert [r.status for r in recs] == ["ok"] * 3, [r.error for r in recs]
     assert recs[2].env["automux_env"].get("isolated") and not recs[0].env["automux_env"].get("isolated")
     assert all(r.extra["oof"]["available"] for r in recs), [r.extra["oof"] for r in recs]
