@@ -61,3 +61,18 @@ def test_tpot_and_h2o_recipes_are_registered_and_tpot_frames_are_prepared(fid):
     out = fid._objects(cat)  # TPOT's preprocessing one-hot encodes object columns only
     assert out["c"].dtype == object and out["c"].iloc[0] == "u" and pd.isna(out["c"].iloc[1])
     assert out["a"].dtype == float and out["b"].dtype == num["b"].dtype
+
+
+def test_isolated_recipes_are_registered_and_a_missing_env_is_named(fid, tmp_path, monkeypatch):
+    assert {"pycaret", "autosklearn", "autogluon"} <= set(fid.NATIVE) <= set(fid.BACKENDS)
+    assert fid.ISOLATED_SCRIPT.is_file()
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache/automux/envs here
+    with pytest.raises(RuntimeError, match="automux env build pycaret"):
+        fid.env_python("pycaret")
+
+
+def test_a_round_is_a_table_of_its_own(fid):
+    base = {"backend": "h2o", "dataset": "d", "metric": "roc_auc", "seed": "0", "automux_status": "ok",
+            "native_status": "ok", "automux_score": "0.9", "native_score": "0.9", "diff": "0.0", "seconds": "30.0"}
+    md = fid.summarise([dict(base), dict(base, round="issue22", diff="0.01", load1="4.5")])
+    assert "## h2o, 30s\n" in md and "## h2o, 30s, round issue22\n" in md and "| 4.5 |" in md

@@ -44,6 +44,21 @@ Native recipes (documented defaults; only the seed and the budget are set):
   The JVM's start is inside the native wall time (it is inside automux's too), and is recorded
   in ``native_info`` (``init_s``).
 
+* ``pycaret``, ``autosklearn``, ``autogluon``: run in the backend's own isolated env
+  (``~/.cache/automux/envs/NAME-*/bin/python``, the env automux built) by
+  ``native_isolated.py``, the rows passed as Parquet: PyCaret ``setup(data, target,
+  session_id=seed, test_data=<copy of the training rows>)`` + ``compare_models(budget_time=S/60)``
+  (its defaults otherwise: 10 folds, ``n_jobs=-1``, its full model list, sorted by Accuracy / R2;
+  ``predict_model(raw_score=True)`` on the hold-out); auto-sklearn
+  ``AutoSklearnClassifier / Regressor(time_left_for_this_task=S, seed=seed)`` (string columns as
+  ``category``); AutoGluon ``TabularPredictor(label).fit(train, time_limit=S)`` (``medium_quality``,
+  its own hold-out; AutoGluon's ``fit`` takes no seed). Their wall time is the child's fit +
+  predict, imports excluded.
+
+``--round LABEL`` runs the grid again as new rows (the automux side too, in ``OUT/automux-LABEL``)
+with a table of their own, e.g. after a change to the harness; each row keeps the 1-minute load
+average at its start (``load1``).
+
 Wall time: automux's is the worker's (``duration``: start-up, imports, search, refit,
 scoring); native is the fit + predict in this process, imports excluded. Both run on the same
 machine at the same moment's load; the native side uses the backend's default threads (all
@@ -76,8 +91,8 @@ SUITE = REPO / "benchmarks" / "suites" / "realdata.yaml"
 FIELDS = ["backend", "dataset", "task", "metric", "seed", "seconds", "trials", "rows_train", "rows_holdout",
           "automux_status", "automux_score", "automux_result_column", "native_status", "native_score",
           "diff", "automux_wall_s", "automux_training_s", "native_wall_s", "wall_ratio", "automux_models",
-          "native_models", "native_info", "run_id", "utc"]
-BACKENDS = ("flaml", "flaml_1t", "flaml_1t3f", "optuna", "tpot", "h2o")
+          "native_models", "native_info", "run_id", "utc", "round", "load1"]
+BACKENDS = ("flaml", "flaml_1t", "flaml_1t3f", "optuna", "tpot", "h2o", "pycaret", "autosklearn", "autogluon")
 
 
 # ---------------------------------------------------------------- scoring (scikit-learn)
@@ -318,8 +333,67 @@ def native_h2o(X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, second
         shutil.rmtree(ice, ignore_errors=True)
 
 
+ISOLATED_SCRIPT = Path(__file__).resolve().parent / "native_isolated.py"
+
+
+def env_python(name: str) -> Path:
+    """The interpreter of the isolated env automux built for ``name`` (the newest, if several)."""
+    envs = sorted((Path.home() / ".cache" / "automux" / "envs").glob(f"{name}-*/bin/python"),
+                  key=lambda p: p.stat().st_mtime)
+    if not envs:
+        raise RuntimeError(f"no isolated env for {name} under ~/.cache/automux/envs (automux env build {name})")
+    return envs[-1]
+
+
+def native_isolated(backend: str, X: Any, y: np.ndarray, Xh: Any, task: str, n_classes: int, seconds: float,
+                    seed: int, trials: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Run ``native_isolated.py`` (the PyCaret / auto-sklearn / AutoGluon recipes) in the backend's own env.
+
+    The rows go as Parquet without pandas metadata (the envs' pandas are 1.5-2.3); the wall time is the
+    child's fit + predict (imports excluded, as for the in-process recipes)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if trials is not None:
+        raise ValueError(f"the {backend} recipe takes a seconds budget only")
+    d = Path(tempfile.mkdtemp(prefix=f"fidelity-{backend}-"))
+    try:
+        for name, frame in (("X", X), ("Xh", Xh)):
+            t = pa.Table.from_pandas(frame.rename(columns=str), preserve_index=False)
+            pq.write_table(t.replace_schema_metadata(None), d / f"{name}.parquet")
+        np.save(d / "y.npy", np.asarray(y))
+        p = subprocess.run([str(env_python(backend)), str(ISOLATED_SCRIPT), backend, str(d), task, str(n_classes),
+                            f"{seconds:g}", str(seed)], capture_output=True, text=True,
+                           timeout=4 * seconds + 300, cwd=str(d))
+        if p.returncode != 0 or not (d / "info.json").is_file():
+            tail = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
+            raise RuntimeError(f"native {backend} exit {p.returncode}: {tail}")
+        import json
+
+        return np.load(d / "pred.npy"), json.loads((d / "info.json").read_text())
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def native_pycaret(*a: Any, **k: Any) -> Tuple[np.ndarray, Dict[str, Any]]:
+    return native_isolated("pycaret", *a, **k)
+
+
+def native_autosklearn(*a: Any, **k: Any) -> Tuple[np.ndarray, Dict[str, Any]]:
+    return native_isolated("autosklearn", *a, **k)
+
+
+def native_autogluon(*a: Any, **k: Any) -> Tuple[np.ndarray, Dict[str, Any]]:
+    return native_isolated("autogluon", *a, **k)
+
+
 NATIVE = {"flaml": native_flaml, "flaml_1t": native_flaml_1t, "flaml_1t3f": native_flaml_1t3f,
-          "optuna": native_optuna, "tpot": native_tpot, "h2o": native_h2o}
+          "optuna": native_optuna, "tpot": native_tpot, "h2o": native_h2o, "pycaret": native_pycaret,
+          "autosklearn": native_autosklearn, "autogluon": native_autogluon}
 #: The automux backend each native recipe is compared with.
 AUTOMUX_BACKEND = {"flaml_1t": "flaml", "flaml_1t3f": "flaml"}
 
@@ -359,7 +433,7 @@ def _import_native(backend: str) -> None:
 
 
 def one_pair(backend: str, ds_ref: Any, seed: int, seconds: Optional[float], out: Path,
-             trials: Optional[int] = None, reuse: Sequence[Path] = ()) -> Dict[str, Any]:
+             trials: Optional[int] = None, reuse: Sequence[Path] = (), round_: str = "") -> Dict[str, Any]:
     from automux.bench.cellrun import build_experiment, run_cell
     from automux.bench.cells import Cell
     from automux.bench.suite import BackendRef, Constraint
@@ -380,11 +454,12 @@ def one_pair(backend: str, ds_ref: Any, seed: int, seconds: Optional[float], out
     y, yh = ds.y[tr], ds.y[ho]
     row: Dict[str, Any] = {"backend": backend, "dataset": ds_ref.name, "task": task, "metric": metric, "seed": seed,
                            "seconds": seconds, "trials": trials, "rows_train": len(tr), "rows_holdout": len(ho),
-                           "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                           "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "round": round_,
+                           "load1": round(os.getloadavg()[0], 2)}
     # automux: the bench cell (one already run for another recipe of the same backend is reused)
     from automux.bench.results import read_cells
 
-    where = out / "automux"
+    where = out / ("automux" if not round_ else f"automux-{round_}")  # a new round reruns automux too
     done = None
     for d in [where, *reuse]:
         done = read_cells(d).get(cell.cell_id)
@@ -403,7 +478,7 @@ def one_pair(backend: str, ds_ref: Any, seed: int, seconds: Optional[float], out
     t0 = time.monotonic()
     try:
         pred, info = NATIVE[backend](X, y, Xh, task, k, float(seconds or 0), seed, trials)
-        row["native_wall_s"] = time.monotonic() - t0
+        row["native_wall_s"] = info.pop("wall_s", None) or time.monotonic() - t0  # an env's child times itself
         row["native_score"] = sk_score(metric, task, yh, pred, k)
         row["native_status"] = "ok"
         row["native_models"] = info.pop("models", None)
@@ -468,7 +543,8 @@ def summarise(rows: List[Dict[str, str]]) -> str:
              "max over data sets x seeds. `wall ratio` = automux worker wall time / native fit+predict wall time. "
              "A failed side is counted in `failed`, not in the medians.", ""]
     def budget(r: Dict[str, str]) -> str:
-        return f"trials{r['trials']}" if r.get("trials") else f"{float(r.get('seconds') or 0):g}s"
+        b = f"trials{r['trials']}" if r.get("trials") else f"{float(r.get('seconds') or 0):g}s"
+        return b + (f", round {r['round']}" if r.get("round") else "")
 
     for backend, b in sorted({(r["backend"], budget(r)) for r in rows}):
         rs = [r for r in rows if r["backend"] == backend and budget(r) == b]
@@ -480,12 +556,13 @@ def summarise(rows: List[Dict[str, str]]) -> str:
             lines.append(stats_row(metric, [r for r in rs if r["metric"] == metric], "diff"))
         lines += [stats_row("all (relative)", rs, "rel_diff"), "",
                   "| data set | metric | seed | automux | native | diff | automux wall s | native wall s | "
-                  "automux models | native models |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "automux models | native models | load1 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sorted(rs, key=lambda r: (r["dataset"], int(r["seed"]))):
             lines.append(f"| {r['dataset']} | {r['metric']} | {r['seed']} | {_fmt(f(r.get('automux_score')))} | "
                          f"{_fmt(f(r.get('native_score')))} | {_fmt(f(r.get('diff')))} | "
                          f"{_fmt(f(r.get('automux_wall_s')), 1)} | {_fmt(f(r.get('native_wall_s')), 1)} | "
-                         f"{r.get('automux_models') or '-'} | {r.get('native_models') or '-'} |")
+                         f"{r.get('automux_models') or '-'} | {r.get('native_models') or '-'} | "
+                         f"{r.get('load1') or '-'} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -508,6 +585,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "the real-data suite's trials cell, reused from --reuse DIR when it ran there")
     ap.add_argument("--reuse", action="append", default=[], help="a bench --out dir whose cells to reuse")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "fidelity" / "results"))
+    ap.add_argument("--round", default="", help="a label for this round of runs (e.g. issue22): its pairs are "
+                    "new rows, automux rerun too, and a table of their own")
     ap.add_argument("--summary-only", action="store_true", help="rewrite summary.md from raw.csv")
     a = ap.parse_args(argv)
     out = Path(a.out)
@@ -519,8 +598,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         ensure_loaders()
         refs = _suite_datasets()
-        done = {(r["backend"], r["dataset"], r["seed"], r.get("seconds") or "", r.get("trials") or "")
-                for r in rows}
+        done = {(r["backend"], r["dataset"], r["seed"], r.get("seconds") or "", r.get("trials") or "",
+                 r.get("round") or "") for r in rows}
         budget_key = ("", str(a.trials)) if a.trials else (str(float(a.seconds)), "")
         for backend in a.backends.split(","):
             if backend not in NATIVE:
@@ -528,11 +607,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             for name in a.datasets.split(","):
                 for seed in (int(s) for s in a.seeds.split(",")):
-                    key = (backend, name, str(seed)) + budget_key
+                    key = (backend, name, str(seed)) + budget_key + (a.round,)
                     if key in done:
                         continue
                     row = one_pair(backend, refs[name], seed, None if a.trials else a.seconds, out,
-                                   trials=a.trials, reuse=[Path(x) for x in a.reuse])
+                                   trials=a.trials, reuse=[Path(x) for x in a.reuse], round_=a.round)
                     rows.append({k: ("" if row.get(k) is None else str(row.get(k))) for k in FIELDS})
                     with open(raw, "w", newline="", encoding="utf-8") as fh:
                         w = csv.DictWriter(fh, fieldnames=FIELDS)
