@@ -156,7 +156,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     ``options`` maps a backend name to its options. Every backend is checked
     before any runs, so a typo fails fast. ``jobs`` runs that many backends side
     by side; ``executor="dask"`` with ``scheduler="tcp://HOST:PORT"`` sends each
-    backend's run to an existing Dask cluster (see :mod:`automux.compare_runs`);
+    backend's run to an existing Dask cluster (see :mod:`automux.executors`);
     the records are the same as a sequential compare's. ``oof=True`` (``compare
     --ensemble``) has each run refit its chosen candidate per fold after its search,
     outside its budget, where the backend gives no out-of-fold predictions itself.
@@ -179,10 +179,10 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
         ensure_env(a.environment, build=build, adapter_name=a.name)
     the_store = _store(store)
     governed = _governed(exp, readiness, progress)
-    from .compare_runs import run_all
+    from .executors import compare_all
 
-    records = run_all(exp, adapters, store=the_store, options=dict(options or {}), jobs=jobs, executor=executor,
-                      scheduler=scheduler, inline=inline, progress=progress, build=build, oof=oof, **governed)
+    records = compare_all(exp, adapters, store=the_store, options=dict(options or {}), jobs=jobs, executor=executor,
+                          scheduler=scheduler, inline=inline, progress=progress, build=build, oof=oof, **governed)
     return exp.spec, leaderboard(records)
 
 
