@@ -18,7 +18,6 @@ why (no rebuild, no source); failed when it should have (the refit failed).
 """
 from __future__ import annotations
 
-import subprocess
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -47,8 +46,6 @@ def _completed(run: Any, purpose: str) -> None:
 
 def in_sample_predictions(ctx: ContractContext, run: Any) -> np.ndarray:
     """The stored (refit-on-all) model's predictions on the training rows, in the worker's interpreter."""
-    from .context import _probe_env
-
     job_dir = ctx.root / "oof-probe" / run.record.run_id
     job_dir.mkdir(parents=True, exist_ok=True)
     features = jf.read_arrow(run.run_dir / jf.TRAIN).drop(columns=[jf.TARGET_COL, jf.FOLD_COL])
@@ -56,14 +53,10 @@ def in_sample_predictions(ctx: ContractContext, run: Any) -> np.ndarray:
     job = jf.read_json(run.run_dir / jf.JOB)
     jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": job["adapter"], "task": job["task"],
                                      "seeds": job["seeds"], "model_dir": str(run.run_dir / jf.MODEL_DIR)})
-    python, extra = ctx._worker_interpreter(run)
-    proc = subprocess.run([python, "-m", "automux.core.run.worker", str(job_dir)], stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(job_dir),
-                          timeout=PROBE_TIMEOUT_S, env=_probe_env(run.record.spec.seeds, extra))
-    out = job_dir / jf.PREDICTIONS
-    if proc.returncode != 0 or not out.exists():
-        raise CheckFailed(f"predicting the training rows with the stored model failed (exit {proc.returncode}): "
-                          f"{proc.stdout.decode(errors='replace')[-400:]}")
+    try:
+        out = ctx.run_probe(run, job_dir, PROBE_TIMEOUT_S)
+    except RuntimeError as e:
+        raise CheckFailed(f"predicting the training rows with the stored model failed {e}"[:600]) from None
     return jf.predictions_array(jf.read_arrow(out), job["task"])
 
 

@@ -3,9 +3,9 @@
 Applies to adapters that override :meth:`automux.core.adapter.Adapter.candidate_source`.
 On the suite's base run it takes the chosen candidate and up to
 ``MAX_CANDIDATES - 1`` other scored ones, skips those the adapter refuses
-(``rebuild_refusal``, see :func:`automux.governance.promote.rebuild_refusal`), and
+(``rebuild_refusal``, see :func:`automux.core.run.revalidate.rebuild_refusal`), and
 runs each source exactly as ``automux promote`` does
-(:func:`automux.governance.promote.revalidate`): a fresh ``python -I`` of the
+(:func:`automux.core.run.revalidate.revalidate`): a fresh ``python -I`` of the
 main interpreter, automux and every AutoML backend blocked from import, fitted on
 the run's fixed folds with the run's backend seed. It fails when a source does not
 run there, imports a blocked package, or gives fold scores that differ from the
@@ -54,7 +54,7 @@ def _picked(record: Any) -> List[int]:
 
 def _one(adapter: Adapter, ctx: ContractContext, run: Any, index: int) -> Optional[str]:
     """Re-run candidate ``index``'s source; None when the adapter refuses it; raises CheckFailed when it drifts."""
-    from ..governance import promote as gate
+    from ..core.run import revalidate as gate
 
     rec, exp = run.record, run.experiment
     cand, task, columns = rec.candidates[index], exp.dataset.task, _columns(exp)
@@ -81,7 +81,7 @@ def _one(adapter: Adapter, ctx: ContractContext, run: Any, index: int) -> Option
     if len(rebuilt) != len(recorded):
         raise CheckFailed(f"candidate {index}: {len(recorded)} fold scores recorded, {len(rebuilt)} rebuilt")
     diffs = [f"fold {k}: {r:.6g} recorded, {s:.6g} rebuilt (difference {abs(s - r):.3g})"
-             for k, (r, s) in enumerate(zip(recorded, rebuilt)) if r is not None and not gate._close(s, r)]
+             for k, (r, s) in enumerate(zip(recorded, rebuilt)) if r is not None and not gate.reproduces(s, r)]
     if diffs:
         raise CheckFailed(f"candidate {index}'s rebuild does not reproduce its fold scores within "
                           f"{gate.REPRODUCE_ATOL:g} + {gate.REPRODUCE_RTOL:g} relative: " + "; ".join(diffs[:3]))

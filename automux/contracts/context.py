@@ -157,10 +157,12 @@ class ContractContext:
 
     def experiment(self, frame: pd.DataFrame, split: Dict[str, Any], task: str, seed: int,
                    budget: Dict[str, Any]) -> Experiment:
-        from ..api import experiment
+        from ..core.experiment.prepare import make_budget, prepare
 
-        return experiment(frame, data.TARGET, seed=seed, task=task, split=split, folds=data.N_FOLDS,
-                          metric=data.FOLD_PLAN_METRIC[task], **budget)
+        # The API's experiment() without the API: the suite sits below it (import-linter contract).
+        names = {"budget_trials": "trials", "budget_seconds": "seconds"}
+        return prepare(frame, data.TARGET, budget=make_budget(**{names.get(k, k): v for k, v in budget.items()}),
+                       seed=seed, task=task, split=split, folds=data.N_FOLDS, metric=data.FOLD_PLAN_METRIC[task])
 
     def run(self, key: Hashable, make: Callable[[], Experiment]) -> ContractRun:
         """The run cached under ``key``, made with the experiment ``make()`` on first use."""
@@ -270,15 +272,33 @@ class ContractContext:
         jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": job["adapter"], "task": job["task"],
                                          "seeds": job["seeds"], "model_dir": str(run.run_dir / jf.MODEL_DIR),
                                          "input": str(run.run_dir / jf.HOLDOUT)})
-        python, extra = self._worker_interpreter(run)
-        proc = subprocess.run([python, "-m", "automux.core.run.worker", str(job_dir)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              cwd=str(job_dir), timeout=PROBE_TIMEOUT_S,
-                              env=_probe_env(run.record.spec.seeds, extra))
-        if proc.returncode != 0 or not out.exists():
-            tail = proc.stdout.decode(errors="replace")[-2000:]
-            raise RuntimeError(f"loading the saved model failed (exit {proc.returncode}):\n{tail}")
+        try:
+            self.run_probe(run, job_dir, PROBE_TIMEOUT_S)
+        except RuntimeError as e:
+            raise RuntimeError(f"loading the saved model failed {e}") from None
         return jf.predictions_array(jf.read_arrow(out), run.experiment.dataset.task)
+
+    def run_probe(self, run: ContractRun, job_dir: Path, timeout_s: float) -> Path:
+        """Run the predict job in ``job_dir`` through the launcher, in the interpreter the run's worker
+        used and without the run's marker variable; returns the predictions file.
+
+        Raises:
+            RuntimeError: ``(exit N): LOG TAIL`` when the probe failed or overran ``timeout_s``.
+        """
+        from ..core.run.launcher import run_worker
+
+        python, extra = self._worker_interpreter(run)
+        outcome = run_worker(job_dir, python=python, deadline_s=timeout_s, seeds=run.record.spec.seeds,
+                             env_extra=extra, env_unset=(processes.MARKER_VAR,))
+        if outcome.interrupted is not None:
+            raise outcome.interrupted
+        out = job_dir / jf.PREDICTIONS
+        if outcome.status != "ok" or not out.exists():
+            log = job_dir / jf.LOG
+            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.exists() else ""
+            why = f"exit {outcome.returncode}" + (f", {outcome.error}" if outcome.status == "timeout" else "")
+            raise RuntimeError(f"({why}):\n{tail}")
+        return out
 
     def _worker_interpreter(self, run: ContractRun) -> Tuple[str, Dict[str, str]]:
         """The interpreter (and its extra variables) the run's worker used."""
@@ -303,14 +323,6 @@ class ContractContext:
                                  f"{self.root} (runs/, probe/, inprocess/)\n")
             return
         self._finalizer()
-
-
-def _probe_env(seeds: Dict[str, int], extra: Dict[str, str]) -> Dict[str, str]:
-    from ..core.run.launcher import worker_env
-
-    env = worker_env(seeds, extra)
-    env.pop(processes.MARKER_VAR, None)
-    return env
 
 
 def _start_contention(n: int) -> List[subprocess.Popen]:

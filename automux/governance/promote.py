@@ -43,16 +43,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import pickle
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
@@ -62,23 +54,18 @@ from .._version import __version__
 from ..core.errors import SpecError, UserError
 from ..core.experiment.prepare import Experiment
 from ..core.experiment.record import RunRecord
+# Re-exported: promotion's public names since before the re-validation moved below governance.
+from ..core.run.revalidate import (DEFAULT_TIMEOUT_S, FORBIDDEN, HARNESS, REPRODUCE_ATOL,  # noqa: F401
+                                   REPRODUCE_RTOL, rebuild_refusal, reproduces, revalidate)
 from ..core.run.store import RunStore, atomic_write_text
 
 PROMOTED, REFUSED = "promoted", "refused"
 NOT_REPRODUCIBLE, WORSE_THAN_REPORTED, FRAGILE_GAIN = "not_reproducible", "worse_than_reported", "fragile_gain"
 #: The adapter gives no explicit rebuild of this candidate and says why (``rebuild_refusal``).
 NOT_REBUILDABLE = "not_rebuildable"
-#: Same interpreter, same libraries, same rows: the rebuild is expected to be
-#: bitwise equal; these absorb summation-order noise only.
-REPRODUCE_ATOL = 1e-6
-REPRODUCE_RTOL = 1e-6
 #: The smallest drop (in the metric's units) counted as worse than reported.
 WORSE_FLOOR = 1e-4
 DEFAULT_SEEDS = 5
-DEFAULT_TIMEOUT_S = 900.0
-#: Top-level packages a promoted candidate may not import.
-FORBIDDEN = ("automux", "optuna", "flaml", "tpot", "h2o", "pycaret", "autosklearn", "autogluon", "mlflow")
-HARNESS = Path(__file__).with_name("_revalidate.py")
 PROMOTION_DIR = "promotion"
 PROMOTION_FILE = "promotion.json"
 DataLike = Union[str, pd.DataFrame]
@@ -97,93 +84,11 @@ def _columns(exp: Experiment) -> Dict[str, str]:
             for c, t in exp.dataset.X.dtypes.items()}
 
 
-def rebuild_refusal(adapter: Any, candidate: Any, task: str, columns: Dict[str, str]) -> Optional[str]:
-    """The adapter's reason why ``candidate`` has no explicit rebuild, or None.
-
-    The adapter declares it as ``rebuild_refusal``: either a class attribute (a
-    string: no candidate of this backend is rebuilt, and why) or a method
-    ``rebuild_refusal(candidate, task, columns) -> Optional[str]`` (per candidate).
-    An adapter that gives no source and declares no reason is promoted on its own
-    stored model (``rebuild: backend_model``, the rule for third-party adapters).
-    """
-    declared = getattr(adapter, "rebuild_refusal", None)
-    if callable(declared):
-        declared = declared(candidate, task, columns)
-    return str(declared) if declared else None
-
-
 def promotion_seeds(master: int, backend_seed: int, n: int) -> List[int]:
     """The run's own backend seed, then ``n - 1`` seeds derived from the master seed."""
     from ..core.experiment.seeds import derive_seed
 
     return [backend_seed] + [derive_seed(master, f"promote-{i}") for i in range(1, n)]
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def revalidate(code_path: Path, exp: Experiment, seeds: List[int],
-               timeout_s: float = DEFAULT_TIMEOUT_S) -> Dict[str, Any]:
-    """Fit the file's ``build_model()`` on the fixed folds and the training rows, once per seed.
-
-    Runs in a fresh ``python -I`` with automux and the AutoML backends blocked.
-    Returns ``{per_seed: [{seed, fold_scores, cv, holdout}], modules, seconds}``
-    or ``{error: ...}`` when the file fails or overruns ``timeout_s``.
-    """
-    from ..core.sklearn_kit import to_sklearn_frame
-    from ..core.run.launcher import worker_env
-    from ..core.experiment.metrics import get_metric
-
-    ds, split = exp.dataset, exp.split
-    metric = get_metric(exp.spec.metric, ds.task)
-    train = np.asarray(split.train, dtype=np.int64)
-    hold = np.asarray(split.holdout, dtype=np.int64)
-    X = to_sklearn_frame(ds.X.iloc[train].reset_index(drop=True))
-    X_hold = to_sklearn_frame(ds.X.iloc[hold].reset_index(drop=True))
-    y, y_hold = ds.y[train], ds.y[hold]
-    folds = split.fold_pairs()
-    job = Path(tempfile.mkdtemp(prefix="automux-promote-"))
-    try:
-        with open(job / "data.pkl", "wb") as f:
-            pickle.dump({"X": X, "y": y, "X_holdout": X_hold, "folds": folds}, f, protocol=4)
-        (job / "job.json").write_text(json.dumps({
-            "candidate": str(Path(code_path).resolve()), "task": ds.task, "n_classes": len(ds.classes),
-            "seeds": seeds, "forbidden": list(FORBIDDEN)}), encoding="utf-8")
-        t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-I", str(HARNESS), str(job)], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=worker_env(exp.spec.seeds), start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            proc.communicate()
-            return {"error": f"the rebuild overran {timeout_s:g}s and was killed"}
-        finally:
-            _kill_group(proc.pid)
-        text = log.decode("utf-8", errors="replace")
-        if proc.returncode != 0 or not (job / "out.json").exists():
-            last = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or [f"exit {proc.returncode}"]
-            return {"error": f"the candidate file failed in a fresh interpreter: {last[0]}", "log": text[-4000:]}
-        info = json.loads((job / "out.json").read_text(encoding="utf-8"))
-        with np.load(job / "predictions.npz") as pred:
-            per_seed = []
-            for i, seed in enumerate(seeds):
-                scores = [float(metric(y[valid], pred[f"fold_{i}_{k}"])) for k, (_, valid) in enumerate(folds)]
-                holdout = float(metric(y_hold, pred[f"holdout_{i}"])) if len(hold) else None
-                per_seed.append({"seed": seed, "fold_scores": scores, "cv": float(np.mean(scores)),
-                                 "holdout": holdout})
-        return {"per_seed": per_seed, "modules": info["modules"], "seconds": time.monotonic() - t0,
-                "isolated": info.get("isolated")}
-    finally:
-        shutil.rmtree(job, ignore_errors=True)
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= REPRODUCE_ATOL + REPRODUCE_RTOL * abs(b)
 
 
 def _baselines(record: RunRecord, exp: Experiment) -> Dict[str, Any]:
@@ -225,10 +130,10 @@ def _judge(record: RunRecord, index: int, reval: Dict[str, Any], readiness: Dict
                              "mean_fold_scores": mean_folds}
     # 1. the run's own seed must give back what was recorded
     diffs = [f"fold {f}: {r:.6g} recorded, {s:.6g} rebuilt" for f, (r, s) in
-             enumerate(zip(reported_folds, first["fold_scores"])) if r is not None and not _close(s, r)]
+             enumerate(zip(reported_folds, first["fold_scores"])) if r is not None and not reproduces(s, r)]
     if len(reported_folds) != k:
         diffs.insert(0, f"{len(reported_folds)} folds recorded, {k} rebuilt")
-    if reported_holdout is not None and first["holdout"] is not None and not _close(first["holdout"], reported_holdout):
+    if reported_holdout is not None and first["holdout"] is not None and not reproduces(first["holdout"], reported_holdout):
         diffs.append(f"hold-out: {reported_holdout:.6g} recorded, {first['holdout']:.6g} rebuilt")
     if diffs:
         reasons.append({"code": NOT_REPRODUCIBLE, "detail": f"with the run's own seed {first['seed']}, the rebuild "

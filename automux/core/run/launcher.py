@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..experiment.spec import Candidate
 from . import jobfiles as jf
@@ -32,6 +32,13 @@ from .interrupts import signal_of
 
 #: The one worker entry point (``job.json`` says which kind of job).
 WORKER_MODULE = "automux.core.run.worker"
+
+
+
+def worker_command(job_dir: Path, python: str = sys.executable) -> List[str]:
+    """The argv that runs the job in ``job_dir`` in the worker (with ``python``)."""
+    return [python, "-m", WORKER_MODULE, str(job_dir)]
+
 
 KILL_AFTER_S = 3.0
 POLL_S = 0.1
@@ -163,8 +170,15 @@ def _finish(job_dir: Path, cands: List[Candidate], rc: Optional[int], wall: floa
 
 def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional[float] = None,
                seeds: Optional[Dict[str, int]] = None, on_candidate: Callable[[Candidate], None] = lambda c: None,
-               env_extra: Optional[Dict[str, str]] = None, cores: int = 1, budget: Any = None) -> Outcome:
+               env_extra: Optional[Dict[str, str]] = None, cores: int = 1, budget: Any = None,
+               command: Optional[Sequence[str]] = None, env_unset: Sequence[str] = ()) -> Outcome:
     """Run ``python -m automux.core.run.worker JOB_DIR`` under a hard stop, with ``cores`` threads.
+
+    The one way this package starts a job process: search and predict jobs run the
+    worker; ``command`` (argv) runs another job program in the same harness (the
+    stand-alone re-validation: ``python -I _revalidate.py JOB_DIR``; its own outputs,
+    so its outcome is read from ``returncode`` and ``status == "timeout"``).
+    ``env_unset`` names variables the job must not inherit.
 
     With ``budget`` (a search job) the hard stop follows the worker's phases
     (:class:`HardStop`); without, ``deadline_s`` counts from launch (None: no
@@ -183,8 +197,11 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     t0 = time.monotonic()
     env = worker_env(seeds or {}, env_extra, cores)
     env[processes.PARENT_PID_ENV] = str(os.getpid())
+    for name in env_unset:
+        env.pop(name, None)
+    argv = list(command) if command is not None else worker_command(job_dir, python)
     with open(job_dir / jf.LOG, "ab") as log:
-        proc = subprocess.Popen([python, "-m", WORKER_MODULE, str(job_dir)], stdout=log,
+        proc = subprocess.Popen(argv, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env=env, cwd=str(job_dir))
     pgid = proc.pid
