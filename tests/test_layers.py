@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,25 @@ def test_a_core_module_importing_the_cli_breaks_the_contracts(tmp_path):
     assert proc.returncode != 0
     assert "core imports none of the layers above it BROKEN" in " ".join(proc.stdout.split())
     assert "automux.core.violation -> automux.cli" in proc.stdout
+
+
+def test_the_middle_layers_break_on_a_deliberate_violation(tmp_path):
+    """The suite and bench below the API, governance on core: one violation each, on a copy of the package."""
+    shutil.copytree(ROOT / "automux", tmp_path / "automux", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    violations = {"contracts": "from .. import api  # deliberate\n",
+                  "bench": "from ..api import compare  # deliberate\n",
+                  "governance": "from ..bench import runner  # deliberate\n"}
+    for package, line in violations.items():
+        (tmp_path / "automux" / package / "violation.py").write_text(line)
+    proc = _lint(tmp_path, str(tmp_path))
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    for contract in ("the conformance suite sits below the API", "bench sits below the API", "governance sits on core"):
+        assert re.search(re.escape(contract) + r"[^.]*? BROKEN", out), (contract, proc.stdout[-4000:])
+    for chain in ("automux.contracts.violation -> automux.api", "automux.bench.violation -> automux.api",
+                  "automux.governance.violation -> automux.bench.runner"):
+        assert chain in proc.stdout, (chain, proc.stdout[-4000:])
 
 
 def test_the_worker_imports_exactly_its_modules():
