@@ -328,7 +328,8 @@ def automux_prep(columns: List[str], categorical: List[str]) -> Any:
         parts.append(("num", SimpleImputer(strategy="median", keep_empty_features=True), nums))
     if categorical:
         parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                           OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                                           OneHotEncoder(handle_unknown="ignore", sparse_output=False,
+                                                         max_categories=100)),  # dense: bounded (issue 25)
                       list(categorical)))
     return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=False)
 

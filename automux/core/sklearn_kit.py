@@ -40,6 +40,11 @@ class FixedFolds:
             yield fit_idx, valid_idx
 
 
+#: One-hot columns per categorical at most: the rarer levels share one "infrequent" column, so a
+#: 4,000-level column costs 100 columns (sparse output), not 4,000 (issue 25).
+MAX_ONEHOT_LEVELS = 100
+
+
 def preprocessor(X: pd.DataFrame) -> Any:
     """Scale numeric columns and one-hot categorical ones, imputing only the columns ``X`` has missing values in.
 
@@ -47,7 +52,8 @@ def preprocessor(X: pd.DataFrame) -> Any:
     numeric / categorical split and which columns get an imputer (numeric: median, categorical: most
     frequent). A numeric column complete in ``X`` is scaled, then a value missing at predict time becomes 0
     (the training mean): no median imputer on it, whose fit sorts the column through ``numpy.ma``. A
-    categorical one complete in ``X`` is one-hot encoded directly (an unseen or missing level: all zeros).
+    categorical one complete in ``X`` is one-hot encoded directly (an unseen or missing level: all zeros),
+    keeping its ``MAX_ONEHOT_LEVELS - 1`` most frequent levels and grouping the rest in one column.
     Output columns keep the order of impute-everything (all numeric columns, then the one-hot blocks, each in
     ``X``'s order) and, on the fit rows, its values: :func:`pipeline_source`'s stand-alone form gives the same.
     """
@@ -68,8 +74,8 @@ def preprocessor(X: pd.DataFrame) -> Any:
             make_pipeline(StandardScaler(), SimpleImputer(strategy="constant", fill_value=0.0))
 
     def cat_step(gaps: bool) -> Any:
-        return make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")) \
-            if gaps else OneHotEncoder(handle_unknown="ignore")
+        enc = OneHotEncoder(handle_unknown="ignore", max_categories=MAX_ONEHOT_LEVELS)
+        return make_pipeline(SimpleImputer(strategy="most_frequent"), enc) if gaps else enc
 
     parts = []
     for kind, cols, step in (("num", nums, num_step), ("cat", cats, cat_step)):
@@ -104,7 +110,8 @@ def pipeline_source(title: str, imports: str, model: str, columns: Dict[str, str
         parts.append('        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),')
     if cats:
         parts.append('        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),\n'
-                     '                              OneHotEncoder(handle_unknown="ignore")), CATEGORICAL),')
+                     '                              OneHotEncoder(handle_unknown="ignore", '
+                     f'max_categories={MAX_ONEHOT_LEVELS})), CATEGORICAL),')
     return "\n".join([
         f'"""{title}"""',
         "from sklearn.compose import ColumnTransformer",

@@ -14,7 +14,10 @@ to score the two baselines, exactly as automux scores a run):
 * **leakage signals**: ``target_copy`` (a column that is a near-copy of the
   target), ``single_column_leak`` (one column alone predicts the target almost
   perfectly on the fixed folds), ``id_column`` (a unique integer index or a
-  row-name column).
+  row-name column), ``date_text`` (unique dates kept as text);
+* **wide categoricals** (``high_cardinality``): a categorical column with more than
+  ``HIGH_CARDINALITY_LEVELS`` levels or distinct on more than ``HIGH_CARDINALITY_SHARE``
+  of the training rows; ``stats["dates"]`` says which columns were read as dates.
 
 **Bounded cost.** With more than ``SAMPLE_ROWS`` training rows, the baselines and the
 leakage signals work on a seeded, class-stratified sample of ``SAMPLE_ROWS`` training
@@ -44,6 +47,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from ..core.experiment.data import looks_like_dates
 from ..core.experiment.prepare import Experiment
 from ..core.experiment.split import Split, stable_permutation
 from ..core.errors import UserError
@@ -74,6 +78,12 @@ COPY_AGREEMENT = 0.98
 ID_UNIQUE_SHARE = 0.99
 ID_NAME = re.compile(r"(^|[_\W])(id|idx|index|key|uuid|row|rownum|row_?name|name)$|^unnamed:?\s*\d+$",
                      re.IGNORECASE)
+
+#: A categorical column with more levels than this, or distinct on more than ``HIGH_CARDINALITY_SHARE``
+#: of the training rows (and at least ``HIGH_CARDINALITY_MIN`` levels), is high-cardinality (a warning).
+HIGH_CARDINALITY_LEVELS = 1000
+HIGH_CARDINALITY_SHARE = 0.5
+HIGH_CARDINALITY_MIN = 50
 
 #: Training rows above which baselines and leakage signals run on a seeded sample of this many.
 SAMPLE_ROWS = 20_000
@@ -279,7 +289,11 @@ def _id_warnings(X: pd.DataFrame, n_population: Optional[int] = None,
         if share < ID_UNIQUE_SHARE:
             continue
         named = bool(ID_NAME.search(str(col)))
-        if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype):
+        if isinstance(s.dtype, pd.CategoricalDtype) and looks_like_dates(s):  # dates kept as text: not a key
+            out.append(_warn("date_text", str(col), f"column {col!r} holds dates as text, not read as dates "
+                             f"({share:.0%} distinct; day or month first is ambiguous, or parse_dates=False): write them "
+                             f"as ISO dates (YYYY-MM-DD) so their parts are used, or pass {fix}"))
+        elif isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype):
             out.append(_warn("id_column", str(col), f"column {col!r} is text with a distinct value on "
                              f"{share:.0%} of rows: a row name or key, not a feature; pass {fix}"))
         elif _is_integer_valued(s):
@@ -290,6 +304,35 @@ def _id_warnings(X: pd.DataFrame, n_population: Optional[int] = None,
                 out.append(_warn("id_column", str(col), f"column {col!r} holds {shape}, one per row "
                                  f"({share:.0%} distinct): a row index or id, not a feature; pass {fix} "
                                  "(if the rows are ordered by the target, it also leaks it)"))
+    return out
+
+
+def _cardinality_warnings(exp: Experiment, ids_warned: bool) -> List[Dict[str, Any]]:
+    """``high_cardinality``: categorical columns with very many levels on the training rows (all of them).
+
+    A column distinct on ``ID_UNIQUE_SHARE`` of rows is left to the id warning when ``ids_warned``.
+    """
+    ds, split = exp.dataset, exp.split
+    train = np.asarray(split.train, dtype=np.int64)
+    n = len(train)
+    out = []
+    for col in ds.X.columns:
+        s = ds.X[col]
+        if not isinstance(s.dtype, pd.CategoricalDtype) or n == 0:
+            continue
+        codes = s.cat.codes.to_numpy()[train]
+        levels = int(np.count_nonzero(np.bincount(codes[codes >= 0], minlength=1)))
+        share = levels / n
+        if levels < HIGH_CARDINALITY_MIN or (ids_warned and share >= ID_UNIQUE_SHARE):
+            continue
+        if levels > HIGH_CARDINALITY_LEVELS or share > HIGH_CARDINALITY_SHARE:
+            dated = " (it holds dates as text that were not read as dates: write them as ISO dates)" \
+                if looks_like_dates(s) else ""
+            out.append(_warn("high_cardinality", str(col), f"column {col!r} has {levels} distinct values on "
+                             f"{n} training rows ({share:.0%}){dated}: one-hot encoders cap it to its most frequent "
+                             "levels and many backends learn little from it; pass "
+                             f"{drop_arg(col)}, or keep it for backends that encode it natively "
+                             "(those whose strengths list categorical_native: FLAML, AutoGluon)"))
     return out
 
 
@@ -451,6 +494,9 @@ def check(exp: Experiment, *, leakage: bool = True, sample_rows: Optional[int] =
     ds, split = exp.dataset, exp.split
     metric = get_metric(exp.spec.metric, ds.task)
     warnings, stats = _size_warnings(exp)
+    warnings += _cardinality_warnings(exp, ids_warned=leakage)
+    if getattr(ds, "date_columns", None):  # said, not warned: what the date columns became
+        stats["dates"] = {c: dict(v) for c, v in ds.date_columns.items()}
     work, sample = (exp, None) if sample_rows is None else sample_experiment(exp, sample_rows)
     if sample is not None:
         stats["sample"] = sample

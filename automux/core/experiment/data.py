@@ -79,6 +79,8 @@ class Dataset:
     drop_missing_target: bool = False
     #: a leading unnamed column of row numbers / row names (R's ``write.csv``, pandas' ``Unnamed: 0``)
     row_name_column: Optional[str] = None
+    #: columns read as dates and expanded into numeric parts: ``{column: {"format", "features"}}``
+    date_columns: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -98,6 +100,7 @@ class Dataset:
             **({"drop": list(self.dropped_columns)} if self.dropped_columns else {}),
             **({"drop_missing_target": True, "dropped_rows": int(self.dropped_rows)}
                if self.drop_missing_target else {}),
+            **({"dates": {c: dict(v) for c, v in self.date_columns.items()}} if self.date_columns else {}),
         }
 
 
@@ -394,7 +397,7 @@ def _check_columns(X: pd.DataFrame) -> None:
         raise DataError(f"duplicate column names: {', '.join(dups)}: rename them so every column is unique")
     for col, dtype in X.dtypes.items():
         ok = (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-              or isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype)
+              or isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
               or pd.api.types.is_string_dtype(dtype))
         if not ok or pd.api.types.is_complex_dtype(dtype):
             raise DataError(f"column {col!r} has unsupported type {dtype}: convert it to numbers, "
@@ -504,6 +507,151 @@ def _normalise_features(X: pd.DataFrame) -> pd.DataFrame:
     return X.reset_index(drop=True)
 
 
+#: Fixed (non-ISO) date formats tried on a text column; it must parse under exactly one on every value.
+DATE_FORMATS = ("%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S",
+                "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y", "%d %b %Y", "%b %d %Y",
+                "%d-%b-%y")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
+                       r"(?:Z|[+-]\d{2}(?::?\d{2})?)?")
+_DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b.*|\d{1,2}[ -][A-Za-z]{3}[ -]\d{2,4}\b.*|"
+                        r"[A-Za-z]{3} \d{1,2},? \d{4}\b.*")
+#: The numeric parts a date column becomes (``COL__year`` ...); ``hour`` / ``minute`` only with a time part.
+DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear")
+TIME_PARTS = ("hour", "minute")
+EPOCH_PART = "epoch"  # seconds since 1970-01-01 UTC
+
+
+def _parse_dates(values: Sequence[str], fmt: str, strict: bool = True) -> Optional[pd.DatetimeIndex]:
+    """``values`` as UTC-naive datetimes under ``fmt`` (``ISO8601`` or a strptime format); None if one fails."""
+    try:
+        kw = {"format": fmt} if fmt != "ISO8601" or _PANDAS_MAJOR >= 2 else {}
+        out = pd.to_datetime(pd.Index(list(values), dtype=object), utc=True,
+                             errors="raise" if strict else "coerce", **kw)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return pd.DatetimeIndex(out).tz_convert(None)
+
+
+def date_format(labels: Sequence[Any]) -> Optional[str]:
+    """The date format every one of ``labels`` (distinct non-missing texts) parses under, else None.
+
+    ``ISO8601`` when every label is an ISO date or timestamp (``2024-03-01``,
+    ``2024-03-01T09:30:00Z``); else the one of :data:`DATE_FORMATS` under which every
+    label parses (tried on a sample first, then checked on all); None when none or
+    more than one fits (``01/02/2024``: month or day first is ambiguous). Numbers and
+    free text are never dates (no dateutil guessing).
+    """
+    fits = _date_formats(labels)
+    return fits[0] if len(fits) == 1 else None
+
+
+def _date_formats(labels: Sequence[Any]) -> List[str]:
+    """Every format (``ISO8601`` or of :data:`DATE_FORMATS`) that all ``labels`` parse under."""
+    labels = [v for v in labels if isinstance(v, str)]
+    if not labels or not any(c.isdigit() for c in labels[0]):
+        return []
+    if all(_ISO_DATE.fullmatch(v.strip()) for v in labels):
+        return ["ISO8601"] if _parse_dates(labels, "ISO8601") is not None else []
+    step = max(len(labels) // 200, 1)
+    sample = labels[::step]
+    if not all(_DATE_LIKE.fullmatch(v.strip()) for v in sample):
+        return []
+    fits = [f for f in DATE_FORMATS if _parse_dates(sample, f) is not None]
+    return [f for f in fits if _parse_dates(labels, f) is not None]
+
+
+def _date_parts(name: str, when: pd.DatetimeIndex, with_time: bool) -> Dict[str, np.ndarray]:
+    """``{name__year: float64 ...}``: the numeric parts of ``when`` (NaN where missing)."""
+    parts = DATE_PARTS + (TIME_PARTS if with_time else ())
+    attr = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+    out = {f"{name}__{p}": np.asarray(getattr(when, attr.get(p, p)), dtype=np.float64) for p in parts}
+    secs = (when - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+    out[f"{name}__{EPOCH_PART}"] = np.asarray(secs, dtype=np.float64)
+    return out
+
+
+def _column_dates(s: pd.Series, fmt: str, strict: bool = True) -> "tuple[Optional[pd.DatetimeIndex], int]":
+    """A categorical or datetime column as UTC-naive datetimes (categories parsed once), and the count of
+    non-missing values that did not parse (set missing; only with ``strict=False``)."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        when = pd.DatetimeIndex(s)
+        return (when.tz_convert(None) if when.tz is not None else when), 0
+    cats = [str(c) for c in s.cat.categories]
+    parsed = _parse_dates(cats, "ISO8601" if fmt == "datetime64" else fmt, strict)
+    if parsed is None:
+        if strict:
+            return None, 0
+        parsed = pd.DatetimeIndex([pd.NaT] * len(cats))
+    codes = s.cat.codes.to_numpy()
+    when = pd.DatetimeIndex(np.where(codes >= 0, parsed.to_numpy()[codes], np.datetime64("NaT")))
+    bad = int(((codes >= 0) & np.isnat(when.to_numpy())).sum())
+    return when, bad
+
+
+def expand_dates(X: pd.DataFrame, parse_text: bool = True,
+                 recorded: Optional[Dict[str, Dict[str, Any]]] = None) -> "tuple[pd.DataFrame, Dict[str, Any]]":
+    """Date columns of a normalised frame replaced, in place, by their numeric parts.
+
+    At load (``recorded`` None): datetime columns, and with ``parse_text`` categorical
+    columns whose every level is a date (:func:`date_format`). For new data
+    (``recorded``: a spec's ``data.dates``) exactly the recorded columns, formats and
+    parts; a value that does not parse becomes missing and is counted in
+    ``X.attrs["unparsed_dates"]``. Returns the frame and ``{column: {"format", "features"}}``.
+
+    Raises:
+        DataError: a part's name is already a column.
+    """
+    found: Dict[str, Dict[str, Any]] = {}
+    new: Dict[str, Any] = {}
+    unparsed: Dict[str, int] = {}
+    for col in X.columns:
+        s = X[col]
+        if recorded is not None:
+            if col not in recorded:
+                new[col] = s
+                continue
+            fmt = recorded[col]["format"]
+            when, bad = _column_dates(s if fmt == "datetime64" or isinstance(s.dtype, pd.CategoricalDtype)
+                                      else s.astype("category"), fmt, strict=False)
+            if bad:
+                unparsed[col] = bad
+            parts = _date_parts(col, when, any(f.endswith("__hour") for f in recorded[col]["features"]))
+        else:
+            if pd.api.types.is_datetime64_any_dtype(s.dtype):
+                fmt = "datetime64"
+            elif parse_text and isinstance(s.dtype, pd.CategoricalDtype) and len(s.cat.categories):
+                fmt = date_format(list(s.cat.categories))
+            else:
+                fmt = None
+            if fmt is None:
+                new[col] = s
+                continue
+            when, _ = _column_dates(s, fmt)
+            valid = when[~when.isna()]
+            parts = _date_parts(col, when, bool(len(valid)) and bool((valid != valid.normalize()).any()))
+            found[col] = {"format": fmt, "features": list(parts)}
+        clash = [p for p in parts if p in X.columns]
+        if clash:
+            raise DataError(f"column {clash[0]!r} clashes with a part of date column {col!r}: rename it")
+        new.update(parts)
+    if not found and recorded is None:
+        return X, found
+    out = pd.DataFrame(new, index=X.index)
+    out.attrs["unparsed_dates"] = unparsed
+    return out, found
+
+
+def looks_like_dates(s: pd.Series) -> bool:
+    """A text / categorical column whose levels (the first 2,000) all parse as dates under some format,
+    ambiguous ones included (it was kept as text)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+            return False
+        s = s.astype("category")
+    cats = [str(c) for c in s.cat.categories[:2000]]
+    return bool(_date_formats(cats))
+
+
 def load_data(
     data: Union[str, "os.PathLike[str]", pd.DataFrame],
     target: Optional[str] = None,
@@ -513,6 +661,7 @@ def load_data(
     drop: Optional[Sequence[str]] = None,
     drop_missing_target: bool = False,
     fingerprint: bool = True,
+    parse_dates: bool = True,
 ) -> Dataset:
     """Load, validate and fingerprint a dataset (the fingerprint is computed once, here).
 
@@ -529,6 +678,10 @@ def load_data(
             them; their count is ``Dataset.dropped_rows``.
         fingerprint: False skips the fingerprint (``Dataset.fingerprint`` is ``""``): for a
             caller that only profiles the data and never records it (the selector).
+        parse_dates: read text columns holding ISO (or one fixed-format) dates as dates
+            (:func:`date_format`); False keeps them as categories. Datetime columns
+            (Parquet) are dates either way. Every date column is replaced by its numeric
+            parts (:func:`expand_dates`), recorded in ``Dataset.date_columns``.
 
     Non-finite feature values (inf / -inf) are refused, not imputed: a DataError naming
     the column (NaN is a missing value and passes). ``Dataset.row_name_column`` names a
@@ -603,6 +756,7 @@ def load_data(
     _check_finite(X, source)
     task = task or _infer_task(y_raw)
     X = _normalise_features(X)
+    X, dates = expand_dates(X, parse_text=parse_dates)
     classes: List[Any] = []
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw):
@@ -629,4 +783,4 @@ def load_data(
     return Dataset(X=X, y=y, task=task, target=target, source=source, classes=classes,
                    fingerprint=fingerprint_frame(X, y, classes) if fingerprint else "", dropped_columns=dropped,
                    dropped_rows=n_dropped, drop_missing_target=bool(drop_missing_target),
-                   row_name_column=row_names)
+                   row_name_column=row_names, date_columns=dates)

@@ -74,12 +74,15 @@ def prepare(
     split: Optional[Union[Split, Dict[str, Any]]] = None,
     drop: Optional[Sequence[str]] = None,
     drop_missing_target: bool = False,
+    parse_dates: bool = True,
 ) -> Experiment:
     """Load and validate the data, derive the seeds and the split, and build the spec.
 
     ``drop`` (columns removed before the fingerprint) and ``drop_missing_target``
     (rows without a target removed, their count recorded) are recorded in
-    ``spec.data`` and applied again by ``verify`` and ``predict``.
+    ``spec.data`` and applied again by ``verify`` and ``predict``; so are the columns read
+    as dates and the parts they became (``spec.data["dates"]``; ``parse_dates=False`` keeps
+    date-like text as categories).
 
     Raises:
         DataError / SpecError: bad input, with a message saying what to do.
@@ -91,7 +94,8 @@ def prepare(
     if not isinstance(split, (Split, dict)):
         check_share(test_size)
     dataset = data if isinstance(data, Dataset) else load_data(data, target, task=task, drop=drop,
-                                                                drop_missing_target=drop_missing_target)
+                                                                drop_missing_target=drop_missing_target,
+                                                                parse_dates=parse_dates)
     seeds = derive_all(seed)
     if isinstance(split, Split):
         the_split = split

@@ -80,7 +80,7 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     """
     import pandas as pd
 
-    from ..experiment.data import _normalise_features
+    from ..experiment.data import _normalise_features, expand_dates
     from ..errors import DataError
 
     _check_new_frame(frame, target)
@@ -89,6 +89,15 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
         "original": list(template.columns), "safe": list(template.columns)}  # a run from before safe names
     X = frame.drop(columns=[target]) if target in frame.columns else frame
     X = _normalise_features(X)
+    dates = _recorded_dates(run_dir)
+    unparsed: Dict[str, int] = {}
+    if dates:  # the date columns training read, expanded into the same parts (unless given as parts already)
+        missing = [c for c, v in dates.items() if c not in X.columns and not set(v["features"]) <= set(X.columns)]
+        if missing:
+            raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: "
+                            f"{', '.join(missing[:8])}")
+        X, _ = expand_dates(X, recorded={c: v for c, v in dates.items() if c in X.columns})
+        unparsed = X.attrs.get("unparsed_dates", {})
     missing = [c for c in names["original"] if c not in X.columns]
     if missing:
         raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: "
@@ -113,8 +122,16 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
                                 f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}): fix its "
                                 "values") from e
     X = X.reset_index(drop=True)
-    X.attrs["unseen_categories"] = unseen
+    X.attrs["unseen_categories"] = {**unseen, **unparsed}  # a date that does not parse is predicted as missing
     return X, dropped
+
+
+def _recorded_dates(run_dir: Path) -> Dict[str, Any]:
+    """``spec.data["dates"]`` of the run in ``run_dir`` (``{}`` when none, or no record)."""
+    try:
+        return (jf.read_json(run_dir / "record.json").get("spec") or {}).get("data", {}).get("dates") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def write_predictions_csv(pred: Any, task: str, classes: List[Any], job_dir: Path,

@@ -27,7 +27,8 @@ def experiment_from_record(record: RunRecord, store: RunStore,
     if isinstance(source, str) and source == "<dataframe>":
         raise DataError(f"run {record.run_id} was made from an in-memory DataFrame: pass the same data again")
     ds = load_data(source, spec.data["target"], task=spec.data["task"], drop=spec.data.get("drop") or None,
-                   drop_missing_target=bool(spec.data.get("drop_missing_target")))
+                   drop_missing_target=bool(spec.data.get("drop_missing_target")),
+                   parse_dates=bool(spec.data.get("dates")))  # a record without dates read its text as text
     if ds.fingerprint != spec.data["fingerprint"] and legacy_fingerprint(ds.X, ds.y) != spec.data["fingerprint"]:
         raise DataError(f"the data at {spec.data['source']} has changed since run {record.run_id} "
                         f"(fingerprint {ds.fingerprint[:12]} != recorded {spec.data['fingerprint'][:12]})")
