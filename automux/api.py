@@ -230,8 +230,8 @@ def runs(store: Union[str, RunStore, None] = None, backend: Optional[str] = None
 def predict(run_id: str, data: DataLike, *, store: Union[str, RunStore, None] = None,
             build: bool = True) -> Dict[str, Any]:
     """Predictions from a stored model, run in the env that trained it (``automux predict``)."""
-    from .governance.ensemble import predict_any  # issue 16: an ensemble predicts through its members
-    return predict_any(run_id, data, store=_store(store), build=build)
+    from .predicting import predict as predict_run  # the one dispatch: an ensemble predicts through its members
+    return predict_run(run_id, data, store=_store(store), build=build)
 
 
 def ensemble(run_ids: Sequence[str], *, store: Union[str, RunStore, None] = None, size: int = 25,

@@ -78,9 +78,9 @@ class Predictor:
 
     # -- predictions -------------------------------------------------------------------------------------
     def _predict_array(self, data: Any, timeout_s: Optional[float]) -> np.ndarray:
-        from .governance.ensemble import predict_any
+        from .predicting import predict
 
-        out = predict_any(self.run_id, data, store=self._store, timeout_s=timeout_s)
+        out = predict(self.run_id, data, store=self._store, timeout_s=timeout_s)
         if out.get("status") != "ok" or not out.get("predictions_arrow"):
             raise PredictionFailed(f"run {self.run_id} could not predict: {out.get('error') or out.get('status')}")
         return jf.predictions_array(jf.read_arrow(out["predictions_arrow"]), self.task)

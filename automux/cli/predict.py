@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_predict(a: argparse.Namespace, store: Any) -> int:
-    from ..governance.ensemble import predict_any as predict  # issue 16: ensembles predict through their members
+    from ..predicting import predict  # the one dispatch: an ensemble predicts through its members
 
     out: Dict[str, Any] = predict(a.run_id, a.data, store=store, build=not a.no_build, out=a.out, timeout_s=a.timeout)
     if a.json:

@@ -354,17 +354,6 @@ def predict_ensemble(run_id: str, data: Any, *, store: Union[str, RunStore, None
     return result
 
 
-def predict_any(run_id: str, data: Any, *, store: Union[str, RunStore, None] = None, build: bool = True,
-                out: Optional[Union[str, Path]] = None, timeout_s: Optional[float] = None) -> Dict[str, Any]:
-    """``automux predict``: :func:`predict_ensemble` for an ensemble run, the normal predict path otherwise."""
-    from ..core.run.predict import predict as predict_run
-
-    the_store = _store(store)
-    if the_store.load(run_id).backend == ENSEMBLE_BACKEND:
-        return predict_ensemble(run_id, data, store=the_store, build=build, out=out, timeout_s=timeout_s)
-    return predict_run(run_id, data, store=the_store, build=build, out=out, timeout_s=timeout_s)
-
-
 def ensemble_of(records: Sequence[RunRecord], *, store: Union[str, RunStore, None] = None,
                 size: int = DEFAULT_SIZE, data: Any = None) -> Optional[RunRecord]:
     """``compare --ensemble``: the ensemble of the ok runs with out-of-fold predictions, or None if fewer than two."""
