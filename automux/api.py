@@ -196,7 +196,7 @@ def verify(run_id: str, *, store: Union[str, RunStore, None] = None, data: Optio
     """
     the_store = _store(store)
     record = the_store.load(run_id)
-    # issue 16: an ensemble is rebuilt from its members stored OOF, not re-run
+    # An ensemble has no search to re-run: it is re-selected from its members' stored out-of-fold predictions.
     from .governance.ensemble import ENSEMBLE_BACKEND, verify_ensemble
     if record.backend == ENSEMBLE_BACKEND:
         return verify_ensemble(run_id, store=the_store, data=data)
@@ -238,7 +238,7 @@ def ensemble(run_ids: Sequence[str], *, store: Union[str, RunStore, None] = None
              data: Optional[DataLike] = None) -> RunRecord:
     """``automux ensemble``: greedy ensemble selection (Caruana) over stored runs of one spec, stored as a run.
 
-    See :func:`automux.governance.ensemble.build_ensemble` (issue 16).
+    See :func:`automux.governance.ensemble.build_ensemble`.
     """
     from .governance.ensemble import build_ensemble
     return build_ensemble(run_ids, store=_store(store), size=size, data=data)
