@@ -195,10 +195,7 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     job["launched_at"] = launched_wall = time.time()
     jf.write_json(job_dir / jf.JOB, job)
     t0 = time.monotonic()
-    env = worker_env(seeds or {}, env_extra, cores)
-    env[processes.PARENT_PID_ENV] = str(os.getpid())
-    for name in env_unset:
-        env.pop(name, None)
+    env = _job_env(seeds or {}, env_extra, cores, env_unset)
     argv = list(command) if command is not None else worker_command(job_dir, python)
     with open(job_dir / jf.LOG, "ab") as log:
         proc = subprocess.Popen(argv, stdout=log,
@@ -231,6 +228,16 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     out.memory = guard.summary()
     out.startup = _started(job_dir)
     return out
+
+
+def _job_env(seeds: Dict[str, int], extra: Optional[Dict[str, str]], cores: int,
+             unset: Sequence[str]) -> Dict[str, str]:
+    """:func:`worker_env`, naming this process as the parent the job must not outlive, less ``unset``."""
+    env = worker_env(seeds, extra, cores)
+    env[processes.PARENT_PID_ENV] = str(os.getpid())
+    for name in unset:
+        env.pop(name, None)
+    return env
 
 
 def _watch(proc: "subprocess.Popen[bytes]", job_dir: Path, tail: "jf.CandidateTail", stop: HardStop,
