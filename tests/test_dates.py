@@ -113,3 +113,5 @@ def test_a_flights_csv_runs_with_reference_and_predicts_new_rows(tmp_path):
     out = automux.predict(rec.run_id, new, store=store)
     assert out["status"] == "ok" and out["rows"] == 5
     assert out["unseen_categories"] == {"dep_time": 1}
+    again = automux.verify(rec.run_id, store=store)  # re-reads the CSV's dates as the record says
+    assert again["verdict"] == "identical", again
