@@ -250,13 +250,13 @@ class AutoGluonAdapter(Adapter):
     @staticmethod
     def _fold_scores(oof: Optional[np.ndarray], task: SearchTask, fold_of: np.ndarray) -> List[Optional[float]]:
         """automux's metric on each given fold, from the model's out-of-fold predictions."""
-        if oof is None:
-            return [None] * len(task.folds)
+        if oof is None:  # no out-of-fold predictions: every fold failed (NaN marks the candidate failed)
+            return [float("nan")] * len(task.folds)
         out: List[Optional[float]] = []
         for k in range(len(task.folds)):
             rows = fold_of == k
             s = task.metric(task.y[rows], oof[rows])
-            out.append(float(s) if np.isfinite(s) else None)
+            out.append(float(s))  # NaN stays NaN: the candidate records the fold as failed
         return out
 
     # ------------------------------------------------------------------ model

@@ -26,9 +26,10 @@ preprocessor, model. Per-fold scores: auto-sklearn only reports the mean over th
 folds (``cv_results_``); automux scores each fold in its own metric from the
 out-of-fold predictions auto-sklearn stores for each run (at the precision it
 stores them; its ``true_targets_ensemble`` is checked to be in fold order
-first). A run that failed, or whose predictions auto-sklearn deleted
-(``max_models_on_disc``), has ``None`` per fold and auto-sklearn's own status in
-``info``. The model is an ensemble: ``chosen`` is its heaviest member and
+first). A run that failed (crash, timeout, memout), or whose fold scores cannot be
+computed (predictions deleted by ``max_models_on_disc``, or not in fold order), is
+reported as a failed candidate: ``None`` per fold, ``info['error']`` saying why,
+and auto-sklearn's own status in ``info``. The model is an ensemble: ``chosen`` is its heaviest member and
 ``SearchResult.info['ensemble']`` lists every member with its weight.
 
 Options: ``metalearning`` (warm-start configurations, default 4),
@@ -123,8 +124,18 @@ def _oof_fold_scores(task: SearchTask, internals: Path, seed: int, num_run: int,
                 block = np.column_stack([1.0 - block, block])
             block = block / block.sum(axis=1, keepdims=True)
         s = task.metric(task.y[valid], block)
-        scores.append(float(s) if np.isfinite(s) else None)
+        scores.append(float(s))  # NaN stays NaN: the candidate records the fold as failed
     return scores
+
+
+def _unscored_reason(status: str, info: Dict[str, Any], order_ok: bool) -> str:
+    """Why a SMAC run has no fold score: auto-sklearn's failure, or the predictions automux could not use."""
+    if status != "SUCCESS":
+        detail = info.get("error") or info.get("message") or ""
+        return f"auto-sklearn run {status}" + (f": {str(detail)[:200]}" if detail else "")
+    if not order_ok:
+        return "auto-sklearn's stored targets are not in fold order: its predictions cannot be scored per fold"
+    return "auto-sklearn kept no usable out-of-fold predictions for this run (max_models_on_disc)"
 
 
 class AutoSklearnAdapter(PickledModel, Adapter):
@@ -267,7 +278,8 @@ class AutoSklearnAdapter(PickledModel, Adapter):
             status = getattr(value.status, "name", str(value.status))
             folds = (_oof_fold_scores(task, internals, seed, int(num_run), float(key.budget), order_ok)
                      if status == "SUCCESS" else [None] * len(task.folds))
-            task.add_candidate(str(config.get(choice_key, "?")), params, folds, steps=steps,
+            failed = {"error": _unscored_reason(status, info, order_ok)} if all(s is None for s in folds) else {}
+            task.add_candidate(str(config.get(choice_key, "?")), params, folds, steps=steps, **failed,
                                fit_time_s=float(value.time) if value.time is not None else None,
                                num_run=int(num_run), autosklearn_status=status,
                                autosklearn_loss=_jsonable(value.cost), origin=info.get("configuration_origin"))

@@ -248,7 +248,7 @@ class PyCaretAdapter(Adapter):
                 fit_time = None
                 if est_id in grid.index and "TT (Sec)" in grid.columns:
                     fit_time = float(grid.loc[est_id, "TT (Sec)"])
-                fold_scores = [None if s is None or not np.isfinite(s) else float(s) for s in folds]
+                fold_scores = [float("nan") if s is None else float(s) for s in folds]  # NaN: a failed fold
                 cand = task.add_candidate(est_id, _jsonable_params(model), fold_scores,
                                           steps=steps + [type(model).__name__], fit_time_s=fit_time,
                                           estimator=type(model).__name__, rebuild=candidate_rebuild(prep, model))
