@@ -291,8 +291,8 @@ def _id_warnings(X: pd.DataFrame, n_population: Optional[int] = None,
         named = bool(ID_NAME.search(str(col)))
         if isinstance(s.dtype, pd.CategoricalDtype) and looks_like_dates(s):  # dates kept as text: not a key
             out.append(_warn("date_text", str(col), f"column {col!r} holds dates as text, not read as dates "
-                             f"({share:.0%} distinct; day or month first is ambiguous, or parse_dates=False): write them "
-                             f"as ISO dates (YYYY-MM-DD) so their parts are used, or pass {fix}"))
+                             f"({share:.0%} distinct; day or month first is ambiguous, or parse_dates=False): "
+                             f"write them as ISO dates (YYYY-MM-DD) so their parts are used, or pass {fix}"))
         elif isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype):
             out.append(_warn("id_column", str(col), f"column {col!r} is text with a distinct value on "
                              f"{share:.0%} of rows: a row name or key, not a feature; pass {fix}"))

@@ -8,6 +8,14 @@ under a plain name, not UTF-8, a CSV named ``.parquet`` or the reverse, another 
 Infinite feature values are refused, not imputed. ``drop=`` removes columns before
 anything else; ``drop_missing_target=True`` drops rows whose target is missing (counted).
 
+Dates (``parse_dates=True``, the default): a text column whose every value is an ISO date
+or timestamp, or fits exactly one of :data:`DATE_FORMATS`, and every datetime column, is
+replaced where it stood by float parts ``COL__year``, ``__month``, ``__day``,
+``__dayofweek``, ``__dayofyear``, ``__hour`` / ``__minute`` (with a time of day),
+``__epoch`` (seconds, UTC): :func:`expand_dates`, recorded in ``Dataset.date_columns`` and
+the spec's ``data.dates``. The fingerprint covers the parts; a table without dates hashes
+and describes itself as before.
+
 The fingerprint (``Dataset.fingerprint``, computed once per load) is a sha256 over this
 canonical layout, ``automux-data-v2``, of the normalised features and the target. The bytes hashed, in order (``blob`` = its length as int64 LE, then its bytes):
 
@@ -397,8 +405,8 @@ def _check_columns(X: pd.DataFrame) -> None:
         raise DataError(f"duplicate column names: {', '.join(dups)}: rename them so every column is unique")
     for col, dtype in X.dtypes.items():
         ok = (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-              or isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
-              or pd.api.types.is_string_dtype(dtype))
+              or isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(dtype)
+              or pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype))
         if not ok or pd.api.types.is_complex_dtype(dtype):
             raise DataError(f"column {col!r} has unsupported type {dtype}: convert it to numbers, "
                             "strings or categories, or drop it")
