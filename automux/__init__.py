@@ -15,7 +15,8 @@ from ._version import __version__
 #: public name -> the module that defines it
 _WHERE = {
     **{name: "automux.api" for name in ("run", "compare", "verify", "check", "promote", "predict", "backends",
-                                         "experiment", "runs", "load_run", "plugin_failures", "ensemble")},
+                                         "experiment", "runs", "load_run", "plugin_failures", "ensemble",
+                                         "runs_leaderboard", "delete_runs", "prune_runs")},
     "Adapter": "automux.core.adapter", "SearchResult": "automux.core.adapter", "SearchTask": "automux.core.adapter",
     "Budget": "automux.core.experiment.budget",
     "Capabilities": "automux.core.capabilities", "Environment": "automux.core.capabilities",

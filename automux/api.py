@@ -118,7 +118,8 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
     exp = experiment(data, target, **experiment_args)
     selection: Dict[str, Any] = {}
     if backend == "auto":
-        backend, selection = _auto_backend(exp, data, target, constraints)
+        backend, selection = _auto_backend(exp, data, target, constraints, experiment_args.get("drop"),
+                                           bool(experiment_args.get("drop_missing_target")))
     # an unknown name or a bad option fails before the readiness check
     adapter = registry.get_adapter(backend) if isinstance(backend, str) else backend
     adapter.check_options(dict(options or {}))
@@ -129,7 +130,8 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
 
 
 def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
-                  constraints: Optional[Any]) -> Tuple[str, Dict[str, Any]]:
+                  constraints: Optional[Any], drop: Optional[Sequence[str]] = None,
+                  drop_missing_target: bool = False) -> Tuple[str, Dict[str, Any]]:
     """The selector's top choice among installed backends, and the selection to record."""
     import dataclasses
 
@@ -138,7 +140,7 @@ def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
     budget = exp.spec.budget
     base = constraints or Constraints()
     c = dataclasses.replace(base, time_budget_s=budget.seconds, trials=budget.trials, installed_only=True)
-    sel = select(data, target, c, task=exp.dataset.task)
+    sel = select(data, target, c, task=exp.dataset.task, drop=drop, drop_missing_target=drop_missing_target)
     if sel.choice is None:
         reasons = "; ".join(f"{e['backend']}: {e['reason']}" for e in sel.excluded)
         raise SpecError(f"--backend auto found no backend that fits: {reasons}")
@@ -150,7 +152,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
             options: Optional[Dict[str, Dict[str, Any]]] = None, store: Union[str, RunStore, None] = None,
             inline: bool = False, progress: Optional[ProgressFn] = None, readiness: bool = True,
             build: bool = True, jobs: int = 1, executor: str = "local", scheduler: Optional[str] = None,
-            oof: bool = False, **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
+            oof: bool = False, ensemble: bool = False, **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
     """The same spec on several backends; returns the spec and the leaderboard (best first).
 
     ``options`` maps a backend name to its options. Every backend is checked
@@ -160,7 +162,11 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     the records are the same as a sequential compare's. ``oof=True`` (``compare
     --ensemble``) has each run refit its chosen candidate per fold after its search,
     outside its budget, where the backend gives no out-of-fold predictions itself.
+    ``ensemble=True`` (``compare --ensemble``) implies ``oof`` and then stores a greedy
+    ensemble of the ok runs as a run, appended last to the returned records (none when
+    fewer than two ok runs have out-of-fold predictions).
     """
+    oof = oof or ensemble
     if not backends:
         raise SpecError("no backends given: pass --backends A,B,...")
     if isinstance(backends, str):  # not iterated per character ("unknown backend 'r'")
@@ -183,7 +189,12 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
 
     records = compare_all(exp, adapters, store=the_store, options=dict(options or {}), jobs=jobs, executor=executor,
                           scheduler=scheduler, inline=inline, progress=progress, build=build, oof=oof, **governed)
-    return exp.spec, leaderboard(records)
+    board = leaderboard(records)
+    if ensemble:
+        from .governance.ensemble import ensemble_of
+        ens = ensemble_of(board, store=the_store)
+        board = board + ([ens] if ens is not None else [])
+    return exp.spec, board
 
 
 @_interruptible
@@ -222,16 +233,57 @@ def plugin_failures() -> List[Dict[str, str]]:
 
 
 def runs(store: Union[str, RunStore, None] = None, backend: Optional[str] = None,
-         promoted: bool = False) -> List[Dict[str, Any]]:
-    """Index rows of the run store, oldest first; ``promoted`` keeps runs with a promoted candidate."""
-    return _store(store).list(backend=backend, promoted=promoted)
+         promoted: bool = False, spec_id: Optional[str] = None, data: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Index rows of the run store, oldest first (``automux runs list``).
+
+    ``promoted`` keeps runs with a promoted candidate, ``spec_id`` the runs of one spec,
+    ``data`` those whose data source or fingerprint (or a prefix of it) is ``data``.
+    """
+    return _store(store).list(backend=backend, promoted=promoted, spec_id=spec_id, data=data)
+
+
+def runs_leaderboard(spec_id: str, *, store: Union[str, RunStore, None] = None) -> List[RunRecord]:
+    """Every ok run of one spec, best hold-out score first (``automux runs leaderboard``), runs added later too."""
+    the_store = _store(store)
+    rows = the_store.list(spec_id=spec_id)
+    if not rows:
+        raise SpecError(f"no run of spec {spec_id!r} in the store {the_store.root} (see `automux runs list`)")
+    return [r for r in leaderboard([the_store.load(row["run_id"]) for row in rows]) if r.status == "ok"]
+
+
+def delete_runs(run_ids: Sequence[str], *, store: Union[str, RunStore, None] = None,
+                dry_run: bool = False) -> Dict[str, Any]:
+    """Delete runs and then the stored data no remaining run uses (``automux runs delete``).
+
+    Every id is checked before anything is removed (an unknown one raises ``RunNotFound``).
+    Returns ``{deleted, data_removed, bytes_freed, dry_run}``; ``dry_run`` deletes nothing.
+    """
+    from .core.run.pruning import delete_runs as delete
+    return delete(_store(store), run_ids, dry_run=dry_run)
+
+
+def prune_runs(*, store: Union[str, RunStore, None] = None, keep_last: Optional[int] = None,
+               status: Optional[Sequence[str]] = None, older_than_days: Optional[float] = None,
+               dry_run: bool = False) -> Dict[str, Any]:
+    """Delete the runs every given rule selects (``automux runs prune``); promoted runs are kept.
+
+    ``keep_last`` spares the newest N runs, ``status`` selects those statuses, ``older_than_days``
+    runs created before then. ``dry_run`` deletes nothing. Returns ``{deleted, data_removed,
+    bytes_freed, dry_run}`` (a dry run's ``bytes_freed`` counts the run directories only).
+    """
+    from .core.run.pruning import prune
+    return prune(_store(store), keep_last=keep_last, status=status, older_than_days=older_than_days,
+                 dry_run=dry_run)
 
 
 def predict(run_id: str, data: DataLike, *, store: Union[str, RunStore, None] = None,
-            build: bool = True) -> Dict[str, Any]:
-    """Predictions from a stored model, run in the env that trained it (``automux predict``)."""
+            build: bool = True, out: Optional[str] = None, timeout_s: Optional[float] = None) -> Dict[str, Any]:
+    """Predictions from a stored model, run in the env that trained it (``automux predict``).
+
+    ``out`` also writes the predictions CSV there; ``timeout_s`` caps the prediction job.
+    """
     from .predicting import predict as predict_run  # the one dispatch: an ensemble predicts through its members
-    return predict_run(run_id, data, store=_store(store), build=build)
+    return predict_run(run_id, data, store=_store(store), build=build, out=out, timeout_s=timeout_s)
 
 
 def ensemble(run_ids: Sequence[str], *, store: Union[str, RunStore, None] = None, size: int = 25,
@@ -256,10 +308,14 @@ def check(data: DataLike, target: Optional[str] = None, **kwargs: Any) -> Any:
 
 @_interruptible
 def promote(run_id: str, *, store: Union[str, RunStore, None] = None, candidate: Optional[int] = None,
-            seeds: int = 5, data: Optional[DataLike] = None) -> Dict[str, Any]:
-    """Rebuild a candidate explicitly, re-validate it over ``seeds`` seeds, then promote or refuse."""
+            seeds: int = 5, data: Optional[DataLike] = None, timeout_s: Optional[float] = None) -> Dict[str, Any]:
+    """Rebuild a candidate explicitly, re-validate it over ``seeds`` seeds, then promote or refuse.
+
+    ``timeout_s`` caps the rebuild (default: governance.promote's).
+    """
     from .governance.promote import promote as promote_run
-    return promote_run(run_id, store=_store(store), candidate=candidate, seeds=seeds, data=data)
+    kw = {} if timeout_s is None else {"timeout_s": timeout_s}
+    return promote_run(run_id, store=_store(store), candidate=candidate, seeds=seeds, data=data, **kw)
 
 
 def load_run(run_id: str, store: Union[str, RunStore, None] = None) -> RunRecord:

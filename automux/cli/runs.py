@@ -62,10 +62,30 @@ def add_parser(sub: Any) -> None:
     p = runs_sub.add_parser("list", help="every run, oldest first")
     p.add_argument("--backend")
     p.add_argument("--promoted", action="store_true", help="only runs with a promoted candidate")
+    p.add_argument("--spec", dest="spec_id", metavar="SPEC_ID", help="only the runs of this spec")
+    p.add_argument("--data", metavar="SOURCE_OR_FINGERPRINT",
+                   help="only the runs of this data: its source as given, or its fingerprint (a prefix will do)")
     p.add_argument("--json", action="store_true")
     add_store(p)
-    p = runs_sub.add_parser("show", help="one run record")
+    p = runs_sub.add_parser("show", help="one run record, with its candidates best first")
     p.add_argument("run_id")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="candidates shown (default 10; 0: all)")
+    p.add_argument("--json", action="store_true")
+    add_store(p)
+    p = runs_sub.add_parser("leaderboard", help="every ok run of one spec, best hold-out score first (later runs too)")
+    p.add_argument("spec_id")
+    p.add_argument("--json", action="store_true")
+    add_store(p)
+    p = runs_sub.add_parser("delete", help="delete runs, then the stored data no remaining run uses")
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, delete nothing")
+    p.add_argument("--json", action="store_true")
+    add_store(p)
+    p = runs_sub.add_parser("prune", help="delete the runs every given rule selects (promoted runs are kept)")
+    p.add_argument("--keep-last", type=int, metavar="N", help="spare the newest N runs")
+    p.add_argument("--status", metavar="STATUS,...", help="only runs with these statuses, e.g. failed,timeout")
+    p.add_argument("--older-than", type=float, metavar="DAYS", help="only runs created more than DAYS days ago")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, delete nothing")
     p.add_argument("--json", action="store_true")
     add_store(p)
     p = runs_sub.add_parser("reindex", help="rebuild the index from the run directories (unreadable records named)")
@@ -81,9 +101,25 @@ def _experiment_args(a: argparse.Namespace) -> Dict[str, Any]:
                 readiness=not a.no_check, build=not a.no_build)
 
 
+def _chosen(record: Any) -> Any:
+    return next((c for c in record.candidates if c.index == record.chosen), None)
+
+
+def _cv(record: Any) -> "tuple[Any, Any]":
+    """The chosen candidate's CV score (mean over folds) and fold spread (std), or Nones."""
+    import statistics
+    c = _chosen(record)
+    scored = [s for s in (c.fold_scores if c else []) if s is not None]
+    return (statistics.fmean(scored) if scored else None, statistics.pstdev(scored) if len(scored) > 1 else None)
+
+
 def _run_summary(record: Any, store: Any) -> Dict[str, Any]:
     d = record.summary()
     d["record"] = str(store.run_dir(record.run_id) / "record.json")
+    c = _chosen(record)
+    d["algorithm"] = c.algorithm if c else None
+    d["cv_score"], d["cv_spread"] = _cv(record)
+    d["holdout_ci"] = record.extra.get("holdout_ci")
     if "gain" in record.extra:
         g = record.extra["gain"]
         d["gain"] = {k: g.get(k) for k in ("baseline", "mean_gain", "fold_spread", "fragile")}
@@ -97,18 +133,31 @@ def _gain_text(record: Any) -> str:
     g = record.extra.get("gain") or {}
     if not g.get("available", True) or g.get("mean_gain") is None:
         return "-"
-    text = f"{g['mean_gain']:+.4f} ±{g.get('fold_spread') or 0:.4f}"
-    return text + (" fragile" if g.get("fragile") else "")
+    return f"{g['mean_gain']:+.4f} ±{g.get('fold_spread') or 0:.4f}"
+
+
+def _secs(v: Any) -> str:
+    return "-" if v is None else f"{v:.1f}"
 
 
 def _leaderboard_text(records: Sequence[Any]) -> str:
-    rows = [[str(i + 1), r.backend, r.status + (" degenerate" if r.extra.get("degenerate") else ""), _fmt(r.score),
-             _gain_text(r), str(len(r.candidates)),
-             f"{r.durations['total']:.1f}", (r.predictions_sha256 or "-")[:12], r.run_id]
-            for i, r in enumerate(records)]
+    """Best hold-out score first: how sure (bootstrap 95 % interval), what won, what it cost, what CV said."""
+    from ..core.run.leaderboard import ci_text
+
+    rows = []
+    for i, r in enumerate(records):
+        c = _chosen(r)
+        cv, spread = _cv(r)
+        g = r.extra.get("gain") or {}
+        rows.append([str(i + 1), r.backend, r.status + (" degenerate" if r.extra.get("degenerate") else ""),
+                     ci_text(r), c.algorithm if c else "-", _fmt(cv), _fmt(spread),
+                     _secs(r.durations.get("search")), _secs(r.durations.get("startup")),
+                     _secs(r.durations.get("predict")), str(len(r.candidates)), _gain_text(r),
+                     "fragile" if g.get("fragile") else "-", (r.predictions_sha256 or "-")[:12], r.run_id])
     metric = records[0].metric if records else "score"
-    return _table(rows, ["rank", "backend", "status", metric, "gain vs baseline", "candidates", "seconds",
-                         "predictions", "run_id"])
+    return _table(rows, ["rank", "backend", "status", f"holdout {metric} [95% CI]", "algorithm", "cv mean",
+                         "cv spread", "search s", "startup s", "predict s", "candidates", "cv gain vs baseline",
+                         "fragile", "predictions", "run_id"])
 
 
 def cmd_backends(a: argparse.Namespace, store: Any = None) -> int:
@@ -145,10 +194,30 @@ def cmd_run(a: argparse.Namespace, store: Any) -> int:
     if a.json:
         _emit(_run_summary(record, store))
     else:
+        if "selection" in record.extra:
+            print(_selection_line(record))
         print(_leaderboard_text([record]))
         if record.error:
             print(f"error: {record.error}")
     return EXIT_OK if record.status == "ok" else EXIT_RUN_FAILED
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _selection_line(record: Any) -> str:
+    """``--backend auto``: the choice, its top reasons and where the evidence came from, on one line."""
+    sel = record.extra["selection"]
+    top = next((r for r in sel.get("ranking") or [] if r.get("backend") == record.backend), {})
+    reasons = sorted(top.get("reasons") or [], key=lambda w: -abs(w.get("points") or 0))[:3]
+    ev = sel.get("evidence") or {}
+    where = ev.get("source") or "none"
+    if ev.get("files"):
+        where += f" ({', '.join(ev['files'])}; {ev.get('datasets', 0)} datasets)"
+    return (f"auto: chose {record.backend} (score {top.get('score', 0):+.2f}) because "
+            + ("; ".join(f"{_clip(w['reason'])} ({w['points']:+.2f})" for w in reasons) or "no rule fired")
+            + f"; evidence: {where}")
 
 
 def cmd_compare(a: argparse.Namespace, store: Any) -> int:
@@ -159,18 +228,18 @@ def cmd_compare(a: argparse.Namespace, store: Any) -> int:
     opts = _options(a.option)
     spec, records = automux.compare(a.data, a.target, names, options={n: opts for n in names}, store=store,
                                     inline=a.inline, progress=Progress(), jobs=a.jobs, executor=a.executor,
-                                    scheduler=a.scheduler, oof=bool(getattr(a, "ensemble", False)),
-                                    **_experiment_args(a))
-    # -- issue 16: compare --ensemble (automux.governance.ensemble) --
+                                    scheduler=a.scheduler, ensemble=a.ensemble, **_experiment_args(a))
+    # -- issue 16: compare --ensemble (automux.governance.ensemble): the ensemble comes last --
     ens, ens_note = None, None
-    if getattr(a, "ensemble", False):
-        from ..governance.ensemble import ensemble_of
-        ens = ensemble_of(records, store=store)
-        if ens is None:
+    if a.ensemble:
+        from ..governance.ensemble import ENSEMBLE_BACKEND
+        if records and records[-1].backend == ENSEMBLE_BACKEND:
+            ens, records = records[-1], records[:-1]
+        else:
             ens_note = "no ensemble: fewer than two ok runs have out-of-fold predictions (see their extra.oof)"
     if a.json:
         out: Dict[str, Any] = {"spec_id": spec.spec_id, "results": [_run_summary(r, store) for r in records]}
-        if getattr(a, "ensemble", False):
+        if a.ensemble:
             out["ensemble"] = _run_summary(ens, store) if ens is not None else {"error": ens_note}
         _emit(out)
     else:
@@ -199,37 +268,96 @@ def cmd_verify(a: argparse.Namespace, store: Any) -> int:
 
 
 def cmd_runs(a: argparse.Namespace, store: Any) -> int:
-    if a.runs_command == "list":
-        rows = store.list(backend=a.backend, promoted=a.promoted)
-        if a.json:
-            _emit(rows)
-        else:
-            print(_table([[r["run_id"], r["backend"], r["status"], r["metric"], _fmt(r["score"]),
-                           (r["predictions_sha256"] or "-")[:12], r["spec_id"]] for r in rows],
-                         ["run_id", "backend", "status", "metric", "score", "predictions", "spec_id"]))
+    handler = {"list": _runs_list, "show": _runs_show, "leaderboard": _runs_leaderboard, "delete": _runs_delete,
+               "prune": _runs_prune, "reindex": _runs_reindex}.get(a.runs_command)
+    if handler is None:
+        raise UsageError("runs needs a subcommand: list, show, leaderboard, delete, prune or reindex")
+    return handler(a, store)
+
+
+def _runs_list(a: argparse.Namespace, store: Any) -> int:
+    import automux
+    rows = automux.runs(store, backend=a.backend, promoted=a.promoted, spec_id=a.spec_id, data=a.data)
+    if a.json:
+        _emit(rows)
+    else:
+        print(_table([[r["run_id"], r["backend"], r["status"], r["metric"], _fmt(r["score"]),
+                       (r["predictions_sha256"] or "-")[:12], r["spec_id"]] for r in rows],
+                     ["run_id", "backend", "status", "metric", "score", "predictions", "spec_id"]))
+    return EXIT_OK
+
+
+def _runs_show(a: argparse.Namespace, store: Any) -> int:
+    from ..core.run.integrity import check_record
+    record = store.load(a.run_id)
+    check_record(record, store.run_dir(a.run_id))  # a hand-edited record is named, not shown as true
+    if a.json:
+        _emit(record.to_json())
         return EXIT_OK
-    if a.runs_command == "show":
-        from ..core.run.integrity import check_record
-        record = store.load(a.run_id)
-        check_record(record, store.run_dir(a.run_id))  # a hand-edited record is named, not shown as true
-        if a.json:
-            _emit(record.to_json())
-        else:
-            d = record.summary()
-            for k, v in d.items():
-                print(f"{k:20} {v}")
-            print(f"{'record':20} {store.run_dir(record.run_id) / 'record.json'}")
-            from ..governance.importance import importance_lines
-            for line in importance_lines(record):
-                print(line)
-        return EXIT_OK
-    if a.runs_command == "reindex":
-        n = store.reindex()
-        if a.json:
-            _emit({"indexed": n, "skipped": [{"run_dir": d, "reason": why} for d, why in store.skipped]})
-        else:
-            print(f"indexed {n} run(s) from {store.root}")
-            for d, why in store.skipped:
-                print(f"skipped {d}: {why}")
-        return EXIT_OK
-    raise UsageError("runs needs a subcommand: list, show or reindex")
+    from ..core.run.leaderboard import ci_text
+    for k, v in record.summary().items():
+        print(f"{k:20} {v}")
+    print(f"{'holdout [95% CI]':20} {ci_text(record)}")
+    print(f"{'record':20} {store.run_dir(record.run_id) / 'record.json'}")
+    print(_candidates_text(a.run_id, store, a.top))
+    from ..governance.importance import importance_lines
+    for line in importance_lines(record):
+        print(line)
+    return EXIT_OK
+
+
+def _candidates_text(run_id: str, store: Any, top: int) -> str:
+    """The run's candidates best CV score first (``Predictor.leaderboard``), the chosen one marked."""
+    import automux
+    board = automux.load(run_id, store=store).leaderboard()
+    shown = board if top <= 0 else board.head(top)
+    rows = [["*" if r.chosen else "", str(r.candidate), r.algorithm, _fmt(r.cv_score), _fmt(r.cv_std),
+             r.folds_scored, _secs(r.fit_time_s)] for r in shown.itertuples()]
+    more = f"\n({len(board) - len(shown)} more: --top 0 shows all)" if len(shown) < len(board) else ""
+    return (f"candidates ({len(board)}, best first, * chosen):\n"
+            + _table(rows, ["", "candidate", "algorithm", "cv mean", "cv spread", "folds", "fit s"]) + more)
+
+
+def _runs_leaderboard(a: argparse.Namespace, store: Any) -> int:
+    import automux
+    records = automux.runs_leaderboard(a.spec_id, store=store)
+    if a.json:
+        _emit({"spec_id": a.spec_id, "results": [_run_summary(r, store) for r in records]})
+    else:
+        print(_leaderboard_text(records) if records else f"no ok run of spec {a.spec_id}")
+    return EXIT_OK
+
+
+def _deleted_text(out: Dict[str, Any]) -> str:
+    verb = "would delete" if out["dry_run"] else "deleted"
+    lines = [f"{verb} {len(out['deleted'])} run(s), {len(out['data_removed'])} data file(s); "
+             f"{'at least ' if out['dry_run'] else ''}{out['bytes_freed']:,} bytes "
+             f"{'would be ' if out['dry_run'] else ''}freed"]
+    return "\n".join(lines + [f"  {r}" for r in out["deleted"]])
+
+
+def _runs_delete(a: argparse.Namespace, store: Any) -> int:
+    import automux
+    out = automux.delete_runs(a.run_ids, store=store, dry_run=a.dry_run)
+    _emit(out) if a.json else print(_deleted_text(out))
+    return EXIT_OK
+
+
+def _runs_prune(a: argparse.Namespace, store: Any) -> int:
+    import automux
+    status = [s.strip() for s in a.status.split(",") if s.strip()] if a.status else None
+    out = automux.prune_runs(store=store, keep_last=a.keep_last, status=status, older_than_days=a.older_than,
+                             dry_run=a.dry_run)
+    _emit(out) if a.json else print(_deleted_text(out))
+    return EXIT_OK
+
+
+def _runs_reindex(a: argparse.Namespace, store: Any) -> int:
+    n = store.reindex()
+    if a.json:
+        _emit({"indexed": n, "skipped": [{"run_dir": d, "reason": why} for d, why in store.skipped]})
+    else:
+        print(f"indexed {n} run(s) from {store.root}")
+        for d, why in store.skipped:
+            print(f"skipped {d}: {why}")
+    return EXIT_OK

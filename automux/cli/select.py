@@ -52,7 +52,8 @@ def run(a: argparse.Namespace, store: Any) -> int:
         files = default_result_files()
         for f in files:
             check_bench_results(f, "--evidence")
-    sel = select(a.data, a.target, constraints_from_args(a), task=a.task, result_files=files)
+    sel = select(a.data, a.target, constraints_from_args(a), task=a.task, result_files=files, drop=a.drop or None,
+                 drop_missing_target=a.drop_missing_target)
     if a.json:
         emit(sel.to_json())
         return 0

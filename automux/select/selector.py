@@ -136,8 +136,12 @@ def rank(p: Profile, constraints: Constraints, backends: Sequence[Dict[str, Any]
 def select(data: Union[str, pd.DataFrame, Profile], target: Optional[str] = None,
            constraints: Optional[Constraints] = None, *, task: Optional[str] = None,
            backends: Optional[Sequence[Dict[str, Any]]] = None,
-           result_files: Optional[Sequence[str]] = None) -> Selection:
+           result_files: Optional[Sequence[str]] = None, drop: Optional[Sequence[str]] = None,
+           drop_missing_target: bool = False) -> Selection:
     """Rank the registered backends for this data under ``constraints``.
+
+    ``drop`` names columns removed before profiling, and ``drop_missing_target`` drops the rows
+    without a target, as ``automux run`` does with them.
 
     ``backends`` defaults to :func:`automux.core.registry.describe` (imports no backend).
     """
@@ -147,6 +151,26 @@ def select(data: Union[str, pd.DataFrame, Profile], target: Optional[str] = None
         from ..core.inputs import name_list
         name_list(result_files, "result_files")  # a bare string would be read per character
 
+    if (drop or drop_missing_target) and not isinstance(data, Profile):
+        data, target = _dropped(data, target, drop or (), drop_missing_target)
     p = data if isinstance(data, Profile) else profile(data, target, task=task)
     return rank(p, constraints or Constraints(), list_backends() if backends is None else backends,
                 result_files=result_files)
+
+
+def _dropped(data: Any, target: Optional[str], drop: Sequence[str],
+             drop_missing_target: bool = False) -> "tuple[pd.DataFrame, str]":
+    """The data as a frame without the ``drop`` columns (an unknown one is a DataError), and its target;
+    without the rows whose target is missing under ``drop_missing_target``."""
+    from ..core.errors import DataError
+    from .profile import _raw_frame
+
+    frame, target, _ = _raw_frame(data, target)
+    unknown = [c for c in drop if c not in frame.columns]
+    if unknown:
+        raise DataError(f"--drop {', '.join(map(str, unknown))}: no such column (columns: "
+                        f"{', '.join(map(str, list(frame.columns)[:20]))})")
+    frame = frame.drop(columns=list(drop))
+    if drop_missing_target and target in frame.columns:
+        frame = frame[frame[target].notna()]
+    return frame, target

@@ -15,7 +15,7 @@ STATUSES = ("ok", "failed", "timeout", "crashed", "interrupted")
 #: here (a plugin's, a newer minor's) still loads; :func:`unknown_sections` reports it.
 SECTIONS = ("error_type", "returncode", "feature_names", "search_info", "data", "startup", "oof", "degenerate",
             "memory", "signal", "readiness", "gain", "selection", "importance", "ensemble", "verifies",
-            "bench_cell", "non_finite")
+            "bench_cell", "non_finite", "holdout_ci")
 
 _S = TypeVar("_S")
 

@@ -23,6 +23,7 @@ from ..experiment import names as feature_names
 from ..experiment.prepare import Experiment
 from ..experiment.memory import effective_mb
 from ..experiment.metrics import score_all
+from .leaderboard import holdout_ci
 from ..plugins import fire
 from ..registry import get_adapter
 from ..experiment.record import RunRecord
@@ -172,6 +173,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     scores: Dict[str, float] = {}
     sha = None
     degenerate = None
+    ci = None
     status, error = out.status, out.error
     if status == "ok":
         pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
@@ -180,6 +182,8 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
             status, error = "failed", f"malformed predictions: {problem}"
         else:
             scores, sha = _holdout_scores(exp, pred)
+            ci = holdout_ci(exp.spec.metric, exp.dataset.task, exp.dataset.y[exp.split.holdout_idx], pred,
+                            exp.spec.seed)
             degenerate = degenerate_reason(exp.dataset.task, exp.spec.metric,
                                            exp.dataset.y[exp.split.train_idx],
                                            exp.dataset.y[exp.split.holdout_idx], pred,
@@ -214,6 +218,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
                                              "reason": "the worker reported no out-of-fold predictions"
                                              + ("" if status == "ok" else f" (the run ended {status})")},
                    **({"degenerate": degenerate} if degenerate else {}),
+                   **({"holdout_ci": ci} if ci else {}),  # issue 25: how sure the hold-out score is
                    **({"memory": out.memory} if out.memory else {}),  # issue 22: --memory, peak held, how enforced
                    **({"signal": signal.Signals(signal_of(out.interrupted)).name}
                       if out.interrupted is not None else {})),

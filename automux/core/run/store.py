@@ -282,8 +282,28 @@ class RunStore:
                 self.skipped.append((str(path.parent), str(e)))
         return out
 
-    def list(self, backend: Optional[str] = None, promoted: bool = False) -> List[Dict[str, Any]]:
-        """Index rows, oldest first; rebuilds a missing or corrupt index (or reads the directories if read-only)."""
+    def list(self, backend: Optional[str] = None, promoted: bool = False, spec_id: Optional[str] = None,
+             data: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Index rows, oldest first; rebuilds a missing or corrupt index (or reads the directories if read-only).
+
+        ``spec_id`` keeps the runs of one spec; ``data`` those whose spec's data source or
+        fingerprint (or its prefix) is ``data``.
+        """
+        rows = self._list(backend, promoted)
+        if spec_id:
+            rows = [r for r in rows if r["spec_id"] == spec_id]
+        if data:
+            rows = [r for r in rows if self._data_matches(r["run_id"], data)]
+        return rows
+
+    def _data_matches(self, run_id: str, data: str) -> bool:
+        try:
+            d = self.load(run_id).spec.data
+        except Exception:  # an unreadable record matches nothing; `runs reindex` names it
+            return False
+        return data == d.get("source") or str(d.get("fingerprint") or "").startswith(data)
+
+    def _list(self, backend: Optional[str], promoted: bool) -> List[Dict[str, Any]]:
         if not self.root.exists():
             return []
         if not (self.root / INDEX).exists():
