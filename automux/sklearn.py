@@ -21,6 +21,26 @@ Prediction uses the stored model, never a live object from the fit:
   :func:`automux.core.run.predict.predict`, a predict job of the worker in the
   env that trained the model (it writes ``RUN_DIR/predict/ID/`` per call).
 
+The data of ``fit`` is written once to ``STORE/_sources/<content sha256>.parquet``
+and the run names that file as its data (a frame Parquet cannot hold is passed
+in memory instead), so the run is a stored run like a CLI run: ``automux.verify``,
+``automux explain`` and ``automux promote`` accept it. What the search found is
+read from the stored run on first access: ``leaderboard_`` (a DataFrame,
+``automux.load(run_id_).leaderboard()``), ``best_estimator_`` (the chosen
+candidate rebuilt as a scikit-learn pipeline from the backend's candidate source,
+or else the stored model the adapter loads) and ``feature_importances_``
+(permutation importance on the hold-out, ``automux explain``). Errors name the
+estimator's parameters (``test_size=1.5``), never the CLI's flags.
+
+``test_size`` is the hold-out share of the run. ``test_size=0.0`` means "no
+hold-out for the final model": the search is still the contract's run (automux's
+fixed folds on the default hold-out split, every score computed by automux and
+recorded, so it stays verifiable), then the chosen candidate's rebuilt pipeline
+is refitted on all rows of ``X`` and ``predict`` uses it (``refit_all_`` is
+True). The record's hold-out score then describes the candidate, not that refit
+model. A backend whose chosen candidate has no scikit-learn rebuild here
+(auto-sklearn, H2O, AutoGluon...) refuses ``test_size=0.0`` with a ValueError.
+
 The estimators pickle as their parameters, the record and the store path: an
 unpickled one in a new process loads the model from the store (checking the
 hashes again) on its first prediction. Cloning
@@ -31,6 +51,7 @@ the backend never sees label types it may mishandle; ``classes_`` maps back.
 from __future__ import annotations
 
 import inspect
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -43,7 +64,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .core.errors import AutomuxError, DataError
+from .core.errors import AutomuxError, DataError, SpecError
+from .core.experiment.prepare import DEFAULT_TEST_SIZE
 
 __all__ = ["AutoMuxClassifier", "AutoMuxRegressor", "FitFailed", "ModelIntegrityError"]
 
@@ -104,6 +126,51 @@ def verify_model_files(record: Any, run_dir: Path) -> None:
     if extra:
         raise ModelIntegrityError(f"run {record.run_id}'s model dir holds files the record does not name: "
                                   f"{', '.join(extra[:5])}")
+
+
+#: Where the estimators keep the data they were fitted on, in the run store (never a run id: ids start alnum).
+SOURCES_DIR = "_sources"
+
+
+def _stored_source(store: Any, frame: pd.DataFrame) -> Any:
+    """``frame`` written once to ``STORE/_sources/<content sha256>.parquet``; that path, or ``frame`` itself.
+
+    The run then names a file as its data, like a CLI run, so ``automux.verify``, ``automux explain``
+    and ``automux promote`` find it again (and check its fingerprint). A frame Parquet cannot hold
+    (mixed-type object columns) is passed in memory: that run can be verified only with the data passed again.
+    """
+    import hashlib
+
+    try:
+        h = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        h.update("\x1f".join(str(t) for t in frame.dtypes).encode())
+        path = Path(store.root) / SOURCES_DIR / f"{h.hexdigest()}.parquet"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+            try:
+                frame.to_parquet(tmp, index=False)
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - a column Parquet (or hashing) refuses: fall back to the in-memory frame
+        return frame
+    return str(path.resolve())
+
+
+#: automux's CLI flags and the estimators' parameters that set them.
+_FLAG_PARAMS = {"--test-size": "test_size", "--folds": "folds", "--budget-trials": "budget_trials",
+                "--budget-seconds": "budget_seconds", "--seed": "seed", "--metric": "metric",
+                "--option": "options", "--cores": "cores", "--backend": "backend"}
+
+
+def _python_names(message: str) -> str:
+    """``message`` with each CLI flag as the estimator parameter that sets it (``--folds 1`` -> ``folds=1``)."""
+    for flag, param in _FLAG_PARAMS.items():
+        message = re.sub(re.escape(flag) + r" ([^\s:,;]+)", param + r"=\1", message)
+        message = re.sub(re.escape(flag) + r"(?![\w-])", param, message)
+    return message
 
 
 class _AutoMuxBase(BaseEstimator):
@@ -197,7 +264,8 @@ class _AutoMuxBase(BaseEstimator):
     def _run_kwargs(self) -> Dict[str, Any]:
         kwargs: Dict[str, Any] = dict(
             budget_trials=self.budget_trials, budget_seconds=self.budget_seconds, seed=self.seed,
-            folds=self.folds, test_size=self.test_size, metric=self.metric, options=self.options,
+            folds=self.folds, test_size=DEFAULT_TEST_SIZE if self._no_holdout() else self.test_size,
+            metric=self.metric, options=self.options,
             store=self.store, readiness=self.readiness, inline=self.inline)
         if kwargs["budget_trials"] is None and kwargs["budget_seconds"] is None:
             kwargs["budget_trials"] = 10
@@ -229,7 +297,10 @@ class _AutoMuxBase(BaseEstimator):
         frame[TARGET] = codes
         store = self.store if isinstance(self.store, RunStore) else RunStore(self.store)
         kwargs = dict(self._run_kwargs(), store=store)
-        record = api.run(frame, TARGET, self.backend, task=task, **kwargs)
+        try:
+            record = api.run(_stored_source(store, frame), TARGET, self.backend, task=task, **kwargs)
+        except (DataError, SpecError) as e:  # automux says CLI flags; the estimator's user set parameters
+            raise type(e)(_python_names(str(e))) from None
         if record.status != "ok":
             raise FitFailed(f"automux run {record.run_id} on {record.backend} ended {record.status}: "
                             f"{record.error or 'see its record'} (store {store.root})")
@@ -237,7 +308,109 @@ class _AutoMuxBase(BaseEstimator):
         self.run_id_ = record.run_id
         self.backend_ = record.backend
         self.store_root_ = str(store.root.resolve())
+        for cached in ("_best_estimator", "_feature_importances"):
+            self.__dict__.pop(cached, None)
+        self.refit_all_ = self._no_holdout()
+        if self.refit_all_:
+            best = self._rebuilt_chosen(frame.drop(columns=TARGET), codes)
+            if best is None:
+                raise ValueError(f"test_size=0.0 refits the chosen candidate on all rows, but run {record.run_id}'s "
+                                 f"candidate {record.chosen} ({record.backend}) has no scikit-learn rebuild here: "
+                                 "give a hold-out share (e.g. test_size=0.25) or another backend")
+            self._best_estimator = best
         return self
+
+    def _no_holdout(self) -> bool:
+        """``test_size=0.0``: the final model is refitted on all rows after the search."""
+        return not isinstance(self.test_size, bool) and isinstance(self.test_size, (int, float)) \
+            and float(self.test_size) == 0.0
+
+    # --- what the search found (computed on first access, from the stored run) --------------------
+
+    @property
+    def leaderboard_(self) -> pd.DataFrame:
+        """The run's candidates, best CV score first: ``automux.load(run_id_).leaderboard()``."""
+        check_is_fitted(self, "record_")
+        from .predictor import Predictor
+
+        return Predictor(self.record_, self.store_root_).leaderboard()
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Permutation importance (mean drop in the run's metric on its hold-out) per input column.
+
+        Computed on first access by ``automux explain`` (stored in the run's record, then kept on the
+        estimator); in ``n_features_in_`` order, NaN for a column the run did not use as it was
+        (e.g. a date column expanded into parts).
+        """
+        check_is_fitted(self, "record_")
+        if "_feature_importances" not in self.__dict__:
+            from .governance.importance import importance
+
+            result = importance(self.run_id_, store=self.store_root_)
+            drop = {str(f["feature"]): float(f["mean"]) for f in result.get("features") or []}
+            self._feature_importances = np.array([drop.get(c, np.nan) for c in self._columns()])
+            from .core.run.store import RunStore
+            self.record_ = RunStore(self.store_root_).load(self.run_id_)  # the importances are in it now
+        return self._feature_importances
+
+    @property
+    def best_estimator_(self) -> Any:
+        """The chosen candidate as a scikit-learn estimator, fitted on the run's training rows.
+
+        The backend's rebuilt pipeline (``build_model()`` from the adapter's candidate source, as
+        ``automux promote`` writes it) where the backend gives one and its libraries import here:
+        it takes a DataFrame with the estimator's column names (``x0 ..`` for arrays; categoricals
+        as strings) and, for a classifier, predicts class codes (indices into ``classes_``); fitted on
+        the run's training rows, or on all rows with ``test_size=0.0`` (then ``predict`` uses it).
+        Otherwise the stored model as the adapter loads it (the object ``predict`` uses; main-env
+        backends only). Built on first access.
+        """
+        check_is_fitted(self, "record_")
+        if "_best_estimator" not in self.__dict__:
+            self._best_estimator = self._rebuilt_chosen()
+        if self._best_estimator is not None:
+            return self._best_estimator
+        if not self._in_main_env():
+            raise AttributeError(f"best_estimator_: run {self.run_id_}'s backend {self.backend_} gives no "
+                                 "rebuild and runs in an isolated env (predict goes through its worker)")
+        return self._loaded()[1]
+
+    def _rebuilt_chosen(self, X: Optional[pd.DataFrame] = None, y: Optional[np.ndarray] = None) -> Any:
+        """``build_model()`` of the chosen candidate's source, fitted on the stored training rows (or on
+        ``X``, ``y``: the estimator's columns, automux's target codes); None where there is no rebuild."""
+        from .core.run import jobfiles as jf
+        from .core.run.revalidate import rebuild_refusal
+        from .core.sklearn_kit import to_sklearn_frame
+
+        record = self.record_
+        if record.chosen is None:
+            return None
+        train = jf.read_arrow(self._run_dir() / jf.TRAIN)
+        stored_y = train.pop(jf.TARGET_COL).to_numpy()
+        y = stored_y if y is None else y
+        train = train.drop(columns=[c for c in (jf.FOLD_COL, jf.ROW_COL) if c in train.columns])
+        if train.shape[1] == self.n_features_in_:  # automux's safe column names back to the estimator's
+            train.columns = self._columns()
+        columns = {str(c): "categorical" if isinstance(t, pd.CategoricalDtype) else "numeric"
+                   for c, t in train.dtypes.items()}
+        adapter = _get_adapter(record.backend)
+        cand = record.candidates[record.chosen]
+        if rebuild_refusal(adapter, cand, record.spec.task, columns):
+            return None
+        source = adapter.candidate_source(cand, record.spec.task, columns, int(record.spec.seeds["backend"]))
+        if source is None:
+            return None
+        scope: Dict[str, Any] = {"__name__": f"automux_candidate_{record.chosen}"}
+        try:
+            exec(compile(source, f"<candidate {record.chosen} of run {record.run_id}>", "exec"), scope)
+        except ImportError:  # the model's library lives in the backend's env only
+            return None
+        if X is None:
+            X = train
+        elif list(X.columns) != list(train.columns):
+            return None  # the run saw other columns (dates expanded into parts): no refit on the raw frame
+        return scope["build_model"]().fit(to_sklearn_frame(X), y)
 
     # --- predict --------------------------------------------------------------------------------
 
@@ -277,6 +450,12 @@ class _AutoMuxBase(BaseEstimator):
         check_is_fitted(self, "record_")
         X = self._check_X(X, reset=False)
         frame = self._frame(X)
+        if getattr(self, "refit_all_", False):
+            from .core.sklearn_kit import to_sklearn_frame
+            best = self._best_estimator
+            pred = best.predict_proba(to_sklearn_frame(frame)) if self._task_kind == "classification" \
+                else best.predict(to_sklearn_frame(frame))
+            return np.asarray(pred, dtype=np.float64)
         if self._in_main_env():
             return self._predict_in_process(frame)
         return self._predict_job(frame)

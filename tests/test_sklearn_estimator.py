@@ -19,6 +19,7 @@ import pickle
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -176,3 +177,81 @@ def test_bad_input_is_refused_before_any_run():
         AutoMuxRegressor(inline=True, **FAST).fit(X)
     with pytest.raises(LookupError, match="unknown backend"):
         AutoMuxRegressor(backend="no-such-backend", budget_trials=1).fit(X[:40], y[:40])
+
+
+# --- what the search found, and the run as a stored run (issue 25) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def iris_fit(tmp_path_factory):
+    """One worker fit on iris, shared by the attribute tests below (store under a module tmp dir)."""
+    X, y = _iris_frame()
+    store = tmp_path_factory.mktemp("attrs") / "runs"
+    return AutoMuxClassifier(store=str(store), **FAST).fit(X, y), X, y
+
+
+def test_leaderboard_is_the_stored_runs_candidates(iris_fit):
+    import automux
+
+    est, _, _ = iris_fit
+    board = est.leaderboard_
+    assert isinstance(board, pd.DataFrame) and len(board) == len(est.record_.candidates) == 2
+    assert board.iloc[0]["chosen"] and board.iloc[0]["candidate"] == est.record_.chosen
+    pd.testing.assert_frame_equal(board, automux.load(est.run_id_, store=est.store_root_).leaderboard())
+
+
+def test_best_estimator_is_the_rebuilt_pipeline_and_predicts_as_the_run(iris_fit):
+    from sklearn.pipeline import Pipeline
+
+    est, X, _ = iris_fit
+    best = est.best_estimator_
+    assert isinstance(best, Pipeline)  # the reference backend gives a candidate source: a plain sklearn rebuild
+    assert best is est.best_estimator_  # built once
+    np.testing.assert_allclose(best.predict_proba(X), est.predict_proba(X), rtol=1e-9, atol=1e-12)
+    assert np.array_equal(est.classes_[best.predict(X)], est.predict(X))
+
+
+def test_the_fit_data_is_stored_so_verify_and_explain_take_the_run(iris_fit):
+    import automux
+
+    est, X, _ = iris_fit
+    source = Path(est.record_.spec.data["source"])
+    assert source.parent == Path(est.store_root_) / amx.SOURCES_DIR and source.suffix == ".parquet"
+    out = automux.verify(est.run_id_, store=est.store_root_)
+    assert out["verdict"] == "identical", out
+    imp = est.feature_importances_
+    assert imp.shape == (X.shape[1],) and np.all(np.isfinite(imp))
+    assert np.argmax(imp) in (2, 3)  # a petal measurement carries iris, not the sepal ones
+    assert "importance" in str(est.record_.extra).lower()  # stored in the run's record, as `automux explain` does
+
+
+def test_fitting_the_same_data_twice_stores_it_once(tmp_path):
+    X, y = load_diabetes(return_X_y=True)
+    for seed in (0, 1):
+        AutoMuxRegressor(inline=True, store=str(tmp_path / "s"), seed=seed, **FAST).fit(X[:80], y[:80])
+    assert len(list((tmp_path / "s" / amx.SOURCES_DIR).glob("*.parquet"))) == 1
+
+
+def test_errors_name_the_python_parameters_not_cli_flags():
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match=r"^test_size=1\.5: ") as info:
+        AutoMuxRegressor(inline=True, **{**FAST, "readiness": False}, test_size=1.5).fit(X[:80], y[:80])
+    assert "--" not in str(info.value)
+    with pytest.raises(ValueError, match=r"^folds=1: ") as info:
+        AutoMuxRegressor(inline=True, **{**FAST, "folds": 1}).fit(X[:80], y[:80])
+    assert "--" not in str(info.value)
+
+
+def test_test_size_zero_refits_the_chosen_candidate_on_all_rows(tmp_path):
+    from automux.core.run import jobfiles as jf
+
+    X, y = _iris_frame()
+    est = AutoMuxClassifier(inline=True, store=str(tmp_path / "z"), test_size=0.0, **FAST).fit(X, y)
+    assert est.refit_all_ and est.record_.status == "ok" and est.record_.score is not None
+    # the search and its scores are the contract's (default hold-out); the final model saw every row
+    assert len(jf.read_arrow(est._run_dir() / jf.TRAIN)) < len(X)
+    best = est.best_estimator_
+    assert best[-1].n_features_in_ == 4 and len(best[-1].classes_) == 3
+    assert np.array_equal(est.predict_proba(X), best.predict_proba(X))
+    held = AutoMuxClassifier(inline=True, store=str(tmp_path / "z"), **FAST).fit(X, y)
+    assert not held.refit_all_ and not np.array_equal(held.predict_proba(X), est.predict_proba(X))
