@@ -91,3 +91,21 @@ def test_select_honours_drop(capsys):
     rc, out, _ = _cli(capsys, automux.RunStore("unused"), "select", "--data", "sklearn:breast_cancer",
                       "--drop", "mean radius", "--json")
     assert rc in (0, 1) and json.loads(out)["profile"]["features"] == 29
+
+
+def test_backend_auto_says_why_in_one_line(two_runs):
+    """``run --backend auto``'s line: the choice, its top reasons, where the evidence came from."""
+    import dataclasses
+
+    from automux.cli.runs import _selection_line
+    from automux.select.selector import select
+
+    _, _, _, c = two_runs
+    sel = select("sklearn:iris").to_json()
+    top = sel["ranking"][0]
+    record = dataclasses.replace(c, backend=top["backend"], extra=dict(c.extra, selection=sel))
+    line = _selection_line(record)
+    assert line.startswith(f"auto: chose {top['backend']} (score {top['score']:+.2f}) because ")
+    assert "\n" not in line and f"evidence: {sel['evidence']['source']}" in line
+    strongest = max(top["reasons"], key=lambda w: abs(w["points"]))
+    assert strongest["reason"][:40] in line
