@@ -97,7 +97,7 @@ def test_backend_auto_says_why_in_one_line(two_runs):
     """``run --backend auto``'s line: the choice, its top reasons, where the evidence came from."""
     import dataclasses
 
-    from automux.cli.runs import _selection_line
+    from automux.cli.run import _selection_line
     from automux.select.selector import select
 
     _, _, _, c = two_runs

@@ -17,8 +17,8 @@ from ._common import EXIT_OK, EXIT_USAGE, Parser, UsageError, add_store
 __all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
 
 #: The command modules, in the order ``automux --help`` lists them.
-COMMAND_MODULES = ("runs", "contracts", "env", "predict", "explain", "ensemble", "bench", "select", "governance",
-                   "mlflow")
+COMMAND_MODULES = ("backends", "run", "verify", "store", "contracts", "env", "predict", "explain", "ensemble", "bench",
+                   "select", "governance", "mlflow")
 
 
 def build_parser() -> Parser:

@@ -105,3 +105,64 @@ def add_budget(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cores", help="cores every backend may use: a number or `all` (default 1: repeatable runs)")
     p.add_argument("--memory", help="memory the worker's processes may hold, e.g. 4G or 512M, or `all` (default 75%% "
                                     "of this machine); past it the run ends failed, its candidates kept")
+
+
+# -- the leaderboard and run summaries: shared by ``run``, ``compare`` and ``runs`` (handlers import on use) --
+
+def chosen(record: Any) -> Any:
+    return next((c for c in record.candidates if c.index == record.chosen), None)
+
+
+def cv_of(record: Any) -> "tuple[Any, Any]":
+    """The chosen candidate's CV score (mean over folds) and fold spread (std), or Nones."""
+    import statistics
+    c = chosen(record)
+    scored = [s for s in (c.fold_scores if c else []) if s is not None]
+    return (statistics.fmean(scored) if scored else None, statistics.pstdev(scored) if len(scored) > 1 else None)
+
+
+def run_summary(record: Any, store: Any) -> Dict[str, Any]:
+    d = record.summary()
+    d["record"] = str(store.run_dir(record.run_id) / "record.json")
+    c = chosen(record)
+    d["algorithm"] = c.algorithm if c else None
+    d["cv_score"], d["cv_spread"] = cv_of(record)
+    d["holdout_ci"] = record.extra.get("holdout_ci")
+    if "gain" in record.extra:
+        g = record.extra["gain"]
+        d["gain"] = {k: g.get(k) for k in ("baseline", "mean_gain", "fold_spread", "fragile")}
+    if "readiness" in record.extra:
+        ready = record.extra["readiness"]
+        d["readiness"] = {"verdict": ready["verdict"], "warnings": ready["warnings"]}
+    return d
+
+
+def gain_text(record: Any) -> str:
+    g = record.extra.get("gain") or {}
+    if not g.get("available", True) or g.get("mean_gain") is None:
+        return "-"
+    return f"{g['mean_gain']:+.4f} ±{g.get('fold_spread') or 0:.4f}"
+
+
+def secs(v: Any) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def leaderboard_text(records: Sequence[Any]) -> str:
+    """Best hold-out score first: how sure (bootstrap 95 % interval), what won, what it cost, what CV said."""
+    from ..core.run.leaderboard import ci_text
+
+    rows = []
+    for i, r in enumerate(records):
+        c = chosen(r)
+        cv, spread = cv_of(r)
+        g = r.extra.get("gain") or {}
+        rows.append([str(i + 1), r.backend, r.status + (" degenerate" if r.extra.get("degenerate") else ""),
+                     ci_text(r), c.algorithm if c else "-", fmt(cv), fmt(spread),
+                     secs(r.durations.get("search")), secs(r.durations.get("startup")),
+                     secs(r.durations.get("predict")), str(len(r.candidates)), gain_text(r),
+                     "fragile" if g.get("fragile") else "-", (r.predictions_sha256 or "-")[:12], r.run_id])
+    metric = records[0].metric if records else "score"
+    return table(rows, ["rank", "backend", "status", f"holdout {metric} [95% CI]", "algorithm", "cv mean",
+                         "cv spread", "search s", "startup s", "predict s", "candidates", "cv gain vs baseline",
+                         "fragile", "predictions", "run_id"])
