@@ -40,3 +40,22 @@ def test_no_interval_when_most_resamples_cannot_be_scored():
     pred = np.array([[0.9, 0.1], [0.2, 0.8]])
     ci = holdout_ci("roc_auc", "binary", y, pred, seed=0)
     assert ci["low"] is None and ci["high"] is None and ci["used"] < ci["resamples"] / 2
+
+
+def test_the_fast_roc_auc_equals_the_metric():
+    """The interval's vectorised ROC AUC is the metric's own, ties and multiclass included."""
+    import warnings
+
+    from automux.core.experiment.metrics import roc_auc
+    from automux.core.run.leaderboard import _fast_roc_auc
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n, k = int(rng.integers(2, 60)), int(rng.choice([2, 3, 4]))
+        y = rng.integers(0, k, n)
+        pred = rng.integers(0, 5, (n, k)) / 4 if trial % 2 else rng.random((n, k))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = roc_auc(y, pred)
+        got = _fast_roc_auc(y, pred)
+        assert (np.isnan(want) and np.isnan(got)) or abs(want - got) < 1e-12

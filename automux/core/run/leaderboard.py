@@ -32,7 +32,7 @@ def holdout_ci(metric: str, task: str, y: np.ndarray, pred: np.ndarray, seed: in
     resamples the metric could score (a resample with one class has no ROC AUC);
     ``low`` / ``high`` are None when fewer than half could.
     """
-    m = get_metric(metric, task)
+    m = _fast_roc_auc if metric == "roc_auc" else get_metric(metric, task)
     rng = np.random.default_rng(seed)
     n = len(y)
     values = []
@@ -50,6 +50,28 @@ def holdout_ci(metric: str, task: str, y: np.ndarray, pred: np.ndarray, seed: in
         low, high = (float(x) for x in np.percentile(values, [tail, 100 - tail]))
     return {"low": low, "high": high, "level": level, "resamples": resamples, "used": len(values), "seed": seed,
             "method": "percentile bootstrap of the hold-out rows"}
+
+
+def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney AUC with average ranks for ties, vectorised (metrics.roc_auc's, without its Python loop)."""
+    y = np.asarray(y).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _fast_roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """:func:`automux.core.experiment.metrics.roc_auc`, equal to it, fast enough for 200 resamples."""
+    proba = np.asarray(proba, dtype=float)
+    if proba.shape[1] == 2:
+        return _binary_auc(y == 1, proba[:, 1])
+    with np.errstate(all="ignore"):
+        aucs = [_binary_auc(y == k, proba[:, k]) for k in range(proba.shape[1])]
+        return float(np.nanmean(aucs)) if not all(np.isnan(aucs)) else float("nan")
 
 
 def ci_text(record: RunRecord) -> str:
