@@ -31,7 +31,7 @@ import uuid
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ..experiment.record import RunRecord
 from ..errors import ArtifactTampered, RunNotFound, StoreError
@@ -53,13 +53,14 @@ CREATE TABLE IF NOT EXISTS runs (
 )"""
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old file or the new one, never half."""
+def atomic_write(path: Path, write: Callable[[Any], Any], binary: bool = False) -> Any:
+    """Call ``write(f)`` on a temporary file beside ``path``, sync it, then rename it over ``path``:
+    readers see the old file or the new one, never half. Returns what ``write`` returned."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
+            result = write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -67,6 +68,12 @@ def atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return result
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never half."""
+    atomic_write(path, lambda f: f.write(text))
 
 
 class _HashingSink:
@@ -112,20 +119,13 @@ def store_features(X: Any, safe_names: List[str], fingerprint: str, data_root: P
             return dict(meta, path=rel, reused=True)
     except (OSError, ValueError, KeyError):
         pass
-    d.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(d), prefix=".features.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sink = _HashingSink(f)
-            with pa.PythonFile(sink, mode="w") as out, ipc.new_file(out, table.schema) as writer:
-                writer.write_table(table)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    def write(f: Any) -> "_HashingSink":
+        sink = _HashingSink(f)
+        with pa.PythonFile(sink, mode="w") as out, ipc.new_file(out, table.schema) as writer:
+            writer.write_table(table)
+        return sink
+
+    sink = atomic_write(path, write, binary=True)
     meta = {"fingerprint": fingerprint, "sha256": sink.sha.hexdigest(), "n_rows": int(table.num_rows),
             "bytes": path.stat().st_size}
     atomic_write_text(meta_path, json.dumps(meta, sort_keys=True))
