@@ -348,7 +348,8 @@ class OptunaAdapter(PickledModel, Adapter):
                 try:
                     scores, oof = task.cross_validate(fit_predict, return_oof=True, stop_at_deadline=True)
                 except TrialOutOfTime as e:
-                    trial.study.stop()
+                    if task.search_time_left() <= 0:  # the budget is spent; a projected overrun only prunes
+                        trial.study.stop()  # this trial, and cheaper ones may still fit in what is left
                     task.log(f"trial {trial.number} {algo} cut: {e}")
                     raise optuna.TrialPruned("the time budget ended inside this trial")
                 except BudgetExhausted:
