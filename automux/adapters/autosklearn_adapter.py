@@ -46,6 +46,7 @@ import pandas as pd
 
 from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
+from ..core.errors import BudgetExhausted
 from ..core.hookspecs import hookimpl
 from ..core.sklearn_kit import PickledModel
 
@@ -230,6 +231,10 @@ class AutoSklearnAdapter(PickledModel, Adapter):
                  f"{est.time_left_for_this_task}s max, {len(task.folds)} predefined folds")
         est.fit(X, task.y)
         self._report(task, est, tmp)
+        if task.budget.seconds is not None and not task.finished():  # auto-sklearn would fall back to a dummy
+            raise BudgetExhausted(f"no candidate finished within the seconds budget ({task.budget.seconds:g}s): "
+                                  f"auto-sklearn scored none of its {len(task.candidates)} evaluations; "
+                                  "give a larger --budget-seconds or fewer rows")
         members = self._ensemble(est)
         est.refit(X, task.y)
         shutil.rmtree(tmp, ignore_errors=True)  # per-run models and predictions: consumed above
