@@ -329,7 +329,7 @@ def automux_prep(columns: List[str], categorical: List[str]) -> Any:
     if categorical:
         parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                            OneHotEncoder(handle_unknown="ignore", sparse_output=False,
-                                                         max_categories=100)),  # dense: bounded (issue 25)
+                                                         max_categories=100)),  # dense: bounded
                       list(categorical)))
     return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=False)
 

@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local processes (default) or an existing Dask cluster (with --scheduler)")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --executor dask)")
-    p.add_argument("--ensemble", action="store_true",  # issue 16
+    p.add_argument("--ensemble", action="store_true",
                    help="then a greedy ensemble of the ok runs with out-of-fold predictions, stored as a run")
     p.set_defaults(handler=cmd_compare)
 
@@ -103,7 +103,7 @@ def cmd_compare(a: argparse.Namespace, store: Any) -> int:
     spec, records = automux.compare(a.data, a.target, names, options={n: opts for n in names}, store=store,
                                     inline=a.inline, progress=Progress(), jobs=a.jobs, executor=a.executor,
                                     scheduler=a.scheduler, ensemble=a.ensemble, **_experiment_args(a))
-    # -- issue 16: compare --ensemble (automux.governance.ensemble): the ensemble comes last --
+    # -- compare --ensemble (automux.governance.ensemble): the ensemble comes last --
     ens, ens_note = None, None
     if a.ensemble:
         from ..governance.ensemble import ENSEMBLE_BACKEND

@@ -41,7 +41,7 @@ def run(a: argparse.Namespace, store: Any) -> int:
 
         from ..core.errors import DataError
         from ..core.inputs import check_bench_results
-        for path in a.evidence:  # a missing or unrelated file is refused, never silently dropped (issue 24)
+        for path in a.evidence:  # a missing or unrelated file is refused, never silently dropped
             if os.path.isdir(path):
                 if not default_result_files_under(path):
                     raise DataError(f"--evidence {path!r}: no results.csv under it: give a bench's --out "

@@ -455,7 +455,7 @@ def check_deterministic_under_perturbed_timing(adapter: Adapter, ctx: Optional[C
 def check_seconds_budget_respected(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
     """A run under a seconds budget ends, with a result, within the budget plus the stated grace.
 
-    Start-up (launch to ready) and an asked-for out-of-fold refit are outside the budget (issue 22):
+    Start-up (launch to ready) and an asked-for out-of-fold refit are outside the budget:
     they are taken off the run's total before it is compared with the budget plus the grace."""
     ctx = _ctx(adapter, ctx)
     run = ctx.seconds_run()

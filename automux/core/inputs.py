@@ -1,4 +1,4 @@
-"""The checks of user-given values at the boundary, shared by the CLI and the API (issue 24).
+"""The checks of user-given values at the boundary, shared by the CLI and the API.
 
 One validator per kind of value, so that every command and every public function
 refuses the same bad value with the same one-line message, before any process

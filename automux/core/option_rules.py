@@ -1,4 +1,4 @@
-"""Value rules for backend options, declared as data by adapters and checked in the parent (issue 24).
+"""Value rules for backend options, declared as data by adapters and checked in the parent.
 
 An adapter declares ``option_rules = {"n_jobs": "cores", "population_size": "int>=2"}``;
 :meth:`automux.core.adapter.Adapter.check_options` applies them with

@@ -41,7 +41,7 @@ class FixedFolds:
 
 
 #: One-hot columns per categorical at most: the rarer levels share one "infrequent" column, so a
-#: 4,000-level column costs 100 columns (sparse output), not 4,000 (issue 25).
+#: 4,000-level column costs 100 columns (sparse output), not 4,000.
 MAX_ONEHOT_LEVELS = 100
 
 

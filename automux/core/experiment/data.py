@@ -162,7 +162,7 @@ def _read_source(src: str) -> pd.DataFrame:
     if os.path.isdir(src):
         raise DataError(f"{src} is a directory: give a CSV or Parquet file")
     from ..inputs import check_data_file
-    check_data_file(src)  # a FIFO or a device would block the read below (issue 24)
+    check_data_file(src)  # a FIFO or a device would block the read below
     lower = src.lower()
     head = _head(src)
     packed = _compression(head)
@@ -414,7 +414,7 @@ def _check_columns(X: pd.DataFrame) -> None:
             kinds = {type(v) for v in X[col].dropna().head(1000)}
             if not kinds <= {str}:
                 names = ", ".join(sorted(k.__name__ for k in kinds))
-                if len(kinds - {str}) == 1 and not (kinds - {str}) <= {int, float, bool}:  # issue 24: say what it is
+                if len(kinds - {str}) == 1 and not (kinds - {str}) <= {int, float, bool}:  # say what it is
                     raise DataError(f"column {col!r} holds {names} values, not numbers or text (a Parquet list, "
                                     "struct or decimal column?): convert it (decimal to float, list or struct to "
                                     "separate columns) or drop it")

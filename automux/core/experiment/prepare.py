@@ -88,7 +88,7 @@ def prepare(
         DataError / SpecError: bad input, with a message saying what to do.
     """
     from ..inputs import check_seed, check_share, name_list
-    check_seed(seed)  # one range for every command and the API (issue 24)
+    check_seed(seed)  # one range for every command and the API
     if drop is not None:
         name_list(drop, "drop")  # a bare string would be dropped per character
     if not isinstance(split, (Split, dict)):

@@ -111,7 +111,7 @@ class RunRecord:
     interpreter, platform and every package version of the env the backend ran in;
     ``artifacts`` maps a relative path to its sha256. A run with status other than
     ``ok`` still holds its log and the candidates found before it ended.
-    ``durations`` (seconds): ``total``, ``search``, ``predict``, and since issue 22
+    ``durations`` (seconds): ``total``, ``search``, ``predict``, and (records since fair budgets)
     ``startup`` (launch to ready: outside a seconds budget; ``extra["startup"]`` holds
     the adapter's ``start_up`` facts) and ``oof_refit`` (an asked-for out-of-fold
     refit, outside the budget); older records lack the last two and still load.
@@ -173,7 +173,7 @@ class RunRecord:
     def section(self, name: str) -> Section:
         """``extra[name]`` read through its typed view (:data:`TYPED_SECTIONS`), None when absent.
 
-        Old records lack some sections (``memory``, ``startup`` and ``data`` before issue 22):
+        Old records lack some sections (``memory``, ``startup`` and ``data`` before fair budgets):
         the answer is None, never a KeyError. ``name`` must be one of :data:`SECTIONS`; a section
         outside them is read from ``extra`` directly.
         """

@@ -145,7 +145,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     progress = progress or (lambda event, info: None)
     run_id, job_dir = store.new_run_dir()
     names = _write_job(exp, adapter, options, job_dir)
-    if oof:  # issue 22: a refit only when something needs the out-of-fold predictions
+    if oof:  # a refit only when something needs the out-of-fold predictions
         job = jf.read_json(job_dir / jf.JOB)
         jf.write_json(job_dir / jf.JOB, dict(job, oof=True))
     atomic_write_text(job_dir / "spec.json", json.dumps(exp.spec.to_json(), indent=2, sort_keys=True))
@@ -204,22 +204,22 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
                      f"{adapter.name} is not declared deterministic under a {mode} budget"},
         env=dict(out.env, automux_env=worker.info),
         artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json",
-                                               jf.OOF]),  # issue 16: oof.arrow hashed when the worker wrote it
+                                               jf.OOF]),  # oof.arrow hashed when the worker wrote it
         log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
         extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode,
                    feature_names={"renamed": sum(o != n for o, n in zip(names["original"], names["safe"])),
                                   "safe": names["safe"]},
                    search_info=result.get("info") or {},
-                   data=jf.read_json(job_dir / jf.JOB).get("data"),  # issue 22: the stored features (path, sha256)
-                   # issue 22: launch to ready (outside the seconds budget) and what the adapter's start_up said
+                   data=jf.read_json(job_dir / jf.JOB).get("data"),  # the stored features (path, sha256)
+                   # launch to ready (outside the seconds budget) and what the adapter's start_up said
                    startup={k: (out.startup or {}).get(k) for k in ("startup_s", "hook_s", "facts")},
-                   # issue 16 (ensembles): the chosen candidate's out-of-fold predictions, see automux.core.run.oof
+                   # the chosen candidate's out-of-fold predictions, see automux.core.run.oof
                    oof=result.get("oof") or {"available": False, "source": None,
                                              "reason": "the worker reported no out-of-fold predictions"
                                              + ("" if status == "ok" else f" (the run ended {status})")},
                    **({"degenerate": degenerate} if degenerate else {}),
-                   **({"holdout_ci": ci} if ci else {}),  # issue 25: how sure the hold-out score is
-                   **({"memory": out.memory} if out.memory else {}),  # issue 22: --memory, peak held, how enforced
+                   **({"holdout_ci": ci} if ci else {}),  # how sure the hold-out score is
+                   **({"memory": out.memory} if out.memory else {}),  # --memory, peak held, how enforced
                    **({"signal": signal.Signals(signal_of(out.interrupted)).name}
                       if out.interrupted is not None else {})),
     )

@@ -1,4 +1,4 @@
-"""Does a stored run record still say what the run wrote? (issue 24: trusting what is on disk)
+"""Does a stored run record still say what the run wrote?
 
 A record carries its own cross-checks: ``spec_id`` is the hash of the spec it
 holds, ``metric`` is the spec's metric, ``score`` is ``scores[metric]``, and the

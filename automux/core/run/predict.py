@@ -192,7 +192,7 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     from .store import RunStore, new_run_id
     from ..inputs import check_out_path, check_seconds
 
-    check_seconds(timeout_s)  # before anything is loaded or written (issue 24)
+    check_seconds(timeout_s)  # before anything is loaded or written
     if out is not None:
         check_out_path(out)
     the_store = store if isinstance(store, RunStore) else RunStore(store)

@@ -157,7 +157,7 @@ class RunStore:
     """Runs under ``root``: ``root/RUN_ID/record.json`` + ``root/index.sqlite``."""
 
     def __init__(self, root: Union[str, Path, None] = None) -> None:
-        from ..inputs import check_store_root  # '' / a file / a file on the way: StoreError (issue 24)
+        from ..inputs import check_store_root  # '' / a file / a file on the way: StoreError
         self.root = check_store_root(root if root is not None else os.environ.get("AUTOMUX_STORE", DEFAULT_STORE))
         #: (run dir, reason) of records the last reindex could not read
         self.skipped: List[Tuple[str, str]] = []

@@ -21,7 +21,7 @@ def experiment_from_record(record: RunRecord, store: RunStore,
                            data: Optional[Union[str, pd.DataFrame]] = None) -> Experiment:
     """Rebuild a recorded experiment, checking that the record is untouched and the data still the same."""
     from .integrity import check_record
-    check_record(record, store.run_dir(record.run_id))  # a hand-edited record is refused, not re-run (issue 24)
+    check_record(record, store.run_dir(record.run_id))  # a hand-edited record is refused, not re-run
     spec = record.spec
     source = data if data is not None else spec.data["source"]
     if isinstance(source, str) and source == "<dataframe>":
