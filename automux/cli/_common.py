@@ -10,12 +10,14 @@ import json
 import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
+from ..core.errors import UserError
+
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 #: 128 + the signal number, as shells report a process ended by a signal.
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A bad command line: one line on stderr, exit 2."""
 
 

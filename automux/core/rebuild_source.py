@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, List, Optional, Set
 
 import numpy as np
 
+from .errors import AutomuxError
+
 #: Top-level packages a rebuild may not import (kept in step with promotion's blocked list).
 FORBIDDEN = ("automux", "optuna", "flaml", "tpot", "h2o", "pycaret", "autosklearn", "autogluon", "mlflow")
 
@@ -27,7 +29,7 @@ FORBIDDEN = ("automux", "optuna", "flaml", "tpot", "h2o", "pycaret", "autosklear
 Substitute = Callable[[Any, Set[str]], Optional[str]]
 
 
-class Unrebuildable(ValueError):
+class Unrebuildable(AutomuxError, ValueError):
     """The estimator holds something that cannot be written as plain source (the message says what)."""
 
 
