@@ -82,5 +82,7 @@ def test_each_main_env_backend_is_given_the_cores():
 
     from automux.adapters import optuna_adapter, tpot_adapter
     assert "n_jobs" in inspect.signature(optuna_adapter.build_model).parameters
-    src = inspect.getsource(tpot_adapter.TpotAdapter.search)
-    assert "threads_per_worker=task.cores" in src and "n_jobs=task.cores" in src
+    # the Dask cluster is started outside the budget (start_up -> start_dask), TPOT itself in search
+    assert "threads_per_worker=task.cores" in inspect.getsource(tpot_adapter.start_dask)
+    assert "start_dask(task)" in inspect.getsource(tpot_adapter.TpotAdapter.start_up)
+    assert "n_jobs=task.cores" in inspect.getsource(tpot_adapter.TpotAdapter.search)
