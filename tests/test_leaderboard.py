@@ -59,3 +59,14 @@ def test_the_fast_roc_auc_equals_the_metric():
             want = roc_auc(y, pred)
         got = _fast_roc_auc(y, pred)
         assert (np.isnan(want) and np.isnan(got)) or abs(want - got) < 1e-12
+
+
+def test_a_large_hold_out_takes_fewer_resamples_and_says_so():
+    from automux.core.run.leaderboard import CI_MAX_RESAMPLED_ROWS, CI_MIN_RESAMPLES, holdout_ci
+
+    rng = np.random.default_rng(1)
+    n = 400_000
+    y = rng.random(n)
+    ci = holdout_ci("rmse", "regression", y, y + rng.normal(0, 0.1, n), seed=3)
+    assert ci["resamples"] == max(CI_MIN_RESAMPLES, CI_MAX_RESAMPLED_ROWS // n) == 25
+    assert ci["used"] == 25 and ci["low"] < ci["high"]

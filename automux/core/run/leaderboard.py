@@ -12,6 +12,11 @@ from ..experiment.record import RunRecord
 #: Bootstrap resamples of the hold-out rows behind ``extra["holdout_ci"]``.
 CI_RESAMPLES = 200
 CI_LEVEL = 0.95
+#: Hold-out rows all resamples may draw together: past it (a hold-out over 50,000 rows) fewer resamples are
+#: taken, never under :data:`CI_MIN_RESAMPLES`, so the interval does not cost more than the search at
+#: millions of rows (where it is narrow anyway); the record's ``resamples`` says how many.
+CI_MAX_RESAMPLED_ROWS = 10_000_000
+CI_MIN_RESAMPLES = 20
 
 
 def leaderboard(records: Sequence[RunRecord]) -> List[RunRecord]:
@@ -30,11 +35,13 @@ def holdout_ci(metric: str, task: str, y: np.ndarray, pred: np.ndarray, seed: in
 
     Returns ``{low, high, level, resamples, used, seed, method}``; ``used`` counts the
     resamples the metric could score (a resample with one class has no ROC AUC);
-    ``low`` / ``high`` are None when fewer than half could.
+    ``low`` / ``high`` are None when fewer than half could. ``resamples`` shrinks past
+    :data:`CI_MAX_RESAMPLED_ROWS` hold-out rows in all (at least :data:`CI_MIN_RESAMPLES`).
     """
     m = _fast_roc_auc if metric == "roc_auc" else get_metric(metric, task)
     rng = np.random.default_rng(seed)
     n = len(y)
+    resamples = min(resamples, max(CI_MIN_RESAMPLES, CI_MAX_RESAMPLED_ROWS // max(n, 1)))
     values = []
     for _ in range(resamples):
         idx = rng.integers(0, n, n)
