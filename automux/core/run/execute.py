@@ -114,7 +114,7 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     """Run ``exp`` on one backend and store its record, whatever the outcome.
 
     An adapter with its own environment runs in it (built first unless ``build``
-    is False, then checked by a handshake: see ``automux.core.env.build``).
+    is False, then checked by a handshake: see ``automux.core.env.worker_env``).
 
     ``oof``: when the adapter's search gives no out-of-fold predictions, refit the
     chosen candidate per fold after the search, outside its budget (for an
@@ -129,27 +129,15 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
     unavailable backend, bad options, env missing under ``build=False``, env
     build or handshake failed); a backend failure is a record with its status.
     """
-    adapter = backend if isinstance(backend, Adapter) else get_adapter(backend)
-    reason = adapter.unavailable_reason()
-    if reason:
-        raise BackendUnavailable(f"backend {adapter.name!r} cannot run here: {reason}")
-    mode = exp.spec.budget.mode
-    if mode not in adapter.capabilities.budget_modes:
-        raise SpecError(f"backend {adapter.name!r} does not support a {mode} budget "
-                        f"(it supports {', '.join(adapter.capabilities.budget_modes)})")
+    adapter = _resolve_adapter(exp, backend)
     options = dict(options or {})
     adapter.check_options(options)
-    from ..env.build import prepare_worker
+    from ..env.worker_env import prepare_worker
     worker = prepare_worker(adapter, build=build, inline=inline)
     store = store or RunStore()
     progress = progress or (lambda event, info: None)
     run_id, job_dir = store.new_run_dir()
-    names = _write_job(exp, adapter, options, job_dir)
-    if oof:  # a refit only when something needs the out-of-fold predictions
-        job = jf.read_json(job_dir / jf.JOB)
-        jf.write_json(job_dir / jf.JOB, dict(job, oof=True))
-    atomic_write_text(job_dir / "spec.json", json.dumps(exp.spec.to_json(), indent=2, sort_keys=True))
-    atomic_write_text(job_dir / "split.json", json.dumps(exp.split.to_json()))
+    names = _prepare_job_dir(exp, adapter, options, job_dir, oof)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     fire("automux_run_started", run_id=run_id, backend=adapter.name, spec=exp.spec)
     progress("started", {"run_id": run_id, "backend": adapter.name})
@@ -159,80 +147,146 @@ def execute(exp: Experiment, backend: Union[str, Adapter], *, options: Optional[
         progress("candidate", {"run_id": run_id, "backend": adapter.name, "candidate": c})
 
     t0 = time.monotonic()
-    try:
-        if inline:
-            out: Outcome = run_inline(job_dir, on_candidate=on_candidate)
-        else:
-            out = run_worker(job_dir, python=worker.python, budget=exp.spec.budget,
-                             seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra,
-                             cores=exp.spec.budget.cores)
-    except KeyboardInterrupt as e:  # before the worker started, or in a candidate hook: still a record
-        out = Outcome("interrupted", jf.read_candidates(job_dir), interrupted=e,
-                      error=f"interrupted by {signal.Signals(signal_of(e)).name} before the worker reported")
+    out = _run_job(exp, job_dir, worker, inline, on_candidate)
     total = time.monotonic() - t0
-    scores: Dict[str, float] = {}
-    sha = None
-    degenerate = None
-    ci = None
-    status, error = out.status, out.error
-    if status == "ok":
-        pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
-        problem = _validate_predictions(exp, pred)
-        if problem:
-            status, error = "failed", f"malformed predictions: {problem}"
-        else:
-            scores, sha = _holdout_scores(exp, pred)
-            ci = holdout_ci(exp.spec.metric, exp.dataset.task, exp.dataset.y[exp.split.holdout_idx], pred,
-                            exp.spec.seed)
-            degenerate = degenerate_reason(exp.dataset.task, exp.spec.metric,
-                                           exp.dataset.y[exp.split.train_idx],
-                                           exp.dataset.y[exp.split.holdout_idx], pred,
-                                           len(exp.dataset.classes))
-    result = out.result or {}
-    log_path = job_dir / jf.LOG
-    log = log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log_path.exists() else ""
-    declared = adapter.capabilities.deterministic.get(mode, False)
+    held = _score_holdout(exp, job_dir, out)
     record = RunRecord(
         run_id=run_id, spec_id=exp.spec.spec_id, spec=exp.spec, backend=adapter.name,
-        backend_options=redact_options(options), status=status, created_utc=created,
-        durations={"total": total, "search": result.get("search_s"), "predict": result.get("predict_s"),
-                   "startup": (out.startup or {}).get("startup_s"), "oof_refit": result.get("oof_refit_s")},
-        candidates=_user_names(out.candidates, names), chosen=result.get("chosen"), metric=exp.spec.metric,
-        score=scores.get(exp.spec.metric), scores=scores, predictions_sha256=sha,
-        determinism={"budget_mode": mode, "declared_deterministic": declared,
-                     "note": "count budget: repeatable" if declared else
-                     f"{adapter.name} is not declared deterministic under a {mode} budget"},
-        env=dict(out.env, automux_env=worker.info),
-        artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json",
-                                               jf.OOF]),  # oof.arrow hashed when the worker wrote it
-        log=log, error=error, automux_version=__version__, execution="inline" if inline else "worker",
-        extra=dict(extra or {}, error_type=out.error_type, returncode=out.returncode,
-                   feature_names={"renamed": sum(o != n for o, n in zip(names["original"], names["safe"])),
-                                  "safe": names["safe"]},
-                   search_info=result.get("info") or {},
-                   data=jf.read_json(job_dir / jf.JOB).get("data"),  # the stored features (path, sha256)
-                   # launch to ready (outside the seconds budget) and what the adapter's start_up said
-                   startup={k: (out.startup or {}).get(k) for k in ("startup_s", "hook_s", "facts")},
-                   # the chosen candidate's out-of-fold predictions, see automux.core.run.oof
-                   oof=result.get("oof") or {"available": False, "source": None,
-                                             "reason": "the worker reported no out-of-fold predictions"
-                                             + ("" if status == "ok" else f" (the run ended {status})")},
-                   **({"degenerate": degenerate} if degenerate else {}),
-                   **({"holdout_ci": ci} if ci else {}),  # how sure the hold-out score is
-                   **({"memory": out.memory} if out.memory else {}),  # --memory, peak held, how enforced
-                   **({"signal": signal.Signals(signal_of(out.interrupted)).name}
-                      if out.interrupted is not None else {})),
+        backend_options=redact_options(options), status=held.status, created_utc=created,
+        **_outcome_fields(exp, adapter, job_dir, out, held, total, names),
+        env=dict(out.env, automux_env=worker.info), automux_version=__version__,
+        execution="inline" if inline else "worker", extra=_record_extra(extra, job_dir, out, held, names),
     )
     if finalize is not None:
         record = dataclasses.replace(record, extra=dict(record.extra, **finalize(record)))
-    store.save(record)
-    if status == "ok":
-        fire("automux_run_finished", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record,
-             run_dir=str(store.run_dir(run_id)))
-    else:
-        fire("automux_run_failed", run_id=run_id, backend=adapter.name, spec=exp.spec, record=record,
-             error=error or status, run_dir=str(store.run_dir(run_id)))
-    progress("finished", {"run_id": run_id, "backend": adapter.name, "record": record})
+    _store_and_announce(store, record, adapter, exp, progress)
     if out.interrupted is not None:
         raise out.interrupted  # stored: now stop whatever called us (compare, bench, the CLI)
     return record
+
+
+def _resolve_adapter(exp: Experiment, backend: Union[str, Adapter]) -> Adapter:
+    """The adapter for ``backend``, refused when it cannot run here or cannot take the spec's budget mode."""
+    adapter = backend if isinstance(backend, Adapter) else get_adapter(backend)
+    reason = adapter.unavailable_reason()
+    if reason:
+        raise BackendUnavailable(f"backend {adapter.name!r} cannot run here: {reason}")
+    mode = exp.spec.budget.mode
+    if mode not in adapter.capabilities.budget_modes:
+        raise SpecError(f"backend {adapter.name!r} does not support a {mode} budget "
+                        f"(it supports {', '.join(adapter.capabilities.budget_modes)})")
+    return adapter
+
+
+def _prepare_job_dir(exp: Experiment, adapter: Adapter, options: Dict[str, Any], job_dir: Path,
+                     oof: bool) -> Dict[str, Any]:
+    """The job files, spec.json and split.json in ``job_dir``; returns the feature-name mapping."""
+    names = _write_job(exp, adapter, options, job_dir)
+    if oof:  # a refit only when something needs the out-of-fold predictions
+        job = jf.read_json(job_dir / jf.JOB)
+        jf.write_json(job_dir / jf.JOB, dict(job, oof=True))
+    atomic_write_text(job_dir / "spec.json", json.dumps(exp.spec.to_json(), indent=2, sort_keys=True))
+    atomic_write_text(job_dir / "split.json", json.dumps(exp.split.to_json()))
+    return names
+
+
+def _run_job(exp: Experiment, job_dir: Path, worker: Any, inline: bool,
+             on_candidate: Callable[[Candidate], None]) -> Outcome:
+    """The search job's outcome, in this process (``inline``) or a worker; an interrupt is an outcome too."""
+    try:
+        if inline:
+            return run_inline(job_dir, on_candidate=on_candidate)
+        return run_worker(job_dir, python=worker.python, budget=exp.spec.budget,
+                          seeds=exp.spec.seeds, on_candidate=on_candidate, env_extra=worker.env_extra,
+                          cores=exp.spec.budget.cores)
+    except KeyboardInterrupt as e:  # before the worker started, or in a candidate hook: still a record
+        return Outcome("interrupted", jf.read_candidates(job_dir), interrupted=e,
+                       error=f"interrupted by {signal.Signals(signal_of(e)).name} before the worker reported")
+
+
+@dataclasses.dataclass
+class _Holdout:
+    """What the hold-out predictions gave: the run's final status and error, its scores and their companions."""
+    status: str
+    error: Optional[str]
+    scores: Dict[str, float] = dataclasses.field(default_factory=dict)
+    sha: Optional[str] = None
+    degenerate: Optional[Any] = None
+    ci: Optional[Any] = None
+
+
+def _score_holdout(exp: Experiment, job_dir: Path, out: Outcome) -> _Holdout:
+    """Score an ok run's hold-out predictions; malformed ones make the run ``failed``."""
+    held = _Holdout(out.status, out.error)
+    if held.status != "ok":
+        return held
+    pred = jf.predictions_array(jf.read_arrow(job_dir / jf.PREDICTIONS), exp.dataset.task)
+    problem = _validate_predictions(exp, pred)
+    if problem:
+        held.status, held.error = "failed", f"malformed predictions: {problem}"
+        return held
+    ds, split = exp.dataset, exp.split
+    held.scores, held.sha = _holdout_scores(exp, pred)
+    held.ci = holdout_ci(exp.spec.metric, ds.task, ds.y[split.holdout_idx], pred, exp.spec.seed)
+    held.degenerate = degenerate_reason(ds.task, exp.spec.metric, ds.y[split.train_idx],
+                                        ds.y[split.holdout_idx], pred, len(ds.classes))
+    return held
+
+
+def _outcome_fields(exp: Experiment, adapter: Adapter, job_dir: Path, out: Outcome, held: _Holdout,
+                    total: float, names: Dict[str, Any]) -> Dict[str, Any]:
+    """The record's fields the run's outcome fills: durations, candidates, scores, determinism, artifacts, log."""
+    result = out.result or {}
+    log_path = job_dir / jf.LOG
+    log = log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log_path.exists() else ""
+    mode = exp.spec.budget.mode
+    declared = adapter.capabilities.deterministic.get(mode, False)
+    return dict(
+        durations={"total": total, "search": result.get("search_s"), "predict": result.get("predict_s"),
+                   "startup": (out.startup or {}).get("startup_s"), "oof_refit": result.get("oof_refit_s")},
+        candidates=_user_names(out.candidates, names), chosen=result.get("chosen"), metric=exp.spec.metric,
+        score=held.scores.get(exp.spec.metric), scores=held.scores, predictions_sha256=held.sha,
+        determinism={"budget_mode": mode, "declared_deterministic": declared,
+                     "note": "count budget: repeatable" if declared else
+                     f"{adapter.name} is not declared deterministic under a {mode} budget"},
+        artifacts=jf.artifact_hashes(job_dir, [jf.MODEL_DIR, jf.PREDICTIONS, jf.CANDIDATES, "split.json", "spec.json",
+                                               jf.OOF]),  # oof.arrow hashed when the worker wrote it
+        log=log, error=held.error,
+    )
+
+
+def _record_extra(extra: Optional[Dict[str, Any]], job_dir: Path, out: Outcome, held: _Holdout,
+                  names: Dict[str, Any]) -> Dict[str, Any]:
+    """``record.extra``: the caller's entries and what the run itself adds (see the record schema's sections)."""
+    result = out.result or {}
+    return dict(extra or {}, error_type=out.error_type, returncode=out.returncode,
+                feature_names={"renamed": sum(o != n for o, n in zip(names["original"], names["safe"])),
+                               "safe": names["safe"]},
+                search_info=result.get("info") or {},
+                data=jf.read_json(job_dir / jf.JOB).get("data"),  # the stored features (path, sha256)
+                # launch to ready (outside the seconds budget) and what the adapter's start_up said
+                startup={k: (out.startup or {}).get(k)
+                         for k in ("startup_s", "hook_s", "facts", "warm", "runtime")},  # warm: core/run/warm.py
+                # the chosen candidate's out-of-fold predictions, see automux.core.run.oof
+                oof=result.get("oof") or {"available": False, "source": None,
+                                          "reason": "the worker reported no out-of-fold predictions"
+                                          + ("" if held.status == "ok" else f" (the run ended {held.status})")},
+                **({"degenerate": held.degenerate} if held.degenerate else {}),
+                **({"holdout_ci": held.ci} if held.ci else {}),  # how sure the hold-out score is
+                **({"memory": out.memory} if out.memory else {}),  # --memory, peak held, how enforced
+                **({"signal": signal.Signals(signal_of(out.interrupted)).name}
+                   if out.interrupted is not None else {}))
+
+
+def _store_and_announce(store: RunStore, record: RunRecord, adapter: Adapter, exp: Experiment,
+                        progress: ProgressFn) -> None:
+    """Store the record, then fire the finished / failed hook and the progress event."""
+    store.save(record)
+    run_dir = str(store.run_dir(record.run_id))
+    if record.status == "ok":
+        fire("automux_run_finished", run_id=record.run_id, backend=adapter.name, spec=exp.spec, record=record,
+             run_dir=run_dir)
+    else:
+        fire("automux_run_failed", run_id=record.run_id, backend=adapter.name, spec=exp.spec, record=record,
+             error=record.error or record.status, run_dir=run_dir)
+    progress("finished", {"run_id": record.run_id, "backend": adapter.name, "record": record})

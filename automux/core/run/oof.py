@@ -102,6 +102,24 @@ def _declared_refusal(adapter: Any, candidate: Any, task: str, columns: Dict[str
     return str(declared) if declared else None
 
 
+def _describe(info: Dict[str, Any], pred: Optional[np.ndarray], task: Any, result: Any,
+              **kw: Any) -> Dict[str, Any]:
+    """``info`` updated with ``kw`` and, when there are predictions, their coverage, fold scores and whether
+    they reproduce the chosen candidate's own fold scores."""
+    info.update(kw)
+    if pred is not None:
+        covered = ~np.isnan(pred if pred.ndim == 1 else pred[:, 0])
+        info.update(available=True, covered_rows=int(covered.sum()),
+                    fold_scores=fold_scores(pred, task.y, task.folds, task.metric))
+        chosen = task.candidates[result.chosen] if result.chosen is not None and \
+            0 <= result.chosen < len(task.candidates) else None
+        if chosen is not None and chosen.complete:
+            info["reproduces_fold_scores"] = all(
+                math.isclose(a, b, rel_tol=REPRODUCE_RTOL, abs_tol=REPRODUCE_RTOL)
+                for a, b in zip(info["fold_scores"], chosen.fold_scores))
+    return info
+
+
 def compute(adapter: Any, result: Any, task: Any, hard_stop: Optional[float] = None
             ) -> Tuple[Optional[np.ndarray], Dict[str, Any]]:
     """The chosen candidate's OOF predictions on ``task.folds`` and what the record says about them.
@@ -116,18 +134,7 @@ def compute(adapter: Any, result: Any, task: Any, hard_stop: Optional[float] = N
     info: Dict[str, Any] = {"available": False, "source": None, "reason": None, "rows": n}
 
     def done(pred: Optional[np.ndarray], **kw: Any) -> Tuple[Optional[np.ndarray], Dict[str, Any]]:
-        info.update(kw, seconds=round(time.monotonic() - t0, 3))
-        if pred is not None:
-            covered = ~np.isnan(pred if pred.ndim == 1 else pred[:, 0])
-            info.update(available=True, covered_rows=int(covered.sum()),
-                        fold_scores=fold_scores(pred, task.y, task.folds, task.metric))
-            chosen = task.candidates[result.chosen] if result.chosen is not None and \
-                0 <= result.chosen < len(task.candidates) else None
-            if chosen is not None and chosen.complete:
-                info["reproduces_fold_scores"] = all(
-                    math.isclose(a, b, rel_tol=REPRODUCE_RTOL, abs_tol=REPRODUCE_RTOL)
-                    for a, b in zip(info["fold_scores"], chosen.fold_scores))
-        return pred, info
+        return pred, _describe(info, pred, task, result, seconds=round(time.monotonic() - t0, 3), **kw)
 
     if getattr(result, "oof", None) is not None:
         pred = np.asarray(result.oof, dtype=np.float64)

@@ -163,7 +163,7 @@ def _read_frame(data: Any) -> Any:
 
 def _choose_env(record: Any) -> Any:
     """The built env that trained the record's model, if it is still in the cache."""
-    from ..env.build import built_envs
+    from ..env.cache import built_envs
 
     recorded = (record.env or {}).get("automux_env") or {}
     if not recorded.get("isolated"):
@@ -186,58 +186,24 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     Raises:
         RunNotFound, ModelNotFound, DataError, EnvError, StoreError, ArtifactTampered: bad input (exit 2 in the CLI).
     """
-    from ..env.build import prepare_worker
-    from .launcher import run_worker
-    from ..registry import get_adapter
-    from .store import RunStore, new_run_id
     from ..inputs import check_out_path, check_seconds
+    from ..registry import get_adapter
+    from ..env.worker_env import prepare_worker
 
     check_seconds(timeout_s)  # before anything is loaded or written
     if out is not None:
         check_out_path(out)
-    the_store = store if isinstance(store, RunStore) else RunStore(store)
-    record = the_store.load(run_id)
-    run_dir = the_store.run_dir(run_id)
-    model_dir = run_dir / jf.MODEL_DIR
-    if record.status != "ok" or not model_dir.is_dir() or not any(model_dir.iterdir()):
-        raise ModelNotFound(f"run {run_id} has no stored model (status {record.status}): "
-                            "predict from a run whose status is ok")
-    the_store.check_artifacts(record, jf.MODEL_DIR)  # a tampered or truncated model is refused before loading
-    from .integrity import check_record
-    check_record(record, run_dir)
+    record, run_dir = _load_predictable(run_id, store)
     spec = record.spec
     X, dropped = align_features(_read_frame(data), spec.data["target"], run_dir)
-    adapter = get_adapter(record.backend)
-    trained_in = _choose_env(record)
-    worker = prepare_worker(adapter, build=build, env=trained_in)
-    run_job = jf.read_json(run_dir / jf.JOB)
-    job_dir = run_dir / PREDICT_DIR / new_run_id()
-    job_dir.mkdir(parents=True)
-    try:
-        jf.write_arrow(X, job_dir / INPUT)
-        jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": run_job["adapter"], "task": spec.task,
-                                         "seeds": spec.seeds, "model_dir": str(model_dir.resolve()), "run_id": run_id})
-    except BaseException:  # a full disk or an interrupt: no half-written job left behind
-        import shutil
-        shutil.rmtree(job_dir, ignore_errors=True)
-        raise
+    worker = prepare_worker(get_adapter(record.backend), build=build, env=_choose_env(record))
+    job_dir = _write_predict_job(X, record, run_dir, run_id)
     t0 = time.monotonic()
-    from ..experiment.budget import DEFAULT_TIMEOUT_S
-    limit = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
-    outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra,
-                         deadline_s=limit)
-    if outcome.interrupted is not None:  # the worker is ended; no half job left in the run's folder
-        import shutil
-        shutil.rmtree(job_dir, ignore_errors=True)
-        raise outcome.interrupted
-    if worker.info.get("isolated"):  # the lock fingerprint, taken when the env was built
-        env_matches = worker.info.get("fingerprint") == ((record.env or {}).get("automux_env") or {}).get(
-            "fingerprint")
-    else:  # the main env: both workers' own view of their packages
-        env_matches = (outcome.env or {}).get("fingerprint") == (record.env or {}).get("fingerprint")
+    outcome = _run_predict_job(job_dir, worker, spec, timeout_s)
     result: Dict[str, Any] = {"run_id": run_id, "status": outcome.status, "rows": len(X),
                               "dropped_columns": dropped,
-                              "unseen_categories": dict(X.attrs.get("unseen_categories") or {}), "env": worker.info, "env_matches": bool(env_matches),
+                              "unseen_categories": dict(X.attrs.get("unseen_categories") or {}),
+                              "env": worker.info, "env_matches": _env_matches(worker, outcome, record),
                               "duration_s": time.monotonic() - t0, "job_dir": str(job_dir), "error": outcome.error,
                               "predictions": None, "predictions_arrow": None, "predictions_sha256": None}
     if outcome.status != "ok":
@@ -251,3 +217,65 @@ def predict(run_id: str, data: Any, *, store: Any = None, build: bool = True,
     result.update(predictions=str(csv),
                   predictions_arrow=str(job_dir / jf.PREDICTIONS), predictions_sha256=jf.predictions_sha256(pred))
     return result
+
+
+def _load_predictable(run_id: str, store: Any) -> "tuple[Any, Path]":
+    """The run's record and folder, refused unless it is ok with an intact stored model and an unedited record."""
+    from .integrity import check_record
+    from .store import RunStore
+
+    the_store = store if isinstance(store, RunStore) else RunStore(store)
+    record = the_store.load(run_id)
+    run_dir = the_store.run_dir(run_id)
+    model_dir = run_dir / jf.MODEL_DIR
+    if record.status != "ok" or not model_dir.is_dir() or not any(model_dir.iterdir()):
+        raise ModelNotFound(f"run {run_id} has no stored model (status {record.status}): "
+                            "predict from a run whose status is ok")
+    the_store.check_artifacts(record, jf.MODEL_DIR)  # a tampered or truncated model is refused before loading
+    check_record(record, run_dir)
+    return record, run_dir
+
+
+def _write_predict_job(X: Any, record: Any, run_dir: Path, run_id: str) -> Path:
+    """A new ``RUN_DIR/predict/ID/`` job folder holding the aligned features and the predict job file."""
+    from .store import new_run_id
+
+    spec = record.spec
+    run_job = jf.read_json(run_dir / jf.JOB)
+    model_dir = run_dir / jf.MODEL_DIR
+    job_dir = run_dir / PREDICT_DIR / new_run_id()
+    job_dir.mkdir(parents=True)
+    try:
+        jf.write_arrow(X, job_dir / INPUT)
+        jf.write_json(job_dir / jf.JOB, {"kind": "predict", "adapter": run_job["adapter"], "task": spec.task,
+                                         "seeds": spec.seeds, "model_dir": str(model_dir.resolve()),
+                                         "run_id": run_id})
+    except BaseException:  # a full disk or an interrupt: no half-written job left behind
+        import shutil
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+    return job_dir
+
+
+def _run_predict_job(job_dir: Path, worker: Any, spec: Any, timeout_s: Optional[float]) -> Any:
+    """The predict job's outcome; an interrupt removes the job folder and is raised again."""
+    from .launcher import run_worker
+    from ..experiment.budget import DEFAULT_TIMEOUT_S
+
+    limit = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
+    outcome = run_worker(job_dir, python=worker.python, seeds=spec.seeds, env_extra=worker.env_extra,
+                         deadline_s=limit)
+    if outcome.interrupted is not None:  # the worker is ended; no half job left in the run's folder
+        import shutil
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise outcome.interrupted
+    return outcome
+
+
+def _env_matches(worker: Any, outcome: Any, record: Any) -> bool:
+    """Whether the env that predicted is the one that trained."""
+    if worker.info.get("isolated"):  # the lock fingerprint, taken when the env was built
+        return bool(worker.info.get("fingerprint") == ((record.env or {}).get("automux_env") or {}).get(
+            "fingerprint"))
+    # the main env: both workers' own view of their packages
+    return bool((outcome.env or {}).get("fingerprint") == (record.env or {}).get("fingerprint"))
