@@ -173,7 +173,7 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
         raise SpecError(f"backends {backends!r}: give a list of backend names, e.g. [{backends!r}]")
     exp = experiment(data, target, **experiment_args)
     adapters = [registry.get_adapter(b) for b in backends]
-    from .core.env.build import ensure_env
+    from .core.env.worker_env import ensure_env
     from .core.errors import BackendUnavailable
 
     for a in adapters:

@@ -24,7 +24,7 @@ CLI_ONLY = {"json", "store", "no_progress", "top"}
 RENAMED = {"grace": "grace_s", "timeout": "timeout_s", "startup_timeout": "startup_timeout_s",
            "no_check": "readiness", "no_build": "build", "option": "options", "repeats": "n_repeats",
            "no_save": "save", "older_than": "older_than_days", "no_env_builds": "allow_env_builds",
-           "evidence": "result_files", "no_progress": "progress"}
+           "evidence": "result_files", "no_progress": "progress", "no_warm": "warm"}
 
 
 def _twins() -> Dict[str, List[Callable[..., Any]]]:
@@ -64,8 +64,8 @@ NO_TWIN = {
     "contracts": "the adapter contract suite: automux.contracts.runner.check_adapter with a ContractConfig",
     "env build": "automux.core.env.build.build_env takes the recipe the command resolves from a name",
     "env lock": "automux.core.env.build.resolve_lock, likewise from a recipe",
-    "env list": "automux.core.env.build, one call per known env",
-    "env remove": "automux.core.env.build.remove_env",
+    "env list": "automux.core.env.table.env_table, from every adapter's recipe",
+    "env remove": "automux.core.env.cache.remove_env",
 }
 
 #: (command, dest) -> the twin's parameter, where one command names it otherwise.

@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from automux.core.env import build as envs
+from automux._version import __version__
+from automux.core.env import build, cache, handshake_check, interpreters, worker_code
 from automux.core.env.errors import EnvBuildError, EnvNotBuilt, HandshakeError, InterpreterNotFound
-from automux.core.env.build import Recipe, build_env, find_built, recipe_for, remove_env
+from automux.core.env.build import build_env
+from automux.core.env.cache import find_built, remove_env
+from automux.core.env.handshake_check import check_identity
+from automux.core.env.recipe import Recipe, recipe_for
 from automux.core.env.interpreters import find_interpreter, probe, pyenv_candidates, version_in, wanted_minors
 
 from helpers import run_cli
@@ -169,16 +173,16 @@ def test_venv_pip_fallback_build_installs_the_lock_ignores_half_built_dir_then_r
     half = tmp_home / "envs" / recipe.dir_name_for(lock)
     (half / "bin").mkdir(parents=True)
     (half / "bin" / "python").symlink_to(sys.executable)
-    (half / envs.META).write_text(json.dumps({"name": "tiny", "key": recipe.key, "fingerprint": "0" * 16}))
+    (half / cache.META).write_text(json.dumps({"name": "tiny", "key": recipe.key, "fingerprint": "0" * 16}))
     assert find_built(recipe) is None  # no 'complete' marker: never used
     lines = []
     built = build_env(recipe, echo=lines.append)
-    assert built.path == half and (half / envs.MARKER).is_file()
+    assert built.path == half and (half / cache.MARKER).is_file()
     assert built.meta["builder"] == "venv+pip" and built.meta["packages"]["six"] == "1.17.0"
-    assert "six==1.17.0" in (half / envs.LOCK).read_text().splitlines()
+    assert "six==1.17.0" in (half / cache.LOCK).read_text().splitlines()
     installed = {"python": built.meta["python_version"], "machine": built.meta["machine"],
                  "packages": built.meta["packages"]}
-    assert built.meta["installed_fingerprint"] == envs.fingerprint_of(installed)
+    assert built.meta["installed_fingerprint"] == build.fingerprint_of(installed)
     assert built.fingerprint == lock.sha256[:16] == half.name.rsplit("-", 1)[1]
     assert any("built in" in line for line in lines)
     import subprocess
@@ -244,7 +248,7 @@ def test_lock_hash_ignores_the_header_and_a_local_lock_wins(tmp_home):
 
 
 def test_upgrade_re_resolves_the_lock_with_uv(tmp_home):
-    if envs.find_uv() is None:
+    if interpreters.find_uv() is None:
         pytest.skip("resolving a lock needs uv")
     recipe = Recipe(name="tiny", python=f"=={sys.version_info[0]}.{sys.version_info[1]}.*",
                     requirements=("six>=1.16",), core=())
@@ -277,8 +281,8 @@ def real_envs():
 def test_env_build_and_list_show_both_envs_with_fingerprints(real_envs):
     for name, built in real_envs.items():
         assert built["name"] == name and len(built["fingerprint"]) == 16
-        assert Path(built["path"], envs.MARKER).is_file()
-        assert built["handshake"]["automux_version"] == envs.__version__
+        assert Path(built["path"], cache.MARKER).is_file()
+        assert built["handshake"]["automux_version"] == __version__
     assert real_envs["autosklearn"]["python_version"].startswith("3.9.")
     assert real_envs["pycaret"]["python_version"].startswith("3.11.")
     proc = run_cli("env", "list", "--json")
@@ -297,16 +301,16 @@ def _built(name):
 @pytest.mark.slow
 def test_handshake_detects_other_automux_code(real_envs, tmp_path):
     env = _built("pycaret")
-    worker = envs.handshake(env, ["automux.adapters.pycaret_adapter"])
+    worker = handshake_check.handshake(env, ["automux.adapters.pycaret_adapter"])
     assert worker["python"].startswith("3.11.") and worker["prefix"] == str(env.path)
     copy = tmp_path / "code"
-    extra = dict(envs.worker_vars(env), PYTHONPATH=str(copy))
+    extra = dict(worker_code.worker_vars(env), PYTHONPATH=str(copy))
     for attempt in range(3):  # other work may edit automux's files meanwhile: copy again then
         shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(Path(envs.__file__).resolve().parents[2], copy / "automux",
+        shutil.copytree(Path(build.__file__).resolve().parents[2], copy / "automux",
                         ignore=shutil.ignore_patterns("__pycache__"))
         try:
-            same = envs.handshake(env, [], extra)  # a copy with the same bytes passes
+            same = handshake_check.handshake(env, [], extra)  # a copy with the same bytes passes
             break
         except HandshakeError:
             if attempt == 2:
@@ -315,18 +319,18 @@ def test_handshake_detects_other_automux_code(real_envs, tmp_path):
     with open(copy / "automux" / "core" / "run" / "worker.py", "a") as f:
         f.write("\n# an edit the parent does not have\n")
     with pytest.raises(HandshakeError, match="different automux code"):
-        envs.handshake(env, [], extra)
+        handshake_check.handshake(env, [], extra)
     with pytest.raises(HandshakeError, match="does not import"):
-        envs.handshake(env, ["automux.adapters.no_such_adapter_module"])
+        handshake_check.handshake(env, ["automux.adapters.no_such_adapter_module"])
 
 
 def test_identity_check_names_version_and_import_problems():
     parent = {"automux_version": "0.1.0", "source_sha256": "a" * 64, "package_dir": "/x/automux"}
     with pytest.raises(HandshakeError, match="automux 0.0.9"):
-        envs.check_identity(parent, dict(parent, automux_version="0.0.9"), "pycaret")
+        check_identity(parent, dict(parent, automux_version="0.0.9"), "pycaret")
     with pytest.raises(HandshakeError, match="SyntaxError"):
-        envs.check_identity(parent, dict(parent, imports={"automux.core.run.worker": "SyntaxError: bad"}), "e")
-    envs.check_identity(parent, dict(parent, imports={"automux.core.run.worker": "ok"}), "e")
+        check_identity(parent, dict(parent, imports={"automux.core.run.worker": "SyntaxError: bad"}), "e")
+    check_identity(parent, dict(parent, imports={"automux.core.run.worker": "ok"}), "e")
 
 
 def test_env_remove_and_list_on_an_empty_cache(tmp_home):

@@ -125,7 +125,7 @@ def test_plugin_env_builds_runs_predicts_and_passes_contracts_through_the_cli(is
 
 def test_plugin_env_refuses_a_worker_importing_other_plugin_code(iso_home, tmp_path):
     """The handshake compares the plugin package's source hash on both sides."""
-    from automux.core.env import build as envs
+    from automux.core.env.handshake_check import check_identity
     from automux.core.env.errors import HandshakeError
 
     parent = {"automux_version": "x", "source_sha256": "s", "package_dir": "p",
@@ -133,8 +133,8 @@ def test_plugin_env_refuses_a_worker_importing_other_plugin_code(iso_home, tmp_p
     worker = {"automux_version": "x", "source_sha256": "s", "sources": {"automux_halving": "b" * 64},
               "imports": {}}
     with pytest.raises(HandshakeError, match="automux_halving"):
-        envs.check_identity(parent, worker, "halving-iso")
-    envs.check_identity(parent, dict(worker, sources={"automux_halving": "a" * 64}), "halving-iso")
+        check_identity(parent, worker, "halving-iso")
+    check_identity(parent, dict(worker, sources={"automux_halving": "a" * 64}), "halving-iso")
 
 
 def test_the_docs_check_table_lists_exactly_the_suite():

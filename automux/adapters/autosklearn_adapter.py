@@ -166,7 +166,7 @@ class AutoSklearnAdapter(PickledModel, Adapter):
     )
 
     def unavailable_reason(self) -> Optional[str]:
-        from ..core.env.build import unavailable_reason
+        from ..core.env.worker_env import unavailable_reason
         return unavailable_reason(self.environment)
 
     def check_options(self, options: Dict[str, Any]) -> None:

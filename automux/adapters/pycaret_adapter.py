@@ -160,7 +160,7 @@ class PyCaretAdapter(Adapter):
     )
 
     def unavailable_reason(self) -> Optional[str]:
-        from ..core.env.build import unavailable_reason
+        from ..core.env.worker_env import unavailable_reason
         return unavailable_reason(self.environment)
 
     def check_options(self, options: Dict[str, Any]) -> None:

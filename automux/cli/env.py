@@ -41,7 +41,7 @@ def resolve(name: str) -> Tuple[Any, Any]:
         EnvError: ``main`` (nothing to build) or a name no adapter declares.
     """
     from ..core.env.errors import EnvError
-    from ..core.env.build import MAIN, recipe_for
+    from ..core.env.recipe import MAIN, recipe_for
     from ..core.registry import adapters
 
     found = adapters()
@@ -61,17 +61,17 @@ def resolve(name: str) -> Tuple[Any, Any]:
 
 
 def cmd_env(a: argparse.Namespace, store: Any) -> int:
-    from ..core.env import build as envs
+    from ..core.env import build, cache, handshake_check, table, worker_code
 
     if a.env_command == "build":
         recipe, adapter = resolve(a.name)
-        built = envs.build_env(recipe, force=a.force, upgrade=a.upgrade)
-        plugin = envs.plugin_packages(adapter)
-        worker = envs.handshake(built, [type(adapter).__module__], plugin=plugin)
+        built = build.build_env(recipe, force=a.force, upgrade=a.upgrade)
+        plugin = worker_code.plugin_packages(adapter)
+        worker = handshake_check.handshake(built, [type(adapter).__module__], plugin=plugin)
         row = dict(built.to_json(), handshake={k: worker.get(k) for k in ("automux_version", "source_sha256",
                                                                             "python", "sources")})
         if plugin:
-            row["plugin"] = envs.plugin_distribution(adapter)
+            row["plugin"] = worker_code.plugin_distribution(adapter)
         if a.json:
             _emit(row)
         else:
@@ -81,7 +81,7 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
         return 0
     if a.env_command == "lock":
         recipe, _adapter = resolve(a.name)
-        lock = envs.resolve_lock(recipe, out=a.out)  # with --out: written there only, no local lock
+        lock = build.resolve_lock(recipe, out=a.out)  # with --out: written there only, no local lock
         row = {"name": recipe.name, "key": recipe.key, "lock": lock.short, "lock_sha256": lock.sha256,
                "path": str(lock.path), "out": a.out, "n_packages": len(lock.pins())}
         if a.json:
@@ -93,7 +93,7 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
     if a.env_command == "list":
         from ..core.registry import adapters
 
-        rows = envs.env_table(adapters())
+        rows = table.env_table(adapters())
         if a.json:
             _emit(rows)
         else:
@@ -103,7 +103,7 @@ def cmd_env(a: argparse.Namespace, store: Any) -> int:
                          ["env", "status", "backends", "python", "lock (fingerprint)", "lock from", "path"]))
         return 0
     if a.env_command == "remove":
-        removed = envs.remove_env(a.name)
+        removed = cache.remove_env(a.name)
         if not removed:
             resolve(a.name)  # an unknown name is an error; a known but unbuilt one is not
         if a.json:

@@ -304,7 +304,7 @@ class ContractContext:
         """The interpreter (and its extra variables) the run's worker used."""
         extra: Dict[str, str] = {}
         try:
-            from ..core.env.build import prepare_worker
+            from ..core.env.worker_env import prepare_worker
         except ImportError:  # an automux without isolated envs: workers use this interpreter
             prepare_worker = None
         if prepare_worker is not None:

@@ -331,8 +331,8 @@ class Adapter:
         """
         if self.environment.name != "main":
             # Parent-side only (the worker never calls this): the env builder stays out of the worker's imports.
-            build = importlib.import_module("automux.core.env.build")
-            return build.unavailable_reason(self.environment)
+            worker_env = importlib.import_module("automux.core.env.worker_env")
+            return worker_env.unavailable_reason(self.environment)
         missing = [m for m in self.environment.import_names if importlib.util.find_spec(m) is None]
         if missing:
             extra = self.environment.extra or self.name

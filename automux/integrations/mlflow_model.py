@@ -118,7 +118,7 @@ def requirements_of(store: "RunStore", record: "RunRecord") -> "tuple[List[str],
     isolated env's lock travels as an artifact (``env_lock_NAME``): its worker
     runs in that env, rebuilt from the lock where it is not cached.
     """
-    from ..core.env.build import built_envs
+    from ..core.env.cache import built_envs
     from ..core.registry import get_adapter
 
     reqs: List[str] = [f"automux=={__version__}"]

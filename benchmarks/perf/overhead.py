@@ -77,7 +77,7 @@ def run_automux(exp: Any, backend: str, store: Any, options: Dict[str, Any]) -> 
 
 def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """The backend through its adapter in a bare interpreter of its env (see direct_call.py)."""
-    from automux.core.env.build import prepare_worker
+    from automux.core.env.worker_env import prepare_worker
     from automux.core.run.launcher import worker_env
     from automux.core.registry import get_adapter
     from automux.core.run.execute import _write_job
@@ -100,7 +100,7 @@ def run_direct(exp: Any, backend: str, options: Dict[str, Any]) -> Dict[str, Any
 
 
 def startup(backend: str, reps: int) -> List[Dict[str, Any]]:
-    from automux.core.env.build import prepare_worker
+    from automux.core.env.worker_env import prepare_worker
     from automux.core.run.launcher import worker_env
     from automux.core.registry import get_adapter
 
