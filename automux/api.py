@@ -152,7 +152,8 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
             options: Optional[Dict[str, Dict[str, Any]]] = None, store: Union[str, RunStore, None] = None,
             inline: bool = False, progress: Optional[ProgressFn] = None, readiness: bool = True,
             build: bool = True, jobs: int = 1, executor: str = "local", scheduler: Optional[str] = None,
-            oof: bool = False, ensemble: bool = False, **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
+            oof: bool = False, ensemble: bool = False, warm: bool = True,
+            **experiment_args: Any) -> Tuple[Spec, List[RunRecord]]:
     """The same spec on several backends; returns the spec and the leaderboard (best first).
 
     ``options`` maps a backend name to its options. Every backend is checked
@@ -164,7 +165,9 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     outside its budget, where the backend gives no out-of-fold predictions itself.
     ``ensemble=True`` (``compare --ensemble``) implies ``oof`` and then stores a greedy
     ensemble of the ok runs as a run, appended last to the returned records (none when
-    fewer than two ok runs have out-of-fold predictions).
+    fewer than two ok runs have out-of-fold predictions). ``warm`` (``--no-warm``: False) keeps a
+    backend's runtime (H2O's JVM) up across its runs where a backend is named more than once
+    (:mod:`automux.core.run.warm`; the record's ``extra.startup.warm`` says so); never on Dask.
     """
     oof = oof or ensemble
     if not backends:
@@ -188,7 +191,8 @@ def compare(data: DataLike, target: Optional[str] = None, backends: Sequence[str
     from .executors import compare_all
 
     records = compare_all(exp, adapters, store=the_store, options=dict(options or {}), jobs=jobs, executor=executor,
-                          scheduler=scheduler, inline=inline, progress=progress, build=build, oof=oof, **governed)
+                          scheduler=scheduler, inline=inline, progress=progress, build=build, oof=oof, warm=warm,
+                          **governed)
     board = leaderboard(records)
     if ensemble:
         from .governance.ensemble import ensemble_of

@@ -21,6 +21,7 @@ from .core.experiment.prepare import Experiment
 from .core.experiment.record import RunRecord
 from .core.run import processes
 from .core.run.execute import execute
+from .core.run.warm import WarmPool
 from .core.run.store import RunStore
 
 EXECUTORS = ("local", "dask")
@@ -58,7 +59,7 @@ def dask_client(scheduler: str, timeout: float) -> Any:
 def run_local(items: Sequence[T], call: Callable[[T, Callable[[], bool]], R], jobs: int, *,
               on_start: Callable[[T], None] = lambda item: None, on_done: Callable[[T, R], None] = lambda i, r: None,
               on_interrupt: Optional[Callable[[BaseException], None]] = None,
-              name: str = "automux") -> List[R]:
+              name: str = "automux", warm: Optional[Callable[[T], str]] = None) -> List[R]:
     """``call(item, stopped)`` for every item, ``jobs`` at a time; the results in the items' order.
 
     ``on_start`` runs as an item starts, ``on_done`` as it ends (in this thread).
@@ -67,7 +68,21 @@ def run_local(items: Sequence[T], call: Callable[[T, Callable[[], bool]], R], jo
     (by default, for an interrupt: SIGTERM to this process's worker groups, which
     record their runs as interrupted), no more start, and the exception propagates
     once the threads are done.
+
+    ``warm`` (an item's backend name): the runs keep a backend's expensive runtime (H2O's JVM) up
+    across the items of that backend, one run at a time per runtime (:mod:`automux.core.run.warm`);
+    every runtime is stopped when this returns or raises. None: every run starts its own.
     """
+    if warm is None:
+        return _run_local(items, call, jobs, on_start, on_done, on_interrupt, name)
+    with WarmPool(max_runtimes=jobs, planned=[warm(item) for item in items]) as pool:
+        return _run_local(items, lambda item, stopped: pool.call_active(call, item, stopped), jobs, on_start,
+                          on_done, on_interrupt, name)
+
+
+def _run_local(items: Sequence[T], call: Callable[[T, Callable[[], bool]], R], jobs: int,
+               on_start: Callable[[T], None], on_done: Callable[[T, R], None],
+               on_interrupt: Optional[Callable[[BaseException], None]], name: str) -> List[R]:
     if jobs == 1 or len(items) <= 1:
         results = []
         for item in items:
@@ -113,15 +128,18 @@ def _interrupt_workers(exc: BaseException) -> None:
 
 def compare_all(exp: Experiment, adapters: Sequence[Adapter], *, store: RunStore,
                 options: Dict[str, Dict[str, Any]], jobs: int = 1, executor: str = "local",
-                scheduler: Optional[str] = None, scheduler_timeout: float = 20.0,
+                scheduler: Optional[str] = None, scheduler_timeout: float = 20.0, warm: bool = True,
                 **execute_kwargs: Any) -> List[RunRecord]:
     """Records of ``exp`` on each adapter, in the adapters' order (the same records a sequential
-    compare gives: under a count budget, the same predictions hashes)."""
+    compare gives: under a count budget, the same predictions hashes). ``warm``: locally, an adapter's
+    runtime (H2O's JVM) is kept up across its runs (see :func:`run_local`: only a backend named more than
+    once has runs to share one); never on Dask or inline."""
     check(executor, jobs, scheduler, "backend")
     if executor == "dask":
         return _compare_on_dask(exp, adapters, store, options, scheduler or "", scheduler_timeout, execute_kwargs)
     return run_local(adapters, lambda a, stopped: execute(exp, a, options=options.get(a.name), store=store,
-                                                          **execute_kwargs), jobs, name="automux-compare")
+                                                          **execute_kwargs), jobs, name="automux-compare",
+                     warm=(lambda a: a.name) if warm and not execute_kwargs.get("inline") else None)
 
 
 def _remote_execute(exp: Experiment, adapter_name: str, store_root: str, options: Optional[Dict[str, Any]],

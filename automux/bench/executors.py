@@ -28,16 +28,18 @@ class LocalExecutor:
 
     mode = "local"
 
-    def __init__(self, jobs: int = 1) -> None:
+    def __init__(self, jobs: int = 1, warm: bool = True) -> None:
         check(self.mode, jobs, None, "cell")
         self.jobs = jobs
+        self.warm = warm  # a backend's runtime (H2O's JVM) kept up across its cells (automux.core.run.warm)
 
     def run(self, cells: List[Cell], out_dir: Path, on_start: OnStart, on_done: OnDone) -> None:
         # Interrupted: the cells still running must neither finish as "crashed" rows (run_cell sees
         # ``stopped``) nor outlive us: SIGKILL the worker groups this process started (only those).
         run_local(cells, lambda cell, stopped: run_cell(cell, out_dir, self.mode, stopped), self.jobs,
                   on_start=on_start, on_done=lambda cell, row: on_done(cell, row, None),
-                  on_interrupt=lambda e: end_own_groups(), name="automux-bench")
+                  on_interrupt=lambda e: end_own_groups(), name="automux-bench",
+                  warm=(lambda cell: cell.backend.name) if self.warm else None)
 
 
 class DaskExecutor:
@@ -82,10 +84,11 @@ class DaskExecutor:
 
 
 def make_executor(kind: str = "local", *, jobs: int = 1, scheduler: Optional[str] = None,
-                  connect_timeout: float = 20.0) -> Any:
-    """``local`` (``jobs`` cells at a time) or ``dask`` (``scheduler`` address)."""
+                  connect_timeout: float = 20.0, warm: bool = True) -> Any:
+    """``local`` (``jobs`` cells at a time; ``warm``: runtimes kept up across cells) or ``dask``
+    (``scheduler`` address; never warm)."""
     if kind == "local":
-        return LocalExecutor(jobs=jobs)
+        return LocalExecutor(jobs=jobs, warm=warm)
     if kind == "dask":
         return DaskExecutor(scheduler or "", connect_timeout=connect_timeout)
     check(kind, jobs, scheduler, "cell")

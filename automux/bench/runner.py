@@ -148,7 +148,7 @@ def _ensembles(cells: List[Cell], out_dir: Path, size: int, bar: BenchProgress, 
 
 def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor: str = "local",
               scheduler: Optional[str] = None, scheduler_timeout: float = 20.0, jobs: int = 1,
-              retry_failed: bool = False,
+              retry_failed: bool = False, warm: bool = True,
               max_cells: Optional[int] = None, progress: Union[bool, BenchProgress] = True,
               stream: Any = None) -> BenchSummary:
     """Run every cell of ``suite`` not yet finished under ``out``; regenerate ``out/results.csv``.
@@ -159,6 +159,8 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
         executor: ``local`` (``jobs`` cells at a time) or ``dask`` (needs ``scheduler``; connecting
             gives up after ``scheduler_timeout`` seconds).
         retry_failed: rerun finished cells whose status is not ``ok``.
+        warm: on the local executor, keep a backend's runtime (H2O's JVM) up across its cells
+            (:mod:`automux.core.run.warm`; the record says so); False: every cell starts its own.
         max_cells: run at most this many cells this time (the rest stay to do).
 
     Raises:
@@ -173,7 +175,7 @@ def run_suite(suite: Union[str, Path, Suite], out: Union[str, Path], *, executor
     if max_cells is not None and max_cells < 0:
         from ..core.errors import SpecError
         raise SpecError(f"--max-cells {max_cells}: give a number >= 0")
-    exe = make_executor(executor, jobs=jobs, scheduler=scheduler, connect_timeout=scheduler_timeout)
+    exe = make_executor(executor, jobs=jobs, scheduler=scheduler, connect_timeout=scheduler_timeout, warm=warm)
     check_datasets(the_suite)
     lock = _lock(out_dir)
     try:

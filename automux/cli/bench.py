@@ -20,6 +20,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--jobs", type=int, default=1, help="local executor: cells at a time (default 1)")
     p.add_argument("--retry-failed", action="store_true", help="rerun finished cells whose status is not ok")
     p.add_argument("--max-cells", type=int, help="run at most N cells now; the rest stay to do")
+    p.add_argument("--no-warm", action="store_true",
+                   help="every cell starts its own backend runtime (default: an H2O JVM is kept up across cells)")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(handler=cmd_bench)
@@ -41,7 +43,8 @@ def cmd_bench(a: argparse.Namespace, store: Any) -> int:
     try:
         summary = run_suite(a.suite, a.out, executor=a.executor, scheduler=a.scheduler,
                             scheduler_timeout=a.scheduler_timeout, jobs=a.jobs,
-                            retry_failed=a.retry_failed, max_cells=a.max_cells, progress=not a.no_progress)
+                            retry_failed=a.retry_failed, max_cells=a.max_cells, progress=not a.no_progress,
+                            warm=not a.no_warm)
     except KeyboardInterrupt as e:
         sys.stderr.write("automux: bench interrupted; finished cells are kept: rerun the same command to resume\n")
         return 128 + signal_of(e)

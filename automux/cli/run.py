@@ -43,6 +43,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --executor dask)")
     p.add_argument("--ensemble", action="store_true",
                    help="then a greedy ensemble of the ok runs with out-of-fold predictions, stored as a run")
+    p.add_argument("--no-warm", action="store_true",
+                   help="every run starts its own backend runtime (default: an H2O JVM is kept up across runs)")
     p.set_defaults(handler=cmd_compare)
 
 
@@ -102,7 +104,8 @@ def cmd_compare(a: argparse.Namespace, store: Any) -> int:
     opts = _options(a.option)
     spec, records = automux.compare(a.data, a.target, names, options={n: opts for n in names}, store=store,
                                     inline=a.inline, progress=Progress(), jobs=a.jobs, executor=a.executor,
-                                    scheduler=a.scheduler, ensemble=a.ensemble, **_experiment_args(a))
+                                    scheduler=a.scheduler, ensemble=a.ensemble, warm=not a.no_warm,
+                                    **_experiment_args(a))
     # -- compare --ensemble (automux.governance.ensemble): the ensemble comes last --
     ens, ens_note = None, None
     if a.ensemble:

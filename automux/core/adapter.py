@@ -139,6 +139,9 @@ class SearchTask:
     #: Memory the backend may use, in MiB (the spec's ``--memory``), or None when no limit was set:
     #: pass it to the backend's own knob (H2O ``max_mem_size``, Dask ``memory_limit``, ...).
     memory_mb: Optional[int] = None
+    #: The warm runtime a compare or bench lent this run (``automux.core.run.warm``: identity, runs served),
+    #: or None: the adapter starts its own in ``start_up``.
+    warm: Optional[Dict[str, Any]] = None
     #: (index, array): the out-of-fold predictions of the best candidate so far (see :meth:`keep_oof`).
     _best_oof: Optional[Tuple[int, np.ndarray]] = field(default=None, repr=False)
 

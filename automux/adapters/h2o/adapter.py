@@ -7,7 +7,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,8 @@ from ...core.hookspecs import hookimpl
 from .cluster import (
     _SESSION,
     JAVA_HINT,
+    LocalH2O,
+    connect_warm,
     ensure_cluster,
     find_java,
     shutdown,
@@ -75,6 +77,15 @@ def heap_for(memory_mb: int) -> str:
     return f"{max(256, int(memory_mb * HEAP_SHARE))}M"
 
 
+def _jvm_options(options: Dict[str, Any], cores: int, memory_mb: Optional[int]) -> Dict[str, Any]:
+    """The options with the JVM's threads (``nthreads``, else the spec's cores) and heap (``max_mem_size``,
+    else :func:`heap_for` the spec's memory, else parse_options' 1G) filled in."""
+    out = dict(options, nthreads=options.get("nthreads", cores))
+    if not options.get("max_mem_size") and memory_mb:
+        out["max_mem_size"] = heap_for(memory_mb)
+    return out
+
+
 def _holdout_predictions(model: Any) -> Optional[Any]:
     """Out-of-fold predictions for every training row (a stacked ensemble: its metalearner's)."""
     if model.algo == "stackedensemble":
@@ -127,15 +138,27 @@ class H2OAdapter(Adapter):
     _started: Optional[int] = None
 
     def start_up(self, task: SearchTask) -> Dict[str, Any]:
-        """Start the private JVM (or connect to ``url``) before the budget clock starts.
+        """Start the private JVM (or connect to ``url``, or to the warm JVM a compare / bench lent
+        this run: ``task.warm``) before the budget clock starts.
 
         Its heap is the ``max_mem_size`` option, else :func:`heap_for` the spec's memory,
         else 1G; its threads the ``nthreads`` option, else the spec's cores.
         """
         t0 = time.monotonic()
-        options = dict(task.options, nthreads=task.options.get("nthreads", task.cores))
-        if not task.options.get("max_mem_size") and task.memory_mb:
-            options["max_mem_size"] = heap_for(task.memory_mb)
+        lent = task.warm if (task.warm or {}).get("kind") == "h2o" else None
+        if lent is not None:
+            try:
+                connect_warm(lent)
+            except Exception as e:  # a warm JVM is an optimisation: start this run's own instead
+                task.log(f"h2o: the warm JVM could not be used ({e}); starting this run's own")
+                lent = None
+            else:
+                self._started = _SESSION.generation
+                task.log(f"h2o: warm JVM pid {lent['pid']} on 127.0.0.1:{lent['port']} (heap {lent['max_mem_size']}, "
+                         f"{lent['runs_served']} runs served) ready in {time.monotonic() - t0:.1f}s, emptied")
+                return {"h2o_heap": lent["max_mem_size"], "warm": bool(lent.get("warm")),
+                        "runtime": {k: lent.get(k) for k in ("kind", "pid", "port", "runs_served", "start_s")}}
+        options = _jvm_options(task.options, task.cores, task.memory_mb)
         try:
             start_cluster(options, task.workdir)
         except BaseException:
@@ -147,6 +170,25 @@ class H2OAdapter(Adapter):
                     f" on 127.0.0.1:{_SESSION.local.port} (pid {_SESSION.local.pid}, heap "
                     f"{_SESSION.local.max_mem_size})"))
         return {"h2o_heap": None if task.options.get("url") else _SESSION.local.max_mem_size}
+
+    def warm_key(self, options: Dict[str, Any], cores: int, memory_mb: Optional[int]) -> Optional[Tuple[str, str, int]]:
+        """Which warm JVM a run can share (``automux.core.run.warm``): same heap and threads; none with ``url``."""
+        opts = parse_options(_jvm_options(options, cores, memory_mb))
+        if opts["url"]:
+            return None
+        return ("h2o", str(opts["max_mem_size"]), int(opts["nthreads"]))
+
+    def start_warm(self, key: Tuple[str, str, int], root: Path) -> LocalH2O:
+        """In the parent of a compare / bench: a JVM on 127.0.0.1 in its own process group, dying with the
+        starting thread (``PR_SET_PDEATHSIG``: the process, or an executor thread that lives as long as the
+        compare / bench), files under ``root``. Stopped by the pool, never by a run."""
+        local = LocalH2O(root, max_mem_size=key[1], nthreads=key[2])
+        try:
+            local.start(own_session=True, import_h2o=False)
+        except BaseException:
+            local.stop()
+            raise
+        return local
 
     def shut_down(self) -> None:
         """Stop the JVM ``start_up`` started (never a cluster given by ``url``: only the connection closes)."""

@@ -85,9 +85,14 @@ def free_port_pair(tries: int = 200) -> int:
     raise RuntimeError("no free pair of adjacent ports on 127.0.0.1")
 
 
-def _preexec_die_with_parent() -> Any:
-    """A ``preexec_fn`` giving the child SIGKILL when this thread dies (Linux), or None."""
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+def _preexec_die_with_parent(any_thread: bool = False) -> Any:
+    """A ``preexec_fn`` giving the child SIGKILL when this thread dies (Linux), or None.
+
+    Off the main thread only with ``any_thread`` (the thread then must outlive the child's use: a
+    compare's or bench's executor thread lives as long as the compare or bench, see ``start_warm``).
+    """
+    if not sys.platform.startswith("linux") or \
+            (not any_thread and threading.current_thread() is not threading.main_thread()):
         return None
     try:
         import ctypes
@@ -101,6 +106,24 @@ def _preexec_die_with_parent() -> Any:
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
     return preexec
+
+
+def cloud_is(port: int, name: str, pid: int) -> Optional[bool]:
+    """Whether the H2O server on 127.0.0.1:``port`` is the healthy one-node cloud ``name`` run by ``pid``:
+    True, False (another server), or None (no answer yet)."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/3/Cloud?skip_ticks=true", timeout=2) as r:
+            cloud = json.loads(r.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if cloud.get("cloud_name") != name:
+        return False
+    if cloud.get("cloud_healthy") and [n.get("pid") for n in cloud.get("nodes", [])] == [pid]:
+        return True
+    return None
 
 
 class LocalH2O:
@@ -122,8 +145,18 @@ class LocalH2O:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> None:
-        """Start the JVM and wait until it answers as this cloud; up to three ports are tried."""
+    def describe(self) -> Dict[str, Any]:
+        """Who this JVM is (for a warm runtime's lease): kind, port, cloud name, heap, threads."""
+        return {"kind": "h2o", "port": self.port, "name": self.name, "max_mem_size": self.max_mem_size,
+                "nthreads": self.nthreads}
+
+    def start(self, own_session: bool = False, import_h2o: bool = True) -> None:
+        """Start the JVM and wait until it answers as this cloud; up to three ports are tried.
+
+        ``own_session``: in a session (process group) of its own, dying with the starting thread
+        (a warm runtime the parent of a compare / bench keeps); by default it stays in the caller's
+        group. ``import_h2o``: import h2o while the JVM starts (the worker's overlap; not in a parent).
+        """
         java = find_java()
         if java is None:
             raise JavaMissing(f"cannot start a local H2O cluster: Java was not found. {JAVA_HINT}")
@@ -146,10 +179,12 @@ class LocalH2O:
             env = dict(os.environ, DO_NOT_TRACK="1")
             with open(h2o_dir / "jvm.out", "ab") as out:
                 self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                             cwd=str(h2o_dir), env=env, preexec_fn=_preexec_die_with_parent())
+                                             cwd=str(h2o_dir), env=env, start_new_session=own_session,
+                                             preexec_fn=_preexec_die_with_parent(any_thread=own_session))
             with open(self.root / CHILD_PIDS, "a", encoding="utf-8") as f:
                 f.write(f"{self.proc.pid}\n")
-            import h2o  # noqa: F401 - seconds of import, overlapped with the JVM's start
+            if import_h2o:
+                import h2o  # noqa: F401 - seconds of import, overlapped with the JVM's start
             if self._wait_ready(port):
                 self.port = port
                 return
@@ -159,23 +194,13 @@ class LocalH2O:
 
     def _wait_ready(self, port: int) -> bool:
         """True once the server on ``port`` answers with this cloud's name and pid."""
-        import urllib.request
-
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         end = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < end:
             if self.proc is None or self.proc.poll() is not None:
                 return False
-            try:
-                with opener.open(f"http://127.0.0.1:{port}/3/Cloud?skip_ticks=true", timeout=2) as r:
-                    cloud = json.loads(r.read().decode("utf-8"))
-                if cloud.get("cloud_name") == self.name and cloud.get("cloud_healthy") and \
-                        [n.get("pid") for n in cloud.get("nodes", [])] == [self.proc.pid]:
-                    return True
-                if cloud.get("cloud_name") != self.name:
-                    return False  # someone else's server took the port first
-            except (OSError, ValueError):
-                pass
+            answer = cloud_is(port, self.name, self.proc.pid)
+            if answer is not None:
+                return answer  # False: someone else's server took the port first
             time.sleep(0.25)
         return False
 
@@ -205,6 +230,7 @@ class _Session:
         self.local: Optional[LocalH2O] = None
         self.url: Optional[str] = None
         self.tempdir: Optional[str] = None
+        self.warm: Optional[Dict[str, Any]] = None  # the parent's warm JVM this process is lent (never stopped here)
         self.generation = 0  # bumped per connection: a model handle knows which cluster holds it
 
 
@@ -283,6 +309,26 @@ def start_cluster(options: Dict[str, Any], workdir: Optional[Path]) -> None:
             raise
 
 
+def connect_warm(lent: Dict[str, Any]) -> None:
+    """Connect to the warm JVM a compare / bench lent this run (``SearchTask.warm``) and empty it.
+
+    The cloud's name and pid are checked first, so no other server is ever used; every H2O object
+    is removed before the run (and again by :func:`shutdown` after it, which never stops this JVM).
+
+    Raises:
+        RuntimeError: the lent JVM does not answer as itself.
+    """
+    with _SESSION.lock:
+        shutdown()
+        port, name, pid = int(lent["port"]), str(lent["name"]), int(lent["pid"])
+        if cloud_is(port, name, pid) is not True:
+            raise RuntimeError(f"the warm H2O JVM lent to this run (pid {pid}, 127.0.0.1:{port}) does not answer")
+        _connect(ip="127.0.0.1", port=port)
+        _SESSION.url, _SESSION.warm = f"http://127.0.0.1:{port}", dict(lent)
+        import h2o
+        h2o.remove_all()
+
+
 def ensure_cluster(options: Optional[Dict[str, Any]] = None) -> None:
     """Reuse the current cluster connection, or start a private one in a temp dir."""
     with _SESSION.lock:
@@ -300,6 +346,8 @@ def shutdown() -> None:
                 import h2o
                 conn = h2o.connection()
                 if conn is not None and conn.connected:
+                    if _SESSION.warm is not None:
+                        h2o.remove_all()  # a warm JVM serves the next run empty
                     conn.close()
             except Exception:  # closing is best effort: the JVM is stopped below anyway
                 pass
@@ -307,7 +355,7 @@ def shutdown() -> None:
             _SESSION.local.stop()
             _SESSION.local = None
             _restore_sigterm_handler()
-        _SESSION.url = None
+        _SESSION.url = _SESSION.warm = None
         if _SESSION.tempdir:
             shutil.rmtree(_SESSION.tempdir, ignore_errors=True)
             _SESSION.tempdir = None

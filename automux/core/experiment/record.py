@@ -72,6 +72,10 @@ class StartupSection:
     startup_s: Optional[float] = None
     hook_s: Optional[float] = None
     facts: Optional[Dict[str, Any]] = None
+    #: A compare's / bench's warm runtime (``automux.core.run.warm``): True when it had served runs before
+    #: this one (start-up is then the connect time); ``runtime`` its identity (kind, pid, port, runs_served).
+    warm: Optional[bool] = None
+    runtime: Optional[Dict[str, Any]] = None
 
 
 @dataclass(frozen=True)

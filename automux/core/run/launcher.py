@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..experiment.spec import Candidate
 from . import jobfiles as jf
-from . import memory, processes
+from . import memory, processes, warm
 from .interrupts import signal_of
 
 #: The one worker entry point (``job.json`` says which kind of job).
@@ -193,8 +193,30 @@ def run_worker(job_dir: Path, python: str = sys.executable, deadline_s: Optional
     job_dir = Path(job_dir).resolve()
     job = jf.read_json(job_dir / jf.JOB)
     job["launched_at"] = launched_wall = time.time()
-    jf.write_json(job_dir / jf.JOB, job)
     t0 = time.monotonic()
+    lease = warm.lease(job, python) if command is None else None  # a compare's / bench's warm runtime
+    if lease is not None:
+        job["warm"] = lease.to_json()  # a fresh one's start is this run's start-up
+    elif job.get("warm_error"):
+        with open(job_dir / jf.LOG, "a", encoding="utf-8") as log:
+            log.write(f"[automux] no warm runtime ({job['warm_error']}): the run starts its own\n")
+    jf.write_json(job_dir / jf.JOB, job)
+    try:
+        out = _launch(job_dir, job, python, launched_wall, t0, seeds, on_candidate, env_extra, cores, budget,
+                      deadline_s, command, env_unset)
+    except BaseException:
+        warm.release(lease, reusable=False)
+        raise
+    # lent again only when the worker ended by itself (its adapter cleaned up); never after a kill
+    warm.release(lease, reusable=out.status in ("ok", "failed") and out.returncode in (0, 1)
+                 and out.error_type != memory.ERROR_TYPE)
+    return out
+
+
+def _launch(job_dir: Path, job: Dict[str, Any], python: str, launched_wall: float, t0: float,
+            seeds: Optional[Dict[str, int]], on_candidate: Callable[[Candidate], None],
+            env_extra: Optional[Dict[str, str]], cores: int, budget: Any, deadline_s: Optional[float],
+            command: Optional[Sequence[str]], env_unset: Sequence[str]) -> Outcome:
     env = _job_env(seeds or {}, env_extra, cores, env_unset)
     argv = list(command) if command is not None else worker_command(job_dir, python)
     with open(job_dir / jf.LOG, "ab") as log:

@@ -84,6 +84,7 @@ def run_job(job_dir: Path, adapter: Optional[Adapter] = None) -> Dict[str, Any]:
         options=job.get("options") or {}, workdir=workdir, deadline=None,
         report=lambda c: jf.append_candidate(job_dir, c), log=_log,
         memory_mb=getattr(budget, "memory_mb", None),  # the spec's --memory, for the backend's own knob
+        warm=job.get("warm"),  # a runtime the parent keeps warm across a compare / bench (core/run/warm.py)
     )
     adapter.validate(task)
     try:
@@ -116,8 +117,9 @@ def start_clock(job_dir: Path, job: Dict[str, Any], adapter: Adapter, task: Sear
     """Call ``adapter.start_up(task)``, then start the budget clock (``task.deadline``); write ``started.json``.
 
     Returns (and writes) ``clock_started_at`` (wall time), ``startup_s`` (launch to ready: interpreter,
-    imports, job data, the hook; from the job's ``launched_at`` when set), ``hook_s`` (the hook alone)
-    and ``facts`` (what the hook returned, e.g. ``{"warm": True}``). The parent moves its hard stop on it.
+    imports, job data, the hook; from the job's ``launched_at`` when set), ``hook_s`` (the hook alone),
+    ``facts`` (what the hook returned) and, apart, its ``warm`` / ``runtime`` (a runtime the parent kept
+    warm: whether it had served runs before, its identity). The parent moves its hard stop on it.
     """
     t0 = time.monotonic()
     facts = adapter.start_up(task) or {}
@@ -126,7 +128,9 @@ def start_clock(job_dir: Path, job: Dict[str, Any], adapter: Adapter, task: Sear
         task.deadline = time.monotonic() + task.budget.seconds
     now = time.time()
     launched = job.get("launched_at")
-    startup = {"clock_started_at": now, "hook_s": round(hook_s, 4), "facts": dict(facts),
+    startup = {"clock_started_at": now, "hook_s": round(hook_s, 4),
+               # a runtime kept warm by the parent (core/run/warm.py): whether it had served runs, and which
+               "warm": bool(facts.get("warm", False)), "runtime": facts.get("runtime"), "facts": dict(facts),
                "startup_s": round(max(0.0, now - launched) if launched is not None else hook_s, 4)}
     jf.write_json(job_dir / jf.STARTED, startup)
     return startup

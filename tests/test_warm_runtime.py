@@ -1,0 +1,171 @@
+"""A warm runtime across runs (issue 22): a compare or bench keeps H2O's JVM up, isolated, and leaves nothing.
+
+The pool's mechanics (lend, reuse, one run at a time, discard after a kill, everything stopped however the
+caller ends) are tested with a fake runtime (a sleeping process: tests/fake_warm_adapters.py); H2O itself
+with a real JVM on tiny data under a count budget: a warm run gives the cold run's candidates and
+predictions, and an interrupted bench leaves no JVM (three JVM starts in all).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from automux.core.experiment.prepare import make_budget, prepare
+from automux.core.run import processes
+from automux.executors import compare_all
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _exp(data: str = "sklearn:iris", **budget):
+    return prepare(data, budget=make_budget(**(budget or {"trials": 1})), seed=3)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone for our purpose
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _startup(rec):
+    return rec.extra["startup"]
+
+
+def _runtime(rec):
+    return _startup(rec).get("runtime") or (_startup(rec).get("facts") or {}).get("runtime")
+
+
+# -- the pool, with a fake runtime ---------------------------------------------------------------------------
+
+
+def test_a_compare_lends_one_runtime_to_its_runs_of_one_backend_and_stops_it(store, fakes_on_path, tmp_path):
+    from fake_warm_adapters import FakeWarmAdapter
+
+    used = tmp_path / "used"
+    recs = compare_all(_exp(), [FakeWarmAdapter(), FakeWarmAdapter(), FakeWarmAdapter()], store=store,
+                       options={"fake-warm": {"used_file": str(used)}})
+    assert [r.status for r in recs] == ["ok"] * 3
+    pids = [int(p) for p in used.read_text().split()]
+    assert len(pids) == 3 and len(set(pids)) == 1  # one runtime served the three runs, one at a time
+    assert [_startup(r)["warm"] for r in recs] == [False, True, True]  # the first run started it
+    assert [_runtime(r)["runs_served"] for r in recs] == [0, 1, 2]
+    assert not _alive(pids[0])  # stopped when the compare returned
+    assert processes.own_groups() == []
+    # the same predictions as runs that start cold
+    cold = compare_all(_exp(), [FakeWarmAdapter()], store=store, options={}, warm=False)[0]
+    assert _startup(cold)["warm"] is False and _runtime(cold) is None
+    assert {r.predictions_sha256 for r in recs} == {cold.predictions_sha256}
+
+
+def test_no_warm_a_single_run_and_an_adapter_that_declines_stay_cold(store, fakes_on_path, tmp_path):
+    from fake_warm_adapters import FakeWarmAdapter
+
+    import automux
+
+    used = tmp_path / "used"
+    opts = {"used_file": str(used)}
+    recs = compare_all(_exp(), [FakeWarmAdapter(), FakeWarmAdapter()], store=store,
+                       options={"fake-warm": opts}, warm=False)
+    recs += compare_all(_exp(), [FakeWarmAdapter(), FakeWarmAdapter()], store=store,
+                        options={"fake-warm": dict(opts, cold=True)})
+    # a compare naming the backend once has no later run to serve: its run starts its own
+    recs += compare_all(_exp(), [FakeWarmAdapter()], store=store, options={"fake-warm": opts})
+    recs.append(automux.run("sklearn:iris", backend=FakeWarmAdapter(), options=opts, store=store,
+                            budget_trials=1, seed=3, readiness=False))
+    assert all(r.status == "ok" for r in recs)
+    assert not used.exists()  # no run was lent a runtime
+    assert all(_startup(r)["warm"] is False for r in recs)
+
+
+def test_with_jobs_each_run_in_flight_has_its_own_runtime(store, fakes_on_path, tmp_path):
+    from fake_warm_adapters import FakeWarmAdapter
+
+    used = tmp_path / "used"
+    recs = compare_all(_exp(), [FakeWarmAdapter() for _ in range(4)], store=store, jobs=2,
+                       options={"fake-warm": {"used_file": str(used), "sleep": 0.5}})
+    assert [r.status for r in recs] == ["ok"] * 4
+    pids = [int(p) for p in used.read_text().split()]
+    assert len(pids) == 4 and len(set(pids)) == 2  # two at a time: two runtimes, each reused once
+    spans = sorted((_runtime(r)["pid"], _runtime(r)["runs_served"]) for r in recs)
+    assert [s[1] for s in spans] == [0, 1, 0, 1]
+    assert not any(_alive(p) for p in set(pids))
+
+
+def test_a_runtime_whose_run_was_killed_is_never_lent_again(store, fakes_on_path, tmp_path):
+    from fake_warm_adapters import FakeWarmAdapter
+
+    used = tmp_path / "used"
+    opts = {"used_file": str(used), "sleep": 30.0, "ignore_deadline": True}
+    exp = _exp(seconds=1.0, grace_s=1.0)
+    recs = compare_all(exp, [FakeWarmAdapter() for _ in range(3)], store=store, options={"fake-warm": opts})
+    assert [r.status for r in recs] == ["timeout"] * 3  # each killed at its hard stop
+    first, second = (int(p) for p in used.read_text().split())  # the last run (none after it) starts its own
+    assert first != second and _runtime(recs[1])["runs_served"] == 0  # a fresh runtime, not the killed run's
+    assert _runtime(recs[2]) is None
+    assert not _alive(first) and not _alive(second)
+
+
+_SCRIPT = textwrap.dedent("""
+    import sys
+    from automux.cli import main
+    from automux.core import plugins
+    from automux.core.hookspecs import hookimpl
+    from fake_warm_adapters import FakeWarmAdapter
+
+    class Plugin:
+        @hookimpl
+        def automux_adapters(self):
+            return [FakeWarmAdapter()]
+
+    plugins.register(Plugin(), name="fake-warm-plugin")
+    sys.exit(main(["compare", "--data", "sklearn:iris", "--target", "target", "--backends",
+                   "fake-warm,fake-warm", "--budget-trials", "2", "--no-check", "--store", {store!r},
+                   "--option", "used_file={used}", "--option", "sleep=20"]))
+""")
+
+
+def _compare_process(tmp_path: Path) -> "tuple[subprocess.Popen, Path]":
+    """``automux compare`` over the fake twice, in a child process (the fake registered as a plugin)."""
+    used = tmp_path / "used"
+    script = _SCRIPT.format(store=str(tmp_path / "runs"), used=used)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
+    return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT), used
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> int:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text().split()[0])
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never written")
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_an_ended_compare_leaves_no_runtime(tmp_path, how):
+    proc, used = _compare_process(tmp_path)
+    try:
+        pid = _wait_for(used)
+        assert _alive(pid)
+        proc.send_signal(how)
+        out = proc.communicate(timeout=60)[0].decode()
+        if how == signal.SIGTERM:
+            assert proc.returncode == 143, out
+        end = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not _alive(pid), out  # SIGTERM: the pool stopped it; SIGKILL: it died with its thread
+    finally:
+        if proc.poll() is None:
+            proc.kill()
