@@ -163,9 +163,9 @@ class Predictor:
 def _frame(data: Any) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
-    from .core.experiment.data import _read_source
+    from .core.experiment.sources import read_source
 
-    return _read_source(data)
+    return read_source(data)
 
 
 def _index_of(data: Any, n: int) -> pd.Index:

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 import automux
-from automux.core.experiment.data import date_format, load_data
+from automux.core.experiment.data import load_data
+from automux.core.experiment.dates import date_format
 from automux.governance.readiness import check_data
 
 OLD_RECORD = next((Path(__file__).parent / "data" / "record_4c80c37").glob("*/record.json"))

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automux.core.experiment.data import fingerprint_frame, load_data
+from automux.core.experiment.data import load_data
+from automux.core.experiment.fingerprint import fingerprint_frame
 from automux.core.errors import DataError
 
 
@@ -160,7 +161,7 @@ def test_infinite_feature_values_are_refused():
 
 def test_legacy_v1_id_of_records_made_before_v2():
     """verify of an old record can compare with the v1 id (values pinned from the v1 code)."""
-    from automux.core.experiment.data import legacy_fingerprint
+    from automux.core.experiment.fingerprint import legacy_fingerprint
 
     ds = load_data("sklearn:iris")
     assert legacy_fingerprint(ds.X, ds.y).startswith("64a54846b5dda0bd")

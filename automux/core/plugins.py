@@ -200,7 +200,7 @@ def fire(hook: str, **kwargs: Any) -> None:
 
 
 def dataset_loaders() -> Dict[str, Callable[[str], Any]]:
-    """Data sources contributed by plugins, by prefix (``automux.core.experiment.data`` adds the built-in ones)."""
+    """Data sources contributed by plugins, by prefix (``automux.core.experiment.datasets`` adds the built-in ones)."""
     loaders: Dict[str, Callable[[str], Any]] = {}
     for _name, contributed in call_each("automux_dataset_loaders"):
         loaders.update(contributed or {})

@@ -47,7 +47,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..core.experiment.data import looks_like_dates
+from ..core.experiment.dates import looks_like_dates
 from ..core.experiment.prepare import Experiment
 from ..core.experiment.split import Split, stable_permutation
 from ..core.errors import UserError

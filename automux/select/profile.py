@@ -60,11 +60,11 @@ def _raw_frame(data: Union[str, "os.PathLike[str]", pd.DataFrame], target: Optio
     if isinstance(data, pd.DataFrame):
         frame, source = data, "<dataframe>"
     else:
-        from ..core.experiment.data import _read_source
+        from ..core.experiment.sources import read_source
         from ..core.experiment.datasets import all_loaders as dataset_loaders
 
         source = os.fspath(data)
-        frame = _read_source(source)
+        frame = read_source(source)
         prefix, sep, name = source.partition(":")
         if target is None and sep and prefix in dataset_loaders() and not os.path.exists(source):
             target = dataset_loaders()[prefix](name)[1]

@@ -95,7 +95,8 @@ def generate(n: int, path: Path, as_csv: bool) -> None:
 
 def one(n: int, as_csv: bool) -> list:
     sys.path.insert(0, str(ROOT))
-    from automux.core.experiment.data import fingerprint_frame, load_data
+    from automux.core.experiment.data import load_data
+    from automux.core.experiment.fingerprint import fingerprint_frame
     from automux.core.experiment.prepare import make_budget, prepare
     from automux.core.registry import get_adapter
     from automux.core.run.execute import _write_job

@@ -80,7 +80,8 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     """
     import pandas as pd
 
-    from ..experiment.data import _normalise_features, expand_dates
+    from ..experiment.dates import expand_dates
+    from ..experiment.normalise import normalise_features
     from ..errors import DataError
 
     _check_new_frame(frame, target)
@@ -88,7 +89,7 @@ def align_features(frame: Any, target: str, run_dir: Path) -> "tuple[Any, List[s
     names = jf.read_json(run_dir / jf.JOB).get("feature_names") or {
         "original": list(template.columns), "safe": list(template.columns)}  # a run from before safe names
     X = frame.drop(columns=[target]) if target in frame.columns else frame
-    X = _normalise_features(X)
+    X = normalise_features(X)
     dates = _recorded_dates(run_dir)
     unparsed: Dict[str, int] = {}
     if dates:  # the date columns training read, expanded into the same parts (unless given as parts already)
@@ -157,8 +158,8 @@ def write_predictions_csv(pred: Any, task: str, classes: List[Any], job_dir: Pat
 def _read_frame(data: Any) -> Any:
     import pandas as pd
 
-    from ..experiment.data import _read_source
-    return data if isinstance(data, pd.DataFrame) else _read_source(str(data))
+    from ..experiment.sources import read_source
+    return data if isinstance(data, pd.DataFrame) else read_source(str(data))
 
 
 def _choose_env(record: Any) -> Any:

@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import pandas as pd
 
-from ..experiment.data import legacy_fingerprint, load_data
+from ..experiment.data import load_data
+from ..experiment.fingerprint import legacy_fingerprint
 from ..experiment.prepare import Experiment
 from ..experiment.record import RunRecord
 from ..experiment.spec import candidates_identity
