@@ -11,7 +11,7 @@ pytest.importorskip("yaml")
 
 from automux.bench.ensembles import ENSEMBLE_FRAMEWORK, groups
 from automux.bench.cells import expand
-from automux.bench.report import ensemble_vs_best
+from automux.bench.report import ensemble_vs_best, ensemble_vs_cv_best
 from automux.bench.results import read_cells, read_results
 from automux.bench.runner import run_suite
 from automux.bench.suite import suite_from_dict as parse_suite
@@ -58,6 +58,10 @@ def test_bench_ensemble_rows_are_built_once_ranked_and_reported(tmp_path):
         record = json.loads((out / "runs" / row["run_id"] / "record.json").read_text())
         assert record["backend"] == "ensemble"
         assert {m["run_id"] for m in record["extra"]["ensemble"]["members"]} == set(members["run_id"])
+        # cv_best: the member with the best out-of-fold score, by its results.csv name; only on ensemble rows
+        best_run = record["extra"]["ensemble"]["best_member"]["run_id"]
+        assert row["cv_best"] == members.set_index("run_id").loc[best_run, "framework"]
+    assert df[df["framework"] != ENSEMBLE_FRAMEWORK]["cv_best"].isna().all()
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
     again = run_suite(_suite(), out, progress=False)
     assert again.ran == 0 and again.ensembles == {}
@@ -67,6 +71,10 @@ def test_bench_ensemble_rows_are_built_once_ranked_and_reported(tmp_path):
     md = open(make_report(out)["markdown"]).read()
     assert "Ensemble against the best single backend" in md
     assert "| ensemble |" in md  # ranked in the leaderboard like any backend
+    assert "`cv_best` from results.csv:" in md
+    cv = ensemble_vs_cv_best(read_results(out)).iloc[0]
+    assert cv["instances"] == 2 and cv["beats_cv_best"] + cv["ties_cv_best"] + cv["loses_cv_best"] == 2
+    assert "Which tool for which constraint" in md and (out / "constraint_table.json").is_file()
 
 
 @pytest.mark.slow

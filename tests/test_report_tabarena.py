@@ -188,6 +188,7 @@ def test_report_html_is_self_contained(tmp_path):
     md = Path(paths["markdown"]).read_text(encoding="utf-8")
     assert "| data_set | type | metric |" in md and "| task | metric |" not in md
     assert "Elo and improvability" in md and "pareto_t5.png" in md
+    assert "## Which tool for which constraint" in md  # no cells here: budgets and profiles unknown, said so
 
 
 PROBE = """<script>window.addEventListener('load', () => {

@@ -87,6 +87,28 @@ def _members(group: Sequence[Cell], finished: Dict[str, Dict[str, Any]]) -> Tupl
     return ids, out
 
 
+def _framework_of_run(group: Sequence[Cell], finished: Dict[str, Dict[str, Any]], run_id: str) -> str:
+    """The framework (results.csv's name) of the group's cell whose run is ``run_id``."""
+    return next((c.backend.framework for c in group if finished[c.cell_id]["row"].get("run_id") == run_id), "")
+
+
+def cv_best_from_cells(cells: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
+    """Ensemble cell id -> its CV-chosen best member's framework, from the cells' ``best_member``.
+
+    For results written before the ``cv_best`` column existed; a cell without ``best_member``
+    (a failed ensemble) or whose member cells are not in ``cells`` is left out.
+    """
+    out: Dict[str, str] = {}
+    for cid, body in cells.items():
+        best = (body.get("best_member") or {}).get("run_id")
+        members = body["cell"].get("members") or []
+        labels = body["cell"].get("member_backends") or []
+        for member, label in zip(members, labels):
+            if best and (cells.get(member) or {}).get("row", {}).get("run_id") == best:
+                out[cid] = label
+    return out
+
+
 def build_group(group: Sequence[Cell], out_dir: Path, finished: Dict[str, Dict[str, Any]], size: int,
                 mode: str = "local") -> Optional[Dict[str, Any]]:
     """Build and write one group's ensemble cell; returns its row, or None when its runs are not here."""
@@ -123,6 +145,7 @@ def build_group(group: Sequence[Cell], out_dir: Path, finished: Dict[str, Dict[s
         extra["weights"] = {m["backend"]: m["weight"] for m in info["members"]}
         extra["oof_score"] = info["oof_score"]
         extra["best_member"] = info["best_member"]
+        row["cv_best"] = _framework_of_run(group, finished, info["best_member"]["run_id"])
     except UserError as e:
         row = failed_row(cell, mode, f"{type(e).__name__}: {e}", task=ds.task, metric=ds.metric)
     except Exception as e:  # a bug must not stop the bench: a failed row with its traceback

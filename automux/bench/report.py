@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .report_base import (ENSEMBLE, INSTANCE, PLOTS_DIR, Block, _colors, _fmt, _plt, _save, _table,  # noqa: F401
-                          averaged, charge_ensemble, data_uri)
+from .report_base import (ENSEMBLE, INSTANCE, PLOTS_DIR, Block, _budgets, _colors, _declared, _fmt, _plt,  # noqa: F401
+                          _save, _table, averaged, charge_ensemble, data_uri, ranks)
 from .report_figures import draw_cd, plot_score_time, plot_scores  # noqa: F401
 from .results import read_cells, read_results
 
@@ -41,35 +41,6 @@ CD_MIN_DATA_SETS = 3
 
 
 # ---------------------------------------------------------------- computations
-
-def ranks(df: Any) -> Any:
-    """Per instance and framework: rank (1 best, failures worst) and normalised score."""
-    import numpy as np
-
-    avg = averaged(df)
-    frameworks = sorted(df["framework"].unique())
-    rows = []
-    for key, g in avg.groupby(INSTANCE, dropna=False):
-        if set(g["framework"]) != set(frameworks):
-            continue  # a cell not run yet (partial bench): rank only complete instances
-        g = g.set_index("framework").reindex(frameworks)
-        res = g["result"]
-        worst = len(frameworks)
-        r = res.rank(ascending=False, method="average")
-        r = r.fillna(worst)
-        lo, hi = res.min(), res.max()
-        if res.notna().sum() == 0:
-            norm = res * np.nan
-        elif hi > lo:
-            norm = (res - lo) / (hi - lo)
-        else:
-            norm = res.where(res.isna(), 0.5) if len(res.dropna()) > 1 else res.where(res.isna(), 1.0)
-        for fw in frameworks:
-            rows.append(dict(zip(INSTANCE, key), framework=fw, rank=float(r[fw]), result=res[fw],
-                             normalised=norm[fw], duration=g["duration"][fw]))
-    import pandas as pd
-    return pd.DataFrame(rows)
-
 
 def _empty_ranks() -> Any:
     """An empty ranks frame with the right columns (no complete instance yet)."""
@@ -399,7 +370,85 @@ def ensemble_vs_best(df: Any) -> Tuple[Any, Any]:
     return pd.DataFrame(rows, columns=cols), det
 
 
-def ensemble_blocks(df: Any) -> List[Block]:
+def with_cv_best(out: Optional[Path], df: Any) -> Tuple[Any, str]:
+    """(``df`` with a ``cv_best`` column on its ensemble rows, where it came from).
+
+    From results.csv when it has the column; else (results written before it existed) from the
+    cells' ``best_member`` under ``out``; else the column is empty and the source says so.
+    """
+    ens = df["framework"] == ENSEMBLE
+    if "cv_best" in df.columns and df.loc[ens, "cv_best"].notna().any():
+        return df, "results.csv"
+    from .ensembles import cv_best_from_cells
+
+    found = cv_best_from_cells(read_cells(out)) if out is not None else {}
+    df = df.assign(cv_best=[found.get(str(c)) if e else None for c, e in zip(df["cell_id"], ens)]
+                   if "cell_id" in df.columns else None)
+    return df, ("the cells' `best_member` (results.csv has no `cv_best` column)" if found else "")
+
+
+def ensemble_vs_cv_best(df: Any) -> Any:
+    """Per constraint: the ``ensemble`` row against its CV-chosen best single backend (``cv_best``).
+
+    Per instance with an ok ensemble and a ``cv_best``: the ensemble's hold-out ``result`` against
+    that backend's hold-out ``result`` on the same instance (averaged over repeats), beats / ties
+    (1e-9 relative) / loses. ``cv_best_is_oracle``: share of those instances where the CV-chosen
+    backend is also the best on the hold-out; ``median_gap_oracle_minus_cv``: what choosing on the
+    hold-out would have added over choosing on the CV folds, in ``result`` units.
+    """
+    import pandas as pd
+
+    cols = ["constraint", "instances", "beats_cv_best", "ties_cv_best", "loses_cv_best", "beats_share",
+            "median_gap", "cv_best_is_oracle", "median_gap_oracle_minus_cv"]
+    if "cv_best" not in df.columns or ENSEMBLE not in set(df["framework"]):
+        return pd.DataFrame(columns=cols)
+    picks = (df[(df["framework"] == ENSEMBLE) & df["cv_best"].notna() & (df["cv_best"] != "")]
+             .groupby(INSTANCE, dropna=False)["cv_best"].agg(lambda s: s.mode().iloc[0]))
+    results = {key: dict(zip(g["framework"], g["result"]))
+               for key, g in averaged(df).groupby(INSTANCE, dropna=False)}
+    rows = []
+    for key, pick in picks.items():
+        res = results.get(key, {})
+        e, cv = res.get(ENSEMBLE, float("nan")), res.get(pick, float("nan"))
+        best = max((r for fw, r in res.items() if fw != ENSEMBLE and r == r), default=float("nan"))
+        if e != e or cv != cv:
+            continue
+        tie = abs(e - cv) <= 1e-9 * max(1.0, abs(cv))
+        rows.append({"constraint": key[0], "outcome": "tie" if tie else "beats" if e > cv else "loses",
+                     "gap": e - cv, "oracle": abs(best - cv) <= 1e-9 * max(1.0, abs(cv)), "oracle_gap": best - cv})
+    inst = pd.DataFrame(rows, columns=["constraint", "outcome", "gap", "oracle", "oracle_gap"])
+    out = []
+    for cons, g in inst.groupby("constraint"):
+        out.append({"constraint": cons, "instances": len(g), "beats_cv_best": int((g["outcome"] == "beats").sum()),
+                    "ties_cv_best": int((g["outcome"] == "tie").sum()),
+                    "loses_cv_best": int((g["outcome"] == "loses").sum()),
+                    "beats_share": float((g["outcome"] == "beats").mean()), "median_gap": float(g["gap"].median()),
+                    "cv_best_is_oracle": float(g["oracle"].mean()),
+                    "median_gap_oracle_minus_cv": float(g["oracle_gap"].median())})
+    return pd.DataFrame(out, columns=cols)
+
+
+def _cv_best_blocks(out: Optional[Path], df: Any) -> List[Block]:
+    """The ensemble against the single backend chosen on the CV folds (no hold-out peeking)."""
+    df, source = with_cv_best(out, df)
+    blocks = [Block("p", (
+        "Against the best single backend chosen *without* the hold-out: `cv_best` is the member with the "
+        "best out-of-fold score on automux's CV folds (what a user without the hold-out would pick); the "
+        "ensemble's hold-out result against that backend's, per instance (a failed ensemble has no "
+        "`cv_best` and is counted above). `cv_best_is_oracle`: share of instances where that pick is also "
+        "the hold-out best."))]
+    summ = ensemble_vs_cv_best(df)
+    if not source or summ.empty:
+        blocks.append(Block("p", "No comparison with the CV-chosen backend: it needs the ensemble rows' `cv_best` "
+                                 "column (written by the bench since it existed) or the ensemble cells' "
+                                 "`best_member` beside results.csv, and neither is here."))
+        return blocks
+    blocks.append(Block("p", f"`cv_best` from {source}:"))
+    blocks.append(Block("table", _table(summ.round(4))))
+    return blocks
+
+
+def ensemble_blocks(df: Any, out: Optional[Path] = None) -> List[Block]:
     """The section on the ``ensemble`` row, or nothing when the bench has none."""
     summ, det = ensemble_vs_best(df)
     if summ.empty:
@@ -409,13 +458,15 @@ def ensemble_blocks(df: Any) -> List[Block]:
         "The `ensemble` row is automux's greedy ensemble selection (Caruana et al. 2004) over the backends' "
         "runs of the same instance, fitted on their out-of-fold predictions on automux's own CV folds and "
         "scored on the same hold-out; it is ranked above like any backend. Here it is compared with the "
-        "*best* single backend of each instance, picked on the hold-out (an oracle no user has): "
+        "*best* single backend of each instance, picked on the hold-out (an oracle no user has), then with the one picked on the CV folds: "
         "`beats_best` counts instances where the ensemble's hold-out result is strictly better, "
         "`median_gap` is ensemble - best in `result` units. Per data set: the ensemble's mean result over "
         "its folds and seeds against the single backend with the best mean there. A failed ensemble is a "
         "loss.")))
     blocks.append(Block("table", _table(summ.round(4))))
+    blocks += _cv_best_blocks(out, df)
     if not det.empty:
+        blocks.append(Block("p", "Per data set, against the hold-out best:"))
         blocks.append(Block("table", _table(det.round(5))))
     return blocks
 
@@ -565,27 +616,6 @@ def render_html(blocks: List[Block], title: str, base: Optional[Path] = None) ->
     return "\n".join(out)
 
 
-def _budgets(out: Path, df: Any) -> Dict[str, Dict[str, Any]]:
-    """Constraint name -> its budget, from the cells (which carry their constraint)."""
-    budgets: Dict[str, Dict[str, Any]] = {}
-    for body in read_cells(out).values():
-        c = body["cell"]["constraint"]
-        budgets.setdefault(c["name"], c)
-    return budgets
-
-
-def _declared(out: Path) -> Dict[Tuple[str, str], Optional[bool]]:
-    d: Dict[Tuple[str, str], Optional[bool]] = {}
-    for body in read_cells(out).values():
-        cell = body["cell"]
-        key = (cell["backend"].get("label") or cell["backend"]["name"], cell["constraint"]["name"])
-        if body.get("declared_deterministic") is not None:
-            d[key] = bool(body["declared_deterministic"])
-        else:
-            d.setdefault(key, None)
-    return d
-
-
 def _header_blocks(out: Path, df: Any) -> List[Block]:
     """The title and what the bench covers."""
     suite: Dict[str, Any] = {}
@@ -621,7 +651,7 @@ def _rank_section(out: Path, df: Any, charged: Any, rk: Any, plots: Path) -> Lis
         blocks.append(Block("table", _table(mr.round(3), index=True)))
         blocks.append(Block("img", plot_mean_rank(mr, plots), "mean rank"))
     blocks += rank_blocks(df, rk if not rk.empty else _empty_ranks(), plots)
-    blocks += ensemble_blocks(df)
+    blocks += ensemble_blocks(df, out)
     from .report_tabarena import tabarena_blocks
 
     blocks += tabarena_blocks(out, df, charged, plots)
@@ -749,7 +779,10 @@ def build_blocks(out: Path, df: Any) -> List[Block]:
     plots = out / PLOTS_DIR
     charged = charge_ensemble(df)  # durations: the ensemble pays for the backend runs it was built from
     rk = ranks(charged)
-    return (_header_blocks(out, df) + _rank_section(out, df, charged, rk, plots) + _score_blocks(df, plots)
+    from .report_constraints import constraint_blocks
+
+    return (_header_blocks(out, df) + _rank_section(out, df, charged, rk, plots) + constraint_blocks(out, df)
+            + _score_blocks(df, plots)
             + _time_blocks(rk, plots) + _budget_blocks(out, df, plots) + _failure_blocks(df, plots)
             + _determinism_blocks(out, df, plots))
 

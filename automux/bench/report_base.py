@@ -1,4 +1,5 @@
-"""What every part of ``automux report`` shares: blocks, number formatting, tables, plot saving and axes.
+"""What every part of ``automux report`` shares: blocks, number formatting, tables, ranks, what the cells
+declare (budgets, determinism), plot saving and axes.
 
 A report is a list of :class:`Block` (heading, paragraph, table, image) rendered to Markdown
 and to a self-contained HTML page (images embedded as data URIs, see
@@ -12,6 +13,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .results import read_cells
 
 PLOTS_DIR = "plots"
 INSTANCE = ["constraint", "task", "fold", "seed"]
@@ -49,6 +52,57 @@ def averaged(df: Any) -> Any:
     return (ok.groupby(INSTANCE + ["framework"], dropna=False)
             .agg(result=("result", "mean"), duration=("duration", "mean"), metric=("metric", "first"))
             .reset_index())
+
+
+def ranks(df: Any) -> Any:
+    """Per instance and framework: rank (1 best, failures worst) and normalised score."""
+    import numpy as np
+
+    avg = averaged(df)
+    frameworks = sorted(df["framework"].unique())
+    rows = []
+    for key, g in avg.groupby(INSTANCE, dropna=False):
+        if set(g["framework"]) != set(frameworks):
+            continue  # a cell not run yet (partial bench): rank only complete instances
+        g = g.set_index("framework").reindex(frameworks)
+        res = g["result"]
+        worst = len(frameworks)
+        r = res.rank(ascending=False, method="average")
+        r = r.fillna(worst)
+        lo, hi = res.min(), res.max()
+        if res.notna().sum() == 0:
+            norm = res * np.nan
+        elif hi > lo:
+            norm = (res - lo) / (hi - lo)
+        else:
+            norm = res.where(res.isna(), 0.5) if len(res.dropna()) > 1 else res.where(res.isna(), 1.0)
+        for fw in frameworks:
+            rows.append(dict(zip(INSTANCE, key), framework=fw, rank=float(r[fw]), result=res[fw],
+                             normalised=norm[fw], duration=g["duration"][fw]))
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
+def _budgets(out: Path, df: Any) -> Dict[str, Dict[str, Any]]:
+    """Constraint name -> its budget, from the cells (which carry their constraint)."""
+    budgets: Dict[str, Dict[str, Any]] = {}
+    for body in read_cells(out).values():
+        c = body["cell"]["constraint"]
+        budgets.setdefault(c["name"], c)
+    return budgets
+
+
+def _declared(out: Path) -> Dict[Tuple[str, str], Optional[bool]]:
+    """(framework, constraint) -> what its cells declare as ``declared_deterministic`` (None: not said)."""
+    d: Dict[Tuple[str, str], Optional[bool]] = {}
+    for body in read_cells(out).values():
+        cell = body["cell"]
+        key = (cell["backend"].get("label") or cell["backend"]["name"], cell["constraint"]["name"])
+        if body.get("declared_deterministic") is not None:
+            d[key] = bool(body["declared_deterministic"])
+        else:
+            d.setdefault(key, None)
+    return d
 
 
 def charge_ensemble(df: Any) -> Any:

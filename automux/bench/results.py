@@ -19,7 +19,9 @@ start-up - budget seconds)``: start-up is outside a seconds budget; empty for a
 trial-only budget), then ``cell_id``, ``repeat`` and ``run_id`` to find the run
 record, ``degenerate``, and ``startup`` (seconds from the worker's launch to
 ready: interpreter, backend imports, its runtime; the record's
-``durations.startup``, outside the budget).
+``durations.startup``, outside the budget), and ``cv_best`` (on an ``ensemble`` row only: the
+member backend with the best out-of-fold score, the single backend a user would have picked
+without looking at the hold-out).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ AMLB_COLUMNS = ["id", "task", "framework", "constraint", "fold", "type", "result
                 "params", "app_version", "utc", "duration", "training_duration", "predict_duration",
                 "models_count", "seed", "info"]
 AUTOMUX_COLUMNS = ["spec_id", "predictions_sha256", "status", "budget_overrun_s", "cell_id", "repeat", "run_id",
-                   "degenerate", "startup"]
+                   "degenerate", "startup", "cv_best"]
 COLUMNS = AMLB_COLUMNS + AUTOMUX_COLUMNS
 RESULTS_FILE = "results.csv"
 CELLS_DIR = "cells"
