@@ -113,3 +113,28 @@ def test_bad_options_are_refused_before_any_worker_starts():
     for bad in [{"n_iter": 3}, {"include": "lr"}, {"include": []}]:
         with pytest.raises(SpecError):
             PyCaretAdapter().check_options(bad)
+
+
+@slow
+def test_seconds_budget_tunes_after_compare_until_nothing_is_left(env_built, tmp_path):
+    """A seconds budget: compare_models, then tune_model rounds on its models; every draw is a candidate on the
+    spec's folds, the chosen one is a model fitted on all rows, and an early end says why."""
+    rec = automux.run("sklearn:iris", "target", "pycaret", budget_seconds=30, seed=0, store=tmp_path,
+                      options={"include": ["nb"]}, readiness=False)
+    assert rec.status == "ok", rec.error
+    info = rec.extra["search_info"]
+    rounds = info["tuning"]["rounds"]
+    assert rounds and all(r["estimator"] == "nb" and r["n_iter"] >= 1 for r in rounds)
+    draws = [c for c in rec.candidates if "draw" in (c.info.get("tuning") or {})]
+    tuned = [c for c in rec.candidates if (c.info.get("tuning") or {}).get("tuned")]
+    assert len(draws) == sum(r["n_iter"] for r in rounds if not r.get("cut"))
+    assert len(tuned) == len([r for r in rounds if not r.get("cut")]) >= 1  # a round the deadline cut records nothing
+    assert all(len(c.fold_scores) == 5 and all(s is not None and s >= 0 for s in c.fold_scores) for c in draws)
+    # the tuned refit of a round scores exactly what its best draw scored on the same folds (same sign, same folds)
+    r0 = [c for c in draws if c.info["tuning"]["round"] == 0]
+    assert min(c.cv_score for c in r0) == pytest.approx(tuned[0].cv_score, rel=1e-9)
+    assert rec.chosen in [0] + [c.index for c in tuned]  # compare's pick or a tuned model: both fitted on all rows
+    assert rec.candidates[rec.chosen].cv_score == min(rec.candidates[i].cv_score for i in [0] + [c.index for c in tuned])
+    # nb's grid is small: the search ends before the budget, and says why
+    assert info["search_ended"].startswith(("nothing left to try", "the seconds budget ran out"))
+    assert rec.durations["search"] <= 30 + 15

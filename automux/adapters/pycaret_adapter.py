@@ -17,19 +17,29 @@ Search, with PyCaret's OOP experiment classes (``ClassificationExperiment`` /
 * automux's metric is added with ``add_metric`` (PyCaret's own metrics are
   removed) and is ``compare_models``' sort key, at ``round=15``;
 * budget: a count of N runs the first N estimators of a fixed ``include`` list
-  (``CLASSIFIERS`` / ``REGRESSORS``, or the ``include`` option); a seconds budget
-  runs the whole list under ``budget_time`` (PyCaret stops starting estimators
-  when it is spent).
+  (``CLASSIFIERS`` / ``REGRESSORS``, or the ``include`` option), deterministic; a
+  seconds budget runs the whole list under ``budget_time`` (PyCaret stops starting
+  estimators when it is spent), then, as a PyCaret user would, ``tune_model`` on
+  compare's models best first (scikit-learn random search on the spec's folds,
+  ``choose_better=False``), round after round with ``n_iter`` sized from the
+  measured pace to what is left, each round under a timer at the deadline (a round
+  cut there is dropped; compare's results stand). A model leaves the queue when its
+  grid is exhausted or it has none; when every model has left with time still
+  to spare, ``search_info.search_ended`` says so (why search < budget).
 
 Candidates: every estimator PyCaret cross-validated, in its order, with its
-per-fold scores in automux's metric as PyCaret computed them on the spec's folds.
-The chosen one is PyCaret's pick (first of its sorted grid).
+per-fold scores in automux's metric as PyCaret computed them on the spec's folds;
+then, per tuning round, each random-search draw (fold scores from PyCaret's
+tuner, ``info.tuning``) and the tuned model PyCaret refit with the best draw.
+The chosen one is the best by automux's metric among the models fitted on all
+rows: compare's pick (first of its sorted grid) and each round's tuned model.
 
 Options: ``include`` (list of PyCaret estimator ids, in order).
 """
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -50,6 +60,11 @@ METRIC_ID = "automux"
 #: spent, and the fit of the best on all rows; saving and predicting come after the search, in the grace).
 #: Measured on breast_cancer at 30 s: a share of 0.6 ended the search at 23.3 s.
 TIME_SHARE = 0.8
+#: Most random-search draws per ``tune_model`` round (PyCaret's default is 10): rounds are re-sized from their
+#: measured pace, and one round is lost when the deadline cuts it.
+MAX_TUNE_ITER = 25
+#: A round's first pace guess: this many times compare's fit time per fold (tuned models can be slower).
+TUNE_SAFETY = 3.0
 
 
 def _jsonable_params(est: Any) -> Dict[str, Any]:
@@ -139,6 +154,106 @@ def candidate_rebuild(prep: Dict[str, Any], model: Any) -> Dict[str, Any]:
     parts = [f"({name!r}, {expr})" for name, expr in prep["steps"]] + [f"(\"trained_model\", {est['expr']})"]
     return {"expr": "Pipeline([\n        " + ",\n        ".join(parts) + ",\n    ])",
             "imports": sorted(set(est["imports"]) | set(prep["imports"]) | {"from sklearn.pipeline import Pipeline"})}
+
+
+def _grid_size(grid: Any) -> float:
+    """How many points a PyCaret ``tune_grid`` has (inf when a value is not a list)."""
+    n = 1.0
+    for v in (grid or {}).values():
+        try:
+            n *= max(1, len(v))
+        except TypeError:
+            return float("inf")
+    return n if grid else 0.0
+
+
+class _Tuner:
+    """Seconds budgets: ``tune_model`` rounds on compare's models, best first, until the deadline.
+
+    Each round's ``n_iter`` is sized from the pace measured so far (first guess: compare's fit time
+    per fold x folds x :data:`TUNE_SAFETY`), at most :data:`MAX_TUNE_ITER`; each round gets a new
+    random-search seed (``exp.seed`` = session seed + round) and runs under a timer at the deadline.
+    """
+
+    def __init__(self, exp: Any, task: SearchTask, metric_name: str, prep: Dict[str, Any], steps: List[str],
+                 grid: Any) -> None:
+        self.exp, self.task, self.metric_name, self.prep, self.steps = exp, task, metric_name, prep, steps
+        self.k = len(task.folds)
+        self.tt = {i: float(grid.loc[i, "TT (Sec)"]) if "TT (Sec)" in grid.columns else 1.0 for i in grid.index}
+        self.rounds: List[Dict[str, Any]] = []
+
+    def run(self, queue: List[Any], fitted: Dict[int, Any]) -> Dict[str, Any]:
+        """Tune until the deadline or until no model has anything left; ``fitted`` gains each tuned model."""
+        from ..core.adapter import TrialOutOfTime, _alarm_at
+
+        base_seed, pace = self.exp.seed, {}
+        drawn: Dict[str, int] = {}
+        while queue:
+            est_id, model = queue[0]
+            size = _grid_size(getattr(self.exp._all_models_internal.get(est_id), "tune_grid", None))
+            per = pace.get(est_id, max(0.05, self.tt.get(est_id, 1.0) * self.k * TUNE_SAFETY))
+            left = self.task.time_left() - per * (1 + 1.0 / max(1, self.k))  # the tuned model's CV + full fit
+            n = int(min(MAX_TUNE_ITER, left // per, size - drawn.get(est_id, 0)))
+            if n < 1 or size <= drawn.get(est_id, 0):
+                queue.pop(0)  # grid spent, no grid, or one draw would not end in time: the next model
+                continue
+            self.exp.seed = base_seed + len(self.rounds) + 1
+            t0 = time.monotonic()
+            try:
+                with _alarm_at(self.task.deadline, lambda: TrialOutOfTime("the deadline cut a tune_model round")):
+                    tuned, tuner = self.exp.tune_model(model, n_iter=n, optimize=self.metric_name, round=15,
+                                                       choose_better=False, return_tuner=True, verbose=False,
+                                                       tuner_verbose=0)
+            except TrialOutOfTime:
+                self.rounds.append({"estimator": est_id, "n_iter": n, "cut": True})
+                queue = []
+                continue
+            except Exception as e:  # e.g. a model PyCaret cannot tune: leave it
+                self.task.log(f"pycaret: tune_model({est_id}) failed: {type(e).__name__}: {e}")
+                queue.pop(0)
+                continue
+            spent = time.monotonic() - t0
+            pace[est_id] = max(0.02, spent / (n + 1 + 1.0 / self.k))
+            drawn[est_id] = drawn.get(est_id, 0) + n
+            fitted[self._record(est_id, model, tuner, n, spent)] = tuned
+        self.exp.seed = base_seed
+        left = self.task.time_left()
+        if left <= max(1.0, 0.05 * float(self.task.budget.seconds or 0)):
+            ended = f"the seconds budget ran out ({max(left, 0.0):.1f}s left)"
+        else:
+            ended = (f"nothing left to try with {left:.1f}s left: every model of compare_models' list was tuned "
+                     "until its grid was spent, had no grid, or could not fit one more draw in the time left")
+        return {"rounds": self.rounds, "ended": ended}
+
+    def _record(self, est_id: str, model: Any, tuner: Any, n: int, spent: float) -> int:
+        """Record one round's draws and its tuned model; returns the tuned model's candidate index."""
+        from sklearn.base import clone
+
+        cv = tuner.cv_results_
+        sign = 1.0 if self.task.metric.greater_is_better else -1.0  # scikit-learn negates a loss scorer
+        for j, params in enumerate(cv["params"]):
+            own = {str(key).split("__", 1)[-1]: v for key, v in params.items()}
+            est = clone(model)
+            try:
+                est.set_params(**own)
+                rebuild = candidate_rebuild(self.prep, est)
+            except Exception as e:
+                rebuild = {"refusal": f"PyCaret's tuning draw could not be set on the estimator: {e}"}
+            folds = [sign * float(cv[f"split{f}_test_score"][j]) for f in range(self.k)]
+            self.task.add_candidate(est_id, _jsonable_params(est), folds, steps=self.steps + [type(model).__name__],
+                                    estimator=type(model).__name__, rebuild=rebuild,
+                                    tuning={"round": len(self.rounds), "draw": j})
+        entry = self.exp._master_model_container[-1]
+        tuned, scores = entry["model"], entry["scores"]
+        folds = [float(scores.loc[f, self.metric_name]) if f in scores.index else float("nan") for f in range(self.k)]
+        cand = self.task.add_candidate(est_id, _jsonable_params(tuned), folds,
+                                       steps=self.steps + [type(tuned).__name__], estimator=type(tuned).__name__,
+                                       rebuild=candidate_rebuild(self.prep, tuned),
+                                       tuning={"round": len(self.rounds), "tuned": True})
+        self.rounds.append({"estimator": est_id, "n_iter": n, "seconds": round(spent, 2), "tuned": cand.index})
+        self.task.log(f"pycaret: tune_model({est_id}) round {len(self.rounds)}: {n} draws in {spent:.1f}s, "
+                      f"tuned cv {cand.cv_score}")
+        return cand.index
 
 
 class PyCaretAdapter(Adapter):
@@ -256,14 +371,23 @@ class PyCaretAdapter(Adapter):
             if isinstance(best, list):  # compare_models returns [] when every model failed
                 raise RuntimeError("PyCaret's compare_models produced no model")
             chosen_id = ids_by_class.get(type(best), type(best).__name__)
+            fitted = {by_id[chosen_id]: best} if chosen_id in by_id else {}
+            info: Dict[str, Any] = {"include": include, "sorted_by": metric_name,
+                                    "pycaret_test_set": "a copy of the training rows (unused)"}
+            if task.budget.seconds is not None and fitted:
+                queue = [(i, exp._master_model_container[by_id[i]]["model"]) for i in grid.index if i in by_id]
+                info["tuning"] = _Tuner(exp, task, metric_name, prep, steps, grid).run(queue, fitted)
+                info["search_ended"] = info["tuning"].pop("ended")
+                task.log(f"pycaret: search ended: {info['search_ended']}")
+            chosen = task._best_of([task.candidates[i] for i in sorted(fitted)]) if fitted else None
+            model = fitted.get(chosen, best)
+            info["chosen_estimator"] = task.candidates[chosen].algorithm if chosen is not None else chosen_id
             pipeline = copy.deepcopy(exp.pipeline)  # what PyCaret's save_model stores
-            pipeline.steps.append(("trained_model", best))
+            pipeline.steps.append(("trained_model", model))
         finally:
             os.chdir(cwd)
         return SearchResult(model={"pipeline": pipeline, "task": task.task, "n_classes": task.n_classes},
-                            chosen=by_id.get(chosen_id),
-                            info={"include": include, "chosen_estimator": chosen_id, "sorted_by": metric_name,
-                                  "pycaret_test_set": "a copy of the training rows (unused)"})
+                            chosen=chosen, info=info)
 
     def rebuild_refusal(self, candidate: Any, task: str, columns: Dict[str, str]) -> Optional[str]:
         """Why ``candidate`` has no explicit rebuild (a setup step or estimator of PyCaret's own), or None."""
