@@ -169,3 +169,81 @@ def test_an_ended_compare_leaves_no_runtime(tmp_path, how):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# -- H2O, with a real JVM (three starts in all) ---------------------------------------------------------------
+
+h2o_missing = None
+try:
+    from automux.adapters import h2o as _ha
+    h2o_missing = _ha.H2OAdapter().unavailable_reason()
+except ImportError as e:  # pragma: no cover - the h2o extra is not installed
+    h2o_missing = str(e)
+needs_h2o = pytest.mark.skipif(h2o_missing is not None, reason=f"h2o cannot run here: {h2o_missing}")
+
+
+def _cands(rec):
+    return [(c.algorithm, c.params, c.fold_scores) for c in rec.candidates]
+
+
+@pytest.mark.slow
+@needs_h2o
+def test_h2o_on_a_warm_jvm_gives_the_cold_runs_candidates_and_predictions(tmp_path):
+    import automux
+
+    args = dict(budget_trials=4, seed=3, readiness=False, store=str(tmp_path / "runs"))
+    cold = automux.run("sklearn:iris", backend="h2o", **args)
+    _, board = automux.compare("sklearn:iris", backends=["h2o", "h2o"], **args)
+    runs = sorted(board, key=lambda r: _runtime(r)["runs_served"])  # the leaderboard sorts by score
+    assert [r.status for r in [cold] + runs] == ["ok"] * 3, [r.error for r in [cold] + runs]
+    assert _startup(cold)["warm"] is False and _runtime(cold) is None  # a single run starts its own JVM
+    fresh, warm = runs
+    assert (_startup(fresh)["warm"], _startup(warm)["warm"]) == (False, True)
+    assert _runtime(fresh)["pid"] == _runtime(warm)["pid"] and _runtime(warm)["runs_served"] == 1
+    assert _runtime(warm)["port"] == _runtime(fresh)["port"]
+    # isolation: the second run on the JVM saw nothing of the first (its models, frames, ensembles)
+    assert len(cold.candidates) >= 3 and "stackedensemble" in [c.algorithm for c in cold.candidates]
+    assert _cands(warm) == _cands(fresh) == _cands(cold)
+    assert warm.predictions_sha256 == fresh.predictions_sha256 == cold.predictions_sha256
+    assert warm.durations["startup"] < cold.durations["startup"]  # connecting, not starting a JVM
+    assert not _alive(_runtime(warm)["pid"])  # stopped when the compare returned
+
+
+@pytest.mark.slow
+@needs_h2o
+def test_an_interrupted_h2o_bench_leaves_no_jvm(tmp_path):
+    """SIGINT while a cell runs on the bench's warm JVM: exit 130, the JVM and the worker gone."""
+    import json
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: warm\ndatasets: [sklearn:iris]\nfolds: 1\ncv_folds: 3\nseeds: [0, 1, 2]\n"
+                     "constraints: [trials4]\nbackends: [h2o]\n")
+    out = tmp_path / "bench"
+    proc = subprocess.Popen([sys.executable, "-m", "automux", "bench", str(suite), "--out", str(out),
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        lent, end = None, time.monotonic() + 300
+        while lent is None and time.monotonic() < end and proc.poll() is None:
+            for job in out.glob("runs/*/job.json"):
+                try:
+                    lent = json.loads(job.read_text()).get("warm")
+                except ValueError:
+                    continue  # being written
+                if lent:
+                    break
+            time.sleep(0.2)
+        assert lent, "no cell was lent a JVM"
+        worker = processes.children(proc.pid)
+        assert _alive(lent["pid"])
+        proc.send_signal(signal.SIGINT)
+        text = proc.communicate(timeout=120)[0].decode()
+        assert proc.returncode == 130, text[-3000:]
+        end = time.monotonic() + 10
+        while (_alive(lent["pid"]) or any(_alive(p) for p in worker)) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not _alive(lent["pid"]), text[-3000:]
+        assert not any(_alive(p) for p in worker)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
