@@ -48,6 +48,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import SpecError
 from ..core.hookspecs import hookimpl
+from ..core.imports import try_import
 from ..core.sklearn_kit import FixedFolds
 
 #: FLAML's default learners minus catboost (only used when installed) and Spark ones.
@@ -72,7 +73,7 @@ def import_automl() -> Any:
     if hide:
         sys.modules["mlflow"] = None  # type: ignore[assignment]  # makes `import mlflow` raise ImportError
     try:
-        from flaml import AutoML
+        AutoML = try_import("flaml", "flaml", purpose="the flaml backend").AutoML
     finally:
         if hide and "mlflow" in sys.modules and sys.modules["mlflow"] is None:
             del sys.modules["mlflow"]

@@ -94,6 +94,7 @@ from ..core.adapter import Adapter, SearchResult, SearchTask
 from ..core.capabilities import Capabilities, Environment
 from ..core.errors import BudgetExhausted, SpecError
 from ..core.hookspecs import hookimpl
+from ..core.imports import try_import
 from ..core.sklearn_kit import PickledModel
 
 ALGORITHMS = ("linear", "random_forest", "extra_trees", "lightgbm")
@@ -305,8 +306,8 @@ class OptunaAdapter(PickledModel, Adapter):
     def start_up(self, task: SearchTask) -> Dict[str, Any]:
         """Import Optuna, scikit-learn's pipeline pieces and LightGBM before the budget clock starts."""
         t0 = time.monotonic()
-        import lightgbm  # noqa: F401
-        import optuna
+        try_import("lightgbm", "optuna", purpose="the optuna backend")
+        optuna = try_import("optuna", "optuna", purpose="the optuna backend")
         import sklearn.compose  # noqa: F401
         import sklearn.ensemble  # noqa: F401
         import sklearn.linear_model  # noqa: F401

@@ -51,6 +51,10 @@ class ArtifactTampered(UserError, ValueError):
     """A stored artifact (a model file) no longer matches the sha256 its run record holds."""
 
 
+class MissingExtra(UserError, ImportError):
+    """An optional dependency is missing: the message names what to install (see ``automux.core.imports``)."""
+
+
 class BudgetExhausted(AutomuxError, TimeoutError):
     """The seconds budget ended before any candidate finished: nothing to choose, no model to refit.
 

@@ -50,7 +50,7 @@ import pandas as pd
 from ..core.experiment.dates import looks_like_dates
 from ..core.experiment.prepare import Experiment
 from ..core.experiment.split import Split, stable_permutation
-from ..core.errors import UserError
+from ..core.errors import MissingExtra  # importable here, where it began (now in core.errors)
 
 READY, READY_WITH_WARNINGS, NOT_READY = "ready", "ready with warnings", "not ready"
 BLOCKER, WARNING = "blocker", "warning"
@@ -91,10 +91,6 @@ SAMPLE_ROWS = 20_000
 SAMPLE_SALT = 0x5EAD
 
 DataLike = Union[str, pd.DataFrame]
-
-
-class MissingExtra(UserError, ImportError):
-    """An optional dependency is missing: the message names the extra to install."""
 
 
 def _need_sklearn() -> None:
