@@ -159,3 +159,17 @@ def test_cv_best_from_cells_of_an_older_bench():
                    "best_member": {"run_id": "r2", "backend": "flaml", "oof_score": 0.9}},
              "failed": {"cell": {"members": ["m1", "m2"], "member_backends": ["optuna", "flaml"]}}}
     assert cv_best_from_cells(cells) == {"e": "flaml"}
+
+
+def test_rows_by_size_come_from_the_cached_profile(tmp_path):
+    from automux.bench import report_tabarena as ta
+
+    out = _bench(tmp_path)
+    df = pd.read_csv(out / "results.csv")
+    want = {name: float(n) for name, (n, _, _) in DATA.items()}
+    assert ta.dataset_rows(out, df) == want and (out / rc.PROFILE_FILE).is_file()
+    for csv in tmp_path.glob("*.csv"):
+        csv.unlink()  # the sources are gone: only the profile kept beside the results can answer
+    (out / ta.SIZES_FILE).unlink()
+    assert ta.dataset_rows(out, df) == want
+    assert set(rc.dataset_profiles(out)) == set(DATA)

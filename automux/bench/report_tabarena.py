@@ -233,8 +233,9 @@ def _has_rows(df: Any) -> bool:
 
 
 def dataset_rows(out: Path, df: Any) -> Dict[str, float]:
-    """Rows per data set: the results' ``rows`` column when it has one, else each cell's data source
-    loaded once and its row count kept in ``OUT/dataset_rows.json`` (keyed by the data set's spec)."""
+    """Rows per data set: the results' ``rows`` column when it has one, else each cell's data set's row
+    count kept in ``OUT/dataset_rows.json`` (keyed by the data set's spec), taken from its profile
+    (:func:`automux.bench.report_constraints.dataset_profiles`, which loads each data set once)."""
     import json
 
     if _has_rows(df):
@@ -248,16 +249,17 @@ def dataset_rows(out: Path, df: Any) -> Dict[str, float]:
         cache = {}
     sizes: Dict[str, float] = {}
     specs = {body["cell"]["dataset"]["name"]: body["cell"]["dataset"] for body in read_cells(out).values()}
+    profiles: Optional[Dict[str, Dict[str, Any]]] = None
     for name, d in sorted(specs.items()):
         key = json.dumps(d, sort_keys=True)
         if key not in cache:
-            try:
-                from .cellrun import load_dataset
+            if profiles is None:  # each data set loaded once for both files (the profile has its rows)
+                from .report_constraints import dataset_profiles
 
-                cache[key] = int(load_dataset(d["source"], d.get("target"), d.get("task"),
-                                              tuple(d.get("drop") or ()), bool(d.get("drop_missing_target"))).n_rows)
-            except Exception:  # noqa: BLE001 - a source not loadable here: its size is unknown, said in the table
-                continue
+                profiles = dataset_profiles(out)
+            if name not in profiles:
+                continue  # a source not loadable here: its size is unknown, said in the table
+            cache[key] = int(profiles[name]["rows"])
         sizes[name] = float(cache[key])
     if cache:
         cache_path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n", encoding="utf-8")
