@@ -22,7 +22,9 @@ import pandas as pd
 from ..core.adapter import Adapter
 from ..core.capabilities import BUDGET_MODES
 from . import data
-from .context import ContractContext, context_for
+from ._common import ctx_for
+from .checks_determinism import identical
+from .context import ContractContext
 from .results import CheckFailed, CheckSkipped
 
 CORES = 2
@@ -30,23 +32,9 @@ CORES = 2
 HOSTILE_NAMES = ("a:b", "x[0]", "{brace}", 'quote"d', "comma,col", "with space", "größe", "1st", "a b", "a_b")
 
 
-def _ctx(adapter: Adapter, ctx: Optional[ContractContext]) -> ContractContext:
-    return ctx if ctx is not None else context_for(adapter)
-
-
-def _identical(a, b) -> bool:
-    from ..core.experiment.spec import candidates_identity
-    from ..core.run import jobfiles as jf
-
-    pa, pb = a.predictions(), b.predictions()
-    return (candidates_identity(a.record.candidates) == candidates_identity(b.record.candidates)
-            and [c.fold_scores for c in a.record.candidates] == [c.fold_scores for c in b.record.candidates]
-            and pa is not None and pb is not None and jf.predictions_sha256(pa) == jf.predictions_sha256(pb))
-
-
 def check_deterministic_at_two_cores(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
     """Modes declared deterministic at more than one core: two runs with ``cores=2`` are identical."""
-    ctx = _ctx(adapter, ctx)
+    ctx = ctx_for(adapter, ctx)
     declared = getattr(ctx.caps, "deterministic_multicore", {}) or {}
     modes = [m for m in BUDGET_MODES if declared.get(m) and m in ctx.caps.budget_modes]
     if not modes:
@@ -65,7 +53,7 @@ def check_deterministic_at_two_cores(adapter: Adapter, ctx: Optional[ContractCon
             if run.record.spec.budget.cores != CORES:
                 raise CheckFailed(f"the run's spec records {run.record.spec.budget.cores} cores, not {CORES}")
             runs.append(run)
-        if not _identical(*runs):
+        if not all(identical(*runs)):
             raise CheckFailed(f"declared deterministic at {CORES} cores under a {mode} budget, but two runs gave "
                               "different candidates, fold scores or hold-out predictions: declare "
                               f"deterministic_multicore={{'{mode}': False}} or pin the backend's threads")
@@ -98,7 +86,7 @@ def hostile_frame(task: str, n: int = 160, seed: int = 7) -> pd.DataFrame:
 
 def check_hostile_frame(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
     """A frame with the names and columns real exports have gives an ok run with valid predictions."""
-    ctx = _ctx(adapter, ctx)
+    ctx = ctx_for(adapter, ctx)
     task = ctx.main_task()
     frame = hostile_frame(task)
     if not ctx.caps.missing_values or not ctx.caps.categorical:

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..core.adapter import Adapter
 from ..core.run import jobfiles as jf
-from .context import ContractContext, context_for
+from ._common import completed, ctx_for
+from .context import ContractContext
 from .results import CheckFailed, CheckSkipped
 
 #: OOF predictions closer than this (max absolute difference) to the in-sample predictions count as in-sample.
@@ -32,16 +33,6 @@ SAME_AS_IN_SAMPLE_ATOL = 1e-9
 #: How much better than the recorded fold score an OOF fold score may be (absolute, plus relative) before it leaks.
 LEAK_MARGIN = (0.02, 0.02)
 PROBE_TIMEOUT_S = 300.0
-
-
-# Not imported from .checks: checks.py registers this module's check, and a cycle between them breaks the layers.
-def _ctx(adapter: Adapter, ctx: Optional[ContractContext]) -> ContractContext:
-    return ctx if ctx is not None else context_for(adapter)
-
-
-def _completed(run: Any, purpose: str) -> None:
-    if not run.completed:
-        raise CheckFailed(f"the {purpose} run did not finish: {run.describe_failure()}")
 
 
 def in_sample_predictions(ctx: ContractContext, run: Any) -> np.ndarray:
@@ -81,9 +72,9 @@ def check_oof_never_saw_the_fold(adapter: Adapter, ctx: Optional[ContractContext
     candidate's recorded fold scores (no model saw the fold it predicts)."""
     from ..core.experiment.metrics import get_metric
 
-    ctx = _ctx(adapter, ctx)
+    ctx = ctx_for(adapter, ctx)
     run = ctx.base_run()
-    _completed(run, "out-of-fold")
+    completed(run, "out-of-fold")
     rec = run.record
     info = (rec.extra or {}).get("oof") or {}
     if not info.get("available"):

@@ -17,17 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..core.adapter import Adapter
-from .context import ContractContext, ContractRun, context_for
+from ._common import completed, ctx_for
+from .context import ContractContext
 from .results import CheckFailed, CheckSkipped
 
-
-def _ctx(adapter: Adapter, ctx: Optional[ContractContext]) -> ContractContext:
-    return ctx if ctx is not None else context_for(adapter)
-
-
-def _completed(run: ContractRun, purpose: str) -> None:
-    if not run.completed:
-        raise CheckFailed(f"the {purpose} run did not finish: {run.describe_failure()}")
 
 #: Candidates re-run per adapter: the chosen one first, then the first other scored ones.
 MAX_CANDIDATES = 2
@@ -91,9 +84,9 @@ def _one(adapter: Adapter, ctx: ContractContext, run: Any, index: int) -> Option
 def check_rebuild_reproduces(adapter: Adapter, ctx: Optional[ContractContext] = None) -> str:
     """Each re-run candidate's source runs in a clean interpreter, imports no automux or AutoML backend,
     and reproduces the candidate's recorded fold scores with the run's backend seed."""
-    ctx = _ctx(adapter, ctx)
+    ctx = ctx_for(adapter, ctx)
     run = ctx.base_run()
-    _completed(run, "rebuild")
+    completed(run, "rebuild")
     if run.record.chosen is None:
         raise CheckFailed("the run returned no chosen candidate")
     done, refused = [], []
