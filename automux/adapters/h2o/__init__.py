@@ -19,6 +19,12 @@ Lifecycle of the local cluster (the part that must never leak):
   SIGTERM (a handler kills it, then re-delivers the signal), at interpreter exit,
   and by :func:`shutdown`. After a successful search it is kept for ``save`` /
   ``predict`` in the same process.
+* A compare or bench keeps the JVM warm across its H2O runs (``automux.core.run.warm``):
+  the parent starts it (``start_warm``: same command line, its own session, dying with
+  the starting thread) for runs of the same heap and threads (``warm_key``); a run lent
+  it (``task.warm``) connects after checking its cloud name and pid, removes every H2O
+  object before and after (``h2o.remove_all``), never stops it, and records
+  ``warm`` / ``runtime`` in its start-up facts. If it cannot connect it starts its own.
 * With the ``url`` option automux connects to that cluster instead and never
   shuts it down; it removes the frames it uploads, while the AutoML project's
   models stay there (they are that cluster's to manage).
