@@ -373,6 +373,31 @@ def cells_to_results(cells_dir: Path, out_dir: Path) -> Path:
     return path
 
 
+def complete_only(results_csv: Path, out_dir: Path) -> Path:
+    """A copy of ``results_csv`` (with its suite.json and cells/ link) keeping only the data sets where every
+    backend that appears anywhere in it has a row for every constraint that data set has."""
+    import csv
+
+    with open(results_csv, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, list(reader)
+    backends = {r["framework"] for r in rows if r["framework"] != "ensemble"}
+    have: Dict[Tuple[str, str], set] = {}
+    for r in rows:
+        have.setdefault((r.get("id") or r["task"], r["constraint"]), set()).add(r["framework"])
+    keep = {k for k, fws in have.items() if backends <= fws}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "results.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(r for r in rows if (r.get("id") or r["task"], r["constraint"]) in keep)
+    for extra in ("suite.json", "dataset_rows.json"):
+        if (results_csv.parent / extra).exists():
+            shutil.copy(results_csv.parent / extra, out_dir / extra)
+    return path
+
+
 def main(argv: List[str] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="*", default=["benchmarks/results/realdata/results.csv"])
@@ -380,6 +405,13 @@ def main(argv: List[str] = None) -> int:
     ap.add_argument("--out", default="benchmarks/selector")
     ap.add_argument("--calibrate", action="store_true",
                     help="fit K_NEIGHBOURS x SHRINK x RULE_WEIGHTS; the headline becomes nested LODO")
+    ap.add_argument("--complete-only", action="store_true",
+                    help="keep only the data sets where every backend of the results has a row (a bench stopped "
+                         "part-way leaves its last data set with some backends only)")
+    ap.add_argument("--portfolio", help="results.csv of a portfolio bench (top k backends under budget / k plus "
+                                        "their ensemble): adds the strategies of benchmarks/selector/portfolio.py")
+    ap.add_argument("--portfolio-constraint", default="60s",
+                    help="the single backends' constraint the portfolio shares (default 60s)")
     a = ap.parse_args(argv)
     command = "python benchmarks/selector/regret.py " + " ".join(argv if argv is not None else sys.argv[1:])
     tmp = None
@@ -394,8 +426,18 @@ def main(argv: List[str] = None) -> int:
     if not files:
         print("no results.csv found", file=sys.stderr)
         return 2
+    if a.complete_only:
+        tmp = tmp or Path(tempfile.mkdtemp(prefix="regret-complete-"))
+        files = [str(complete_only(Path(f), tmp / str(i))) for i, f in enumerate(files)]
     try:
         result = evaluate(files, calibrate=a.calibrate)
+        if a.portfolio:
+            from automux.select.evidence import read_rows
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            import portfolio
+
+            result["portfolio"] = portfolio.evaluate(result["cases"], read_rows(files), a.portfolio,
+                                                     a.portfolio_constraint)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -404,8 +446,13 @@ def main(argv: List[str] = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "regret.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (out / "regret.md").write_text(to_markdown(result, command))
-    print(to_markdown(result, command))
+    md = to_markdown(result, command)
+    if "portfolio" in result:
+        import portfolio
+
+        md += "\n" + portfolio.to_markdown(result["portfolio"])
+    (out / "regret.md").write_text(md)
+    print(md)
     return 0
 
 
