@@ -433,7 +433,8 @@ def _cv_best_blocks(out: Optional[Path], df: Any) -> List[Block]:
     df, source = with_cv_best(out, df)
     blocks = [Block("p", (
         "Against the best single backend chosen *without* the hold-out: `cv_best` is the member with the "
-        "best out-of-fold score on automux's CV folds (what a user without the hold-out would pick); the "
+        "best out-of-fold score on automux's CV folds (what a user without the hold-out would pick; a member "
+        "without out-of-fold predictions cannot be picked this way, nor enter the ensemble); the "
         "ensemble's hold-out result against that backend's, per instance (a failed ensemble has no "
         "`cv_best` and is counted above). `cv_best_is_oracle`: share of instances where that pick is also "
         "the hold-out best."))]
