@@ -49,7 +49,8 @@ def test_every_first_party_backend_runs_on_an_awkward_r_export(tmp_path):
     found = {b["name"] for b in automux.backends() if b["available"]}
     names = [b for b in ("reference", "optuna", "flaml", "tpot", "h2o", "pycaret", "autosklearn") if b in found]
     proc = run_cli("compare", "--data", str(csv), "--target", "label", "--backends", ",".join(names),
-                   "--budget-trials", "5", "--no-check", "--json", "--store", str(tmp_path / "runs"), timeout=1800)
+                   "--budget-trials", "5", "--no-check", "--json", "--jobs", "2", "--store", str(tmp_path / "runs"),
+                   timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(proc.stdout)["results"]
     assert {r["backend"]: r["status"] for r in results} == {n: "ok" for n in names}
