@@ -18,11 +18,13 @@ Search, with ``TabularPredictor`` in the scratch directory:
 * count budget N: the first N entries of :data:`MODEL_CONFIGS` (an explicit
   list, cheap first), one bagged model each, no weighted ensemble; the chosen
   one is the best by automux's metric on the folds; deterministic;
-* seconds budget: ``time_limit`` = :data:`TIME_SHARE` of the seconds left, with
+* seconds budget: ``time_limit`` = the seconds left less :data:`SECONDS_MARGIN` (at least
+  :data:`MIN_SHARE` of them), with
   ``presets`` (option, default ``medium_quality``) over AutoGluon's own model
   zoo, still bagged on automux's folds; the chosen model is AutoGluon's best
   (usually ``WeightedEnsemble_L2``); not deterministic (wall time decides what
-  is trained).
+  is trained); a fit that returns well before its ``time_limit`` (AutoGluon had
+  nothing left to train) says so in ``search_info.search_ended``.
 
 Candidates: every model AutoGluon trained, in training order, with per-fold
 scores from its out-of-fold predictions; the chosen one's out-of-fold
@@ -63,8 +65,13 @@ MODEL_CONFIGS: Tuple[Tuple[str, str, Dict[str, Any]], ...] = (
     ("knn", "KNN", {}),
 )
 PRESETS = ("medium_quality", "good_quality", "high_quality", "best_quality", "optimize_for_deployment")
-#: Share of the seconds left that ``fit`` may spend (the rest: save, hold-out predictions).
-TIME_SHARE = 0.7
+#: Seconds of a seconds budget kept back from ``fit``'s ``time_limit`` for what follows inside the budget:
+#: AutoGluon's own overrun of ``time_limit`` (the bagged fold in flight, the weighted ensemble) and the
+#: adapter's out-of-fold scoring, leaderboard and model deletion. Saving and the hold-out predictions come
+#: after the search, in the grace. Measured on breast_cancer at 30 s: see benchmarks/perf/results/budget_fairness.md.
+SECONDS_MARGIN = 4.0
+#: ... and at least this share of the seconds left goes to ``fit`` whatever the margin.
+MIN_SHARE = 0.5
 MODEL_DIR = "autogluon_predictor"
 TARGET = "__automux_target__"
 FOLD = "__automux_fold__"
@@ -72,6 +79,16 @@ FOLD = "__automux_fold__"
 AG_METRICS = {"roc_auc": "roc_auc", "log_loss": "log_loss", "accuracy": "accuracy",
               "balanced_accuracy": "balanced_accuracy", "rmse": "root_mean_squared_error",
               "mae": "mean_absolute_error", "r2": "r2"}
+
+
+def _ended(fit_args: Dict[str, Any], fit_s: float) -> Dict[str, str]:
+    """``search_ended``: why a seconds-budget search ended well before its time limit (AutoGluon stopped on its
+    own: every model of its presets was trained), else nothing."""
+    limit = fit_args.get("time_limit")
+    if limit is None or fit_s >= 0.9 * limit:
+        return {}
+    return {"search_ended": f"AutoGluon's fit returned after {fit_s:.1f}s of its {limit:.1f}s time_limit: it had "
+                            f"trained every model of presets={fit_args.get('presets')!r}, nothing left to try"}
 
 
 def _threads(task: SearchTask) -> int:
@@ -166,7 +183,8 @@ class AutoGluonAdapter(Adapter):
             fit_args["memory_limit"] = round(task.memory_mb / 1024.0, 3)
         plan = _configs(task) if task.budget.mode == "trials" or task.budget.trials is not None else []
         if task.budget.seconds is not None:
-            fit_args["time_limit"] = max(5.0, task.time_left() * TIME_SHARE)
+            left = task.time_left()
+            fit_args["time_limit"] = max(5.0, left - SECONDS_MARGIN, left * MIN_SHARE)
         if plan:
             hyper: Dict[str, List[Dict[str, Any]]] = {}
             for i, (cname, key, params) in enumerate(plan):
@@ -184,8 +202,9 @@ class AutoGluonAdapter(Adapter):
         oofs = {n: self._oof(predictor, n, task) for n in names}
         scores = {n: self._fold_scores(oofs[n], task, fold_of) for n in names}
         fit_times = self._fit_times(predictor)
-        task.log(f"autogluon: fit {t_fit - t0:.1f}s, out-of-fold scores of {len(names)} models "
-                 f"{time.monotonic() - t_fit:.1f}s")
+        post_s = time.monotonic() - t_fit
+        task.log(f"autogluon: fit {t_fit - t0:.1f}s (time_limit {fit_args.get('time_limit') or 0:.1f}s), "
+                 f"out-of-fold scores of {len(names)} models {post_s:.1f}s")
         for n in names:
             algorithm = n.split("_", 1)[1].rsplit("_BAG", 1)[0] if n.startswith("c") and "_" in n else n
             fit_s = fit_times.get(n)
@@ -213,7 +232,10 @@ class AutoGluonAdapter(Adapter):
                             chosen=chosen, oof=oof, info={"model": best, "fit_s": round(time.monotonic() - t0, 2),
                                                  "num_cpus": threads, "presets": fit_args.get("presets"),
                                                  "memory_limit_gb": fit_args.get("memory_limit"),
-                                                 "refit_full": bool(task.options.get("refit_full"))})
+                                                 "refit_full": bool(task.options.get("refit_full")),
+                                                 "time_limit_s": fit_args.get("time_limit"),
+                                                 "fit_only_s": round(t_fit - t0, 2), "after_fit_s": round(post_s, 2),
+                                                 **_ended(fit_args, t_fit - t0)})
 
     @staticmethod
     def _trained(predictor: Any, plan: List[Tuple[str, str, Dict[str, Any]]]) -> List[str]:
@@ -224,8 +246,13 @@ class AutoGluonAdapter(Adapter):
             for i in range(len(plan)):
                 ordered += sorted(n for n in names if n.startswith(f"c{i}_"))
             return ordered
-        order = predictor.info().get("model_info", {})
-        return sorted(names, key=lambda n: (order.get(n, {}).get("stack_level", 1), names.index(n)))
+        try:  # the leaderboard reads the model graph; ``predictor.info()`` loads and sizes every model (17.5 s
+            # for 3 models at load 11, most of the time between fit's return and the end of the search)
+            lb = predictor.leaderboard(skip_score=True)
+            level = {str(m): int(v) for m, v in zip(lb["model"], lb["stack_level"]) if pd.notna(v)}
+        except Exception:
+            level = {}
+        return sorted(names, key=lambda n: (level.get(n, 1), names.index(n)))
 
     @staticmethod
     def _fit_times(predictor: Any) -> Dict[str, float]:

@@ -14,7 +14,9 @@ How the contract maps onto TPOT 1.1:
   ``trials`` pipelines (fewer when its offspring repeat). No clock reaches the
   search (``max_time_mins=None``, no per-pipeline timeout): deterministic. Seconds ->
   ``max_time_mins`` = the time left minus a refit margin, a per-pipeline timeout of
-  a third of that, no generation limit: not deterministic;
+  a third of that or 2 / population of it, whichever is less, no generation limit,
+  and no k-nearest neighbours past :data:`LARGE_ROWS` rows (:func:`default_estimators`):
+  not deterministic;
 * seed: ``random_state=task.seed`` (TPOT's generator and every estimator's
   ``random_state``); ``n_jobs=1``;
 * Dask: TPOT always evaluates through a Dask client (its own default cluster
@@ -42,9 +44,11 @@ Options: ``population_size`` (default :data:`DEFAULT_POPULATION`), ``search_spac
 from __future__ import annotations
 
 import math
+import shutil
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -66,6 +70,8 @@ CLASSIFIERS = ("LogisticRegression", "DecisionTreeClassifier", "RandomForestClas
                "GaussianNB", "KNeighborsClassifier", "XGBClassifier")
 REGRESSORS = ("RidgeCV", "ElasticNetCV", "DecisionTreeRegressor", "KNeighborsRegressor", "RandomForestRegressor",
               "ExtraTreesRegressor", "XGBRegressor")
+#: Above this many training rows, a seconds budget leaves the k-nearest neighbours out (:func:`default_estimators`).
+LARGE_ROWS = 50_000
 SCALERS = ("scalers", "Passthrough")
 SELECTORS = ("SelectFwe", "SelectPercentile", "VarianceThreshold", "Passthrough")
 #: The scheduler and the worker of an in-process cluster still start an HTTP server
@@ -353,7 +359,7 @@ def search_space(task: SearchTask, X: pd.DataFrame, name: str) -> Any:
             name, classification=classification, inner_predictors=None, cross_val_predict_cv=None, **params)
         nodes = [space]
     elif name == DEFAULT_SEARCH_SPACE:
-        estimators = CLASSIFIERS if classification else REGRESSORS
+        estimators = default_estimators(task, len(X))
         nodes = [tpot.config.get_search_space(list(SCALERS), **params),
                  tpot.config.get_search_space(list(SELECTORS), **params) if classification
                  else _regression_selectors(params),
@@ -366,6 +372,27 @@ def search_space(task: SearchTask, X: pd.DataFrame, name: str) -> Any:
         prep = EstimatorNode(automux_prep, {"columns": list(X.columns), "categorical": cats})
         nodes = [prep] + nodes
     return nodes[0] if len(nodes) == 1 else SequentialPipeline(search_spaces=nodes)
+
+
+def default_estimators(task: SearchTask, rows: int) -> Tuple[str, ...]:
+    """The final estimators of ``automux-light``: :data:`CLASSIFIERS` / :data:`REGRESSORS`, less the k-nearest
+    neighbours under a seconds budget on more than :data:`LARGE_ROWS` rows: their prediction costs rows x rows
+    in one compiled call that TPOT's per-pipeline timeout cannot interrupt, so one such pipeline holds the
+    evaluation thread past the budget (a count budget keeps the full list: unchanged, deterministic)."""
+    estimators = CLASSIFIERS if task.task != "regression" else REGRESSORS
+    if task.budget.seconds is not None and rows > LARGE_ROWS:
+        estimators = tuple(e for e in estimators if not e.startswith("KNeighbors"))
+    return estimators
+
+
+def fold_cache(task: SearchTask, rows: int) -> Optional[str]:
+    """TPOT's ``memory`` (a joblib cache of fitted pipeline steps) under a seconds budget past :data:`LARGE_ROWS`
+    rows: the fixed imputation / one-hot step (14 s a fold at 180k rows on a loaded machine) is then fitted once
+    per fold, not once per pipeline and fold. In the scratch dir, deleted after the search; None otherwise (small
+    tables and count budgets: unchanged)."""
+    if task.budget.seconds is None or rows <= LARGE_ROWS:
+        return None
+    return str(Path(task.workdir) / "tpot_step_cache")
 
 
 def _f_regression(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -448,7 +475,10 @@ class TpotAdapter(PickledModel, Adapter):
             budget.update(population_size=population_size, initial_population_size=None, generations=None)
         if task.deadline is not None:
             minutes = max(0.1, (task.time_left() - refit_margin_s(task.budget.seconds or 0)) / 60.0)
-            budget.update(max_time_mins=minutes, max_eval_time_mins=max(0.05, minutes / 3.0))
+            # per pipeline: a third of the time, and at most 2/P of it, so that at least half of a first
+            # generation of P pipelines gets its turn even when every one runs into the limit
+            per = min(minutes / 3.0, 2.0 * minutes / max(1, budget["population_size"]))
+            budget.update(max_time_mins=minutes, max_eval_time_mins=max(0.05, per))
         return budget
 
     _dask: Optional[Tuple[Any, Any]] = None
@@ -482,7 +512,8 @@ class TpotAdapter(PickledModel, Adapter):
             y = y.astype(np.int64)
         space = search_space(task, X, opts["search_space"])
         budget = self._budget(task, opts["population_size"])
-        task.log(f"tpot: {budget}, search space {opts['search_space']}")
+        cache = fold_cache(task, len(X))
+        task.log(f"tpot: {budget}, search space {opts['search_space']}" + (f", step cache {cache}" if cache else ""))
         token = uuid.uuid4().hex
         live = _LIVE[token] = _Live(task)
         metric = task.metric
@@ -498,15 +529,22 @@ class TpotAdapter(PickledModel, Adapter):
                 scorers_weights=[1.0 if metric.greater_is_better else -1.0],
                 classification=classification, cv=FixedFolds(task.folds, len(X), "TPOT"),
                 validation_strategy="none", preprocessing=False, early_stop=None,
-                n_jobs=task.cores, client=client, random_state=int(task.seed), verbose=0, **budget,
+                n_jobs=task.cores, client=client, random_state=int(task.seed), verbose=0,
+                memory=cache, **budget,
             )
             est.fit(X, y)
         finally:
             if own is not None:
                 stop_dask(*own)
             _LIVE.pop(token, None)
+            if cache is not None:
+                shutil.rmtree(cache, ignore_errors=True)
         self._report_failures(task, est, live)
         chosen, model = self._chosen(task, est, live, X, y)
+        if cache is not None:
+            if hasattr(model, "memory"):
+                model.memory = None  # the saved pipeline must not point at the deleted cache
+            shutil.rmtree(cache, ignore_errors=True)
         info = {"tpot_evaluated": int(len(est.evaluated_individuals)) if est.evaluated_individuals is not None else 0,
                 "plan": {k: v for k, v in budget.items() if k != "max_eval_time_mins" or math.isfinite(v)}}
         # the chosen pipeline's fold fits' predictions on their validation rows: no refit for out-of-fold

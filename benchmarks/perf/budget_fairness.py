@@ -35,7 +35,7 @@ from typing import Any, Dict, List
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = "reference,optuna,flaml,tpot,h2o,pycaret,autosklearn,autogluon"
 FIELDS = ["backend", "status", "search_s", "startup_s", "worker_total_s", "wall_s", "candidates",
-          "load1_before", "load1_after", "run_id", "error"]
+          "load1_before", "load1_after", "run_id", "error", "search_ended"]
 
 
 def one(backend: str, data: str, seconds: float, store: Path) -> Dict[str, Any]:
@@ -55,6 +55,7 @@ def one(backend: str, data: str, seconds: float, store: Path) -> Dict[str, Any]:
         return row
     rec = json.loads(Path(out["record"]).read_text())
     d = rec.get("durations") or {}
+    row["search_ended"] = ((rec.get("extra") or {}).get("search_info") or {}).get("search_ended", "")
     row.update(status=rec.get("status"), run_id=rec.get("run_id"), candidates=len(rec.get("candidates") or []),
                search_s=d.get("search"), startup_s=d.get("startup"), worker_total_s=d.get("total"),
                error=(rec.get("error") or {}).get("message", "")[:200] if isinstance(rec.get("error"), dict)
@@ -75,13 +76,14 @@ def report(rows: List[Dict[str, Any]], seconds: float, data: str, cmdline: str) 
              "`durations`; wall is the whole `automux run` command (parent, env handshake, worker). load1 is "
              "the 1-minute load average before / after the run (2 cores).", "",
              f"| backend | status | search s | start-up s | worker total s | wall s | candidates | "
-             f"search >= {0.9333 * seconds:.0f} s | load1 before / after |", "|---|---|---|---|---|---|---|---|---|"]
+             f"search >= {0.9333 * seconds:.0f} s | load1 before / after | why search ended early (the adapter's "
+             f"`search_info.search_ended`) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         s = r.get("search_s")
         ok = "-" if s in (None, "") else ("yes" if float(s) >= 28.0 / 30.0 * seconds else "**no**")
         lines.append(f"| {r['backend']} | {r.get('status')} | {_f(s)} | {_f(r.get('startup_s'))} | "
                      f"{_f(r.get('worker_total_s'))} | {_f(r.get('wall_s'))} | {r.get('candidates', '-')} | {ok} | "
-                     f"{_f(r.get('load1_before'), 2)} / {_f(r.get('load1_after'), 2)} |")
+                     f"{_f(r.get('load1_before'), 2)} / {_f(r.get('load1_after'), 2)} | {r.get('search_ended') or '-'} |")
     return "\n".join(lines) + "\n"
 
 
