@@ -46,6 +46,11 @@ class FakeLingeringAdapter(FakeMeanAdapter):
 
     def search(self, task: SearchTask) -> SearchResult:
         result = super().search(task)
+        if task.options.get("linger") == "error":  # a stuck non-daemon thread, then no candidate in time
+            from automux.core.errors import BudgetExhausted
+
+            threading.Thread(target=_sleep_forever, daemon=False).start()
+            raise BudgetExhausted("no candidate finished within the seconds budget (fake)")
         if task.options.get("linger", "thread") == "queue":
             import multiprocessing as mp
 

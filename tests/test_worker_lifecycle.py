@@ -69,6 +69,18 @@ def test_a_worker_that_wrote_its_result_but_hangs_is_ok_within_seconds(store, fa
     assert wall < 60  # seconds after the result, not the 300 s cap
 
 
+def test_a_worker_that_reported_no_candidate_in_time_but_hangs_ends_timeout_within_seconds(store, fakes_on_path):
+    """error.json is final too: a worker held alive by a thread it cannot stop (TPOT's Dask thread inside a
+    compiled solver) is ended seconds after its report, keeping the adapter's reason, not at the hard stop."""
+    from fake_lifecycle_adapters import FakeLingeringAdapter
+
+    t0 = time.monotonic()
+    rec = execute(_exp(trials=2, timeout_s=300), FakeLingeringAdapter(), store=store, options={"linger": "error"})
+    assert rec.status == "timeout" and "no candidate finished within the seconds budget (fake)" in rec.error
+    assert f"did not exit within {EXIT_WAIT_S:g} s; its process group was ended" in rec.log
+    assert time.monotonic() - t0 < 60
+
+
 def test_a_plain_run_does_no_oof_refit(store, fakes_on_path):
     from fake_oof_adapters import FakeSourceAdapter
 

@@ -265,7 +265,7 @@ def _job_env(seeds: Dict[str, int], extra: Optional[Dict[str, str]], cores: int,
 def _watch(proc: "subprocess.Popen[bytes]", job_dir: Path, tail: "jf.CandidateTail", stop: HardStop,
            on_candidate: Callable[[Candidate], None]) -> "tuple[bool, bool]":
     """Poll until the worker exits (False, False), passes its hard stop (True, False), or lingers after
-    writing ``result.json`` for ``EXIT_WAIT_S`` (False, True; the note goes to the log)."""
+    writing ``result.json`` or ``error.json`` for ``EXIT_WAIT_S`` (False, True; the note goes to the log)."""
     result_seen: Optional[float] = None
     while True:
         rc = proc.poll()
@@ -274,12 +274,12 @@ def _watch(proc: "subprocess.Popen[bytes]", job_dir: Path, tail: "jf.CandidateTa
         if rc is not None:
             return False, False
         now = time.monotonic()
-        if result_seen is None and (job_dir / jf.RESULT).exists():
-            result_seen = now  # written atomically (rename): complete once it exists
+        if result_seen is None and ((job_dir / jf.RESULT).exists() or (job_dir / jf.ERROR).exists()):
+            result_seen = now  # written atomically (rename): complete once it exists; an error report is final too
         if result_seen is not None:
             if now - result_seen > EXIT_WAIT_S:
                 with open(job_dir / jf.LOG, "a", encoding="utf-8") as log:
-                    log.write(f"[automux] the worker wrote its result but did not exit within {EXIT_WAIT_S:g} s; "
+                    log.write(f"[automux] the worker wrote its result (or error) but did not exit within {EXIT_WAIT_S:g} s; "
                               "its process group was ended\n")
                 return False, True
         else:
