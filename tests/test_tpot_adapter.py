@@ -253,3 +253,30 @@ def test_importing_the_adapter_imports_no_backend():
             "print(sorted(x for x in ('tpot', 'dask', 'distributed', 'sklearn') if x in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_large_tables_under_a_seconds_budget_drop_knn_and_cache_the_prep_step(tmp_path):
+    """Past LARGE_ROWS rows, a seconds budget leaves out the k-nearest neighbours (their prediction is one
+    uninterruptible rows x rows call) and caches fitted steps per fold; count budgets and small tables keep
+    the full list and no cache; the per-pipeline limit lets half of a first generation take its turn."""
+    from types import SimpleNamespace
+
+    from automux.adapters.tpot_adapter import (CLASSIFIERS, LARGE_ROWS, REGRESSORS, TpotAdapter,
+                                               default_estimators, fold_cache)
+
+    def task(seconds, trials=None, kind="binary"):
+        budget = SimpleNamespace(seconds=seconds, trials=trials, candidate_limit_s=60.0)
+        return SimpleNamespace(budget=budget, task=kind, workdir=tmp_path, deadline=time.monotonic() + 60
+                               if seconds else None, time_left=lambda: 60.0)
+
+    big = LARGE_ROWS + 1
+    assert default_estimators(task(60), big) == tuple(e for e in CLASSIFIERS if e != "KNeighborsClassifier")
+    assert "KNeighborsRegressor" not in default_estimators(task(60, kind="regression"), big)
+    assert default_estimators(task(None, trials=5), big) == CLASSIFIERS
+    assert default_estimators(task(60), LARGE_ROWS) == CLASSIFIERS
+    assert default_estimators(task(60, kind="regression"), 100) == REGRESSORS
+    assert fold_cache(task(60), big) == str(tmp_path / "tpot_step_cache")
+    assert fold_cache(task(None, trials=5), big) is None and fold_cache(task(60), 1000) is None
+    plan = TpotAdapter()._budget(task(60), 8)
+    assert plan["max_eval_time_mins"] == pytest.approx(2 * plan["max_time_mins"] / 8)
+    assert TpotAdapter()._budget(task(None, trials=5), 8)["max_time_mins"] is None

@@ -128,14 +128,27 @@ def start_dask(task: SearchTask) -> Tuple[Any, Any]:
     return cluster, client
 
 
+#: Seconds ``stop_dask`` waits for the client and for the cluster each to close.
+DASK_CLOSE_TIMEOUT_S = 5.0
+
+
 def stop_dask(cluster: Any, client: Any) -> None:
-    """Close what :func:`start_dask` started (either may be None)."""
+    """Close what :func:`start_dask` started (either may be None), waiting at most
+    :data:`DASK_CLOSE_TIMEOUT_S` for each: a pipeline TPOT gave up on at the deadline can still hold the
+    in-process worker thread inside compiled code (a SAG solver on 180k rows, which TPOT's per-pipeline
+    timeout cannot interrupt), and waiting for it kept the result unwritten until the hard stop. The thread
+    ends with the worker process, which automux ends once the result is written."""
     try:
         if client is not None:
-            client.close()
+            client.close(timeout=DASK_CLOSE_TIMEOUT_S)
+    except Exception:  # a timeout: the cluster is closed below or dies with the process
+        pass
     finally:
         if cluster is not None:
-            cluster.close()
+            try:
+                cluster.close(timeout=DASK_CLOSE_TIMEOUT_S)
+            except Exception:
+                pass
 
 
 # --- per-fold scores: a registry the scorer writes to, in this process only ---------------
@@ -385,6 +398,17 @@ def default_estimators(task: SearchTask, rows: int) -> Tuple[str, ...]:
     return estimators
 
 
+def _no_pipeline_finished(task: SearchTask, live: "_Live", error: BaseException) -> BaseException:
+    """``BudgetExhausted`` for a seconds budget that ended before any pipeline was scored on every fold."""
+    from ..core.errors import BudgetExhausted
+
+    done = max((len(f) for f in live.partial.values()), default=0)
+    return BudgetExhausted(
+        f"no TPOT pipeline finished within the seconds budget ({task.budget.seconds:g}s): the furthest had "
+        f"{done} of {len(task.folds)} folds scored ({type(error).__name__} from TPOT: {str(error)[:120]}); give a "
+        "larger --budget-seconds or fewer rows")
+
+
 def fold_cache(task: SearchTask, rows: int) -> Optional[str]:
     """TPOT's ``memory`` (a joblib cache of fitted pipeline steps) under a seconds budget past :data:`LARGE_ROWS`
     rows: the fixed imputation / one-hot step (14 s a fold at 180k rows on a loaded machine) is then fitted once
@@ -532,7 +556,12 @@ class TpotAdapter(PickledModel, Adapter):
                 n_jobs=task.cores, client=client, random_state=int(task.seed), verbose=0,
                 memory=cache, **budget,
             )
-            est.fit(X, y)
+            try:
+                est.fit(X, y)
+            except Exception as e:
+                if task.deadline is None or task.finished():
+                    raise
+                raise _no_pipeline_finished(task, live, e) from e
         finally:
             if own is not None:
                 stop_dask(*own)
@@ -586,6 +615,8 @@ class TpotAdapter(PickledModel, Adapter):
                     return index, fitted
         best = task.best_index()
         if best is None:
+            if task.deadline is not None:
+                raise _no_pipeline_finished(task, live, RuntimeError("no pipeline scored"))
             raise RuntimeError("TPOT scored no pipeline within the budget")
         task.log(f"tpot: TPOT's pick is not the best reported candidate; refitting candidate {best}")
         return best, live.pipelines[best].fit(X, y)
