@@ -29,6 +29,8 @@ JAVA_HINT = ("H2O needs a Java runtime (Java 17 recommended) on PATH or in JAVA_
 #: File (in the search's workdir) listing the pids of processes this adapter started, one per line.
 CHILD_PIDS = "child_pids"
 START_TIMEOUT_S = 90.0
+#: Seconds a run waits for the warm JVM it was lent to answer before it starts its own.
+CONNECT_WARM_S = 15.0
 
 
 class JavaMissing(BackendUnavailable):
@@ -321,7 +323,11 @@ def connect_warm(lent: Dict[str, Any]) -> None:
     with _SESSION.lock:
         shutdown()
         port, name, pid = int(lent["port"]), str(lent["name"]), int(lent["pid"])
-        if cloud_is(port, name, pid) is not True:
+        answer, end = cloud_is(port, name, pid), time.monotonic() + CONNECT_WARM_S
+        while answer is None and time.monotonic() < end:  # busy (a loaded machine, a GC): ask again
+            time.sleep(0.25)
+            answer = cloud_is(port, name, pid)
+        if answer is not True:
             raise RuntimeError(f"the warm H2O JVM lent to this run (pid {pid}, 127.0.0.1:{port}) does not answer")
         _connect(ip="127.0.0.1", port=port)
         _SESSION.url, _SESSION.warm = f"http://127.0.0.1:{port}", dict(lent)
