@@ -35,11 +35,7 @@ MIN_COPY_LINES = 6
 STANDALONE = ("automux/core/run/_revalidate.py",)
 #: Known copies, as ``(path, path)`` pairs, waiting for their owners to share one helper.
 #: This list must only shrink: remove a pair once it is gone, never add one.
-KNOWN_COPIES: Set[Tuple[str, str]] = {
-    # the AUC guard (bool labels, class counts, nan when one class): the leaderboard's vectorised AUC beside
-    # the worker's loop; one implementation needs ties and NaN ranked alike under the numpy of every env
-    ("automux/core/experiment/metrics.py", "automux/core/run/leaderboard.py"),
-}
+KNOWN_COPIES: Set[Tuple[str, str]] = set()
 
 #: Functions over the limit that are being split now, with their length when listed.
 #: This list must only shrink: remove an entry once its function is short, never add one.

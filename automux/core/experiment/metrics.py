@@ -18,13 +18,9 @@ def _labels(proba: np.ndarray) -> np.ndarray:
     return np.asarray(proba).argmax(axis=1)
 
 
-def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Mann-Whitney AUC with average ranks for ties."""
-    y = np.asarray(y).astype(bool)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
+def tie_ranks(score: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``score``, ties sharing their average rank (a plain loop: NaN and ties ranked
+    alike under the numpy of every env the worker runs in)."""
     order = np.argsort(score, kind="mergesort")
     s = np.asarray(score)[order]
     ranks = np.empty(len(s), dtype=float)
@@ -37,15 +33,28 @@ def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
         i = j + 1
     r = np.empty_like(ranks)
     r[order] = ranks
+    return r
+
+
+def binary_auc(y: np.ndarray, score: np.ndarray, ranks: Callable[[np.ndarray], np.ndarray] = tie_ranks) -> float:
+    """Mann-Whitney AUC with average ranks for ties (``ranks`` computes them); nan when one class is absent."""
+    y = np.asarray(y).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    r = ranks(score)
     return float((r[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
-    """Binary AUC of the positive class; multiclass: macro one-vs-rest AUC."""
+def roc_auc(y: np.ndarray, proba: np.ndarray, ranks: Callable[[np.ndarray], np.ndarray] = tie_ranks) -> float:
+    """Binary AUC of the positive class; multiclass: macro one-vs-rest AUC (nan when no class has both)."""
     proba = np.asarray(proba, dtype=float)
     if proba.shape[1] == 2:
-        return _binary_auc(y == 1, proba[:, 1])
-    aucs = [_binary_auc(y == k, proba[:, k]) for k in range(proba.shape[1])]
+        return binary_auc(y == 1, proba[:, 1], ranks)
+    aucs = [binary_auc(y == k, proba[:, k], ranks) for k in range(proba.shape[1])]
+    if all(np.isnan(aucs)):
+        return float("nan")
     return float(np.nanmean(aucs))
 
 
