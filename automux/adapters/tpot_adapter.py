@@ -14,7 +14,7 @@ How the contract maps onto TPOT 1.1:
   ``trials`` pipelines (fewer when its offspring repeat). No clock reaches the
   search (``max_time_mins=None``, no per-pipeline timeout): deterministic. Seconds ->
   ``max_time_mins`` = the time left minus a refit margin, a per-pipeline timeout of
-  a third of that or 2 / population of it, whichever is less, no generation limit,
+  a third of that, no generation limit,
   and no k-nearest neighbours past :data:`LARGE_ROWS` rows (:func:`default_estimators`):
   not deterministic;
 * seed: ``random_state=task.seed`` (TPOT's generator and every estimator's
@@ -499,10 +499,7 @@ class TpotAdapter(PickledModel, Adapter):
             budget.update(population_size=population_size, initial_population_size=None, generations=None)
         if task.deadline is not None:
             minutes = max(0.1, (task.time_left() - refit_margin_s(task.budget.seconds or 0)) / 60.0)
-            # per pipeline: a third of the time, and at most 2/P of it, so that at least half of a first
-            # generation of P pipelines gets its turn even when every one runs into the limit
-            per = min(minutes / 3.0, 2.0 * minutes / max(1, budget["population_size"]))
-            budget.update(max_time_mins=minutes, max_eval_time_mins=max(0.05, per))
+            budget.update(max_time_mins=minutes, max_eval_time_mins=max(0.05, minutes / 3.0))
         return budget
 
     _dask: Optional[Tuple[Any, Any]] = None
