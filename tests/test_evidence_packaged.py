@@ -64,3 +64,17 @@ def test_an_explicit_empty_list_still_means_declared_points_only(elsewhere):
     sel = rank(p, Constraints(trials=10), [backend_row("reference")], result_files=[])
     assert sel.evidence["source"] == "none"
     assert all(r["rule"] != "benchmark_evidence" for r in sel.ranking[0]["reasons"])
+
+
+def test_packaged_constraint_tables_match_the_committed_reports(repo_root):
+    """automux/select/constraint_table.json holds every committed bench's constraint_table.json, unchanged."""
+    from automux.select import constraint_evidence
+
+    committed = {}
+    for table in sorted((repo_root / "benchmarks" / "results").glob("*/constraint_table.json")):
+        committed[str(table.parent.relative_to(repo_root))] = json.loads(table.read_text(encoding="utf-8"))
+    shipped = {t["from"]: {k: v for k, v in t.items() if k != "from"} for t in constraint_evidence.packaged()}
+    stale = "automux/select/constraint_table.json is stale: rerun benchmarks/selector/pack_evidence.py"
+    assert sorted(shipped) == sorted(committed), stale
+    for where, body in committed.items():
+        assert shipped[where] == {k: v for k, v in body.items() if k != "from"}, stale

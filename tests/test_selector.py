@@ -118,7 +118,7 @@ def test_cli_select_json():
     proc = run_cli("select", "--data", "sklearn:iris", "--budget-trials", "10", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"profile", "constraints", "ranking", "excluded", "evidence"}
+    assert set(out) == {"profile", "constraints", "ranking", "excluded", "evidence", "constraint_evidence"}
     assert out["profile"]["rows"] == 150
 
 

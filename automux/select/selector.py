@@ -37,6 +37,9 @@ class Selection:
     excluded: List[Dict[str, Any]] = field(default_factory=list)
     #: where the benchmark evidence came from (:func:`automux.select.evidence.evidence_source`)
     evidence: Dict[str, Any] = field(default_factory=dict)
+    #: the report's "which tool for which constraint" rows that apply here
+    #: (:mod:`automux.select.constraint_evidence`), each cited on the backend it names best
+    constraint_evidence: List[Dict[str, Any]] = field(default_factory=list)
 
     @property
     def choice(self) -> Optional[str]:
@@ -44,7 +47,8 @@ class Selection:
 
     def to_json(self) -> Dict[str, Any]:
         return {"profile": self.profile.to_json(), "constraints": self.constraints.to_json(),
-                "ranking": self.ranking, "excluded": self.excluded, "evidence": self.evidence}
+                "ranking": self.ranking, "excluded": self.excluded, "evidence": self.evidence,
+                "constraint_evidence": self.constraint_evidence}
 
 
 def plugin_rules() -> List[Rule]:
@@ -129,8 +133,22 @@ def rank(p: Profile, constraints: Constraints, backends: Sequence[Dict[str, Any]
     ranking.sort(key=lambda r: (-r["_key"], r["backend"]))
     for r in ranking:
         del r["_key"]
+    cited = _cite_constraint_rows(p, constraints, ranking)
     return Selection(profile=p, constraints=constraints, ranking=ranking, excluded=excluded,
-                     evidence=evidence_source(result_files))
+                     evidence=evidence_source(result_files), constraint_evidence=cited)
+
+
+def _cite_constraint_rows(p: Profile, constraints: Constraints, ranking: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Add each applicable constraint-table row as a 0-point reason on the backend it names best; return the rows."""
+    from .constraint_evidence import applicable, reason
+
+    rows = applicable(p, constraints)
+    by_name = {r["backend"]: r for r in ranking}
+    for row in rows:
+        if row.get("best") in by_name:
+            by_name[row["best"]]["reasons"].append({"rule": "constraint_evidence", "points": 0.0,
+                                                    "reason": reason(row)})
+    return rows
 
 
 def select(data: Union[str, pd.DataFrame, Profile], target: Optional[str] = None,
