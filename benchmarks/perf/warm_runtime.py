@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/perf/warm_runtime.py [--seeds 3] [--trials 2] [--data sklearn:breast_cancer]
-        [--out benchmarks/perf/results]
+        [--warm-first] [--out benchmarks/perf/results]
 
 Writes a suite of ``--seeds`` H2O cells (one data set, one outer fold, a count budget), runs
 ``automux bench SUITE --no-warm`` (every cell starts its own JVM in its worker) and ``automux bench
@@ -12,7 +12,8 @@ cells) once each, in that order, in fresh output directories, and reads every ce
 start-up (launch to ready), search, the run's total, whether it was warm and the JVM's pid. Both
 benches must give the same predictions hashes per cell (a count budget: warm changes nothing but
 time). The load average is written beside the figures: on a shared machine they move with it.
-Writes ``OUT/warm_runtime.csv`` and ``OUT/warm_runtime.md``.
+``--warm-first`` runs the warm bench first (the load drifts on a shared machine: run both orders).
+Writes ``OUT/warm_runtime.csv`` and ``OUT/warm_runtime.md`` (``warm_runtime_warm_first.*``).
 """
 from __future__ import annotations
 
@@ -61,27 +62,31 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--data", default="sklearn:breast_cancer")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "perf" / "results"))
+    ap.add_argument("--warm-first", action="store_true", help="run the warm bench first (load drifts)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="automux-warm-bench-"))
     suite = work / "suite.yaml"
     suite.write_text(f"name: warm-runtime\ndatasets: [{a.data}]\nfolds: 1\ncv_folds: 3\n"
                      f"seeds: {list(range(a.seeds))}\nconstraints: [trials{a.trials}]\nbackends: [h2o]\n")
-    results = {"no-warm": _bench(suite, work / "cold", warm=False), "warm": _bench(suite, work / "warm", warm=True)}
+    order = [True, False] if a.warm_first else [False, True]
+    results = {("warm" if w else "no-warm"): _bench(suite, work / ("warm" if w else "cold"), warm=w) for w in order}
     by_seed = {mode: {r["seed"]: r["sha"] for r in res["runs"]} for mode, res in results.items()}
     same = by_seed["no-warm"] == by_seed["warm"]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: List[Dict[str, Any]] = [r for res in results.values() for r in res["runs"]]
-    with open(out / "warm_runtime.csv", "w", newline="", encoding="utf-8") as f:
+    stem = "warm_runtime_warm_first" if a.warm_first else "warm_runtime"
+    with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     md = ["# H2O's JVM kept warm across a bench's cells, against --no-warm",
           "",
           f"Command: `.venv/bin/python benchmarks/perf/warm_runtime.py --seeds {a.seeds} --trials {a.trials} "
-          f"--data {a.data}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). "
+          f"--data {a.data}{' --warm-first' if a.warm_first else ''}` "
+          f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). "
           f"{a.seeds} H2O cells ({a.data}, one outer fold, {a.seeds} seeds, `trials{a.trials}`), one bench "
-          "of each, --no-warm first. On a shared 2-core machine: one measurement each, the load average "
+          f"of each, {'warm' if a.warm_first else '--no-warm'} first. On a shared 2-core machine: one measurement each, the load average "
           "(1 min) is given with it.",
           "",
           "| bench | wall s | load before / after | start-up s per cell | search s per cell | warm | JVM pid |",
@@ -101,7 +106,7 @@ def main() -> int:
            "interpreter, imports and the connect to the JVM; the first cell of the warm bench also pays the "
            "JVM's start, in the parent, before its worker launches (not overlapped with the worker's imports "
            "as a cold run's is)."]
-    (out / "warm_runtime.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    (out / f"{stem}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
     return 0 if same else 1
 
