@@ -138,7 +138,8 @@ def _compare_process(tmp_path: Path) -> "tuple[subprocess.Popen, Path]":
     """``automux compare`` over the fake twice, in a child process (the fake registered as a plugin)."""
     used = tmp_path / "used"
     script = _SCRIPT.format(store=str(tmp_path / "runs"), used=used)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
+    # TMPDIR: a SIGKILLed compare cannot remove its pool's (empty) directory; let it be the test's
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]), TMPDIR=str(tmp_path))
     return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT), used
 
