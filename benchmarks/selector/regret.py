@@ -184,10 +184,14 @@ def _cfg_str(g: Config) -> str:
     return f"K {g[0]}, shrink {g[1]:g}, {ws}"
 
 
-def evaluate(files: List[str], calibrate: bool = False) -> Dict[str, object]:
+def evaluate(files: List[str], calibrate: bool = False, constraint: Optional[str] = None) -> Dict[str, object]:
+    """Regret over the cases of ``files`` (only those of ``constraint`` when given; the evidence is all of them)."""
     from automux.select import rank
 
     cs = Cases(files)
+    if constraint:
+        cs.cases = [c for c in cs.cases if c[1] == constraint]
+        cs.datasets = sorted({ds for ds, _, _ in cs.cases})
     grid: List[Config] = [(k, s, ws) for k in GRID_K for s in GRID_SHRINK
                           for ws in itertools.product(GRID_RULE_WEIGHT, repeat=len(MEASURED_RULES))]
     code = current_config()
@@ -410,6 +414,8 @@ def main(argv: List[str] = None) -> int:
                          "part-way leaves its last data set with some backends only)")
     ap.add_argument("--portfolio", help="results.csv of a portfolio bench (top k backends under budget / k plus "
                                         "their ensemble): adds the strategies of benchmarks/selector/portfolio.py")
+    ap.add_argument("--constraint", help="score only the cases of this constraint (e.g. 60s); the selector's "
+                                         "evidence is still every results file given")
     ap.add_argument("--portfolio-constraint", default="60s",
                     help="the single backends' constraint the portfolio shares (default 60s)")
     a = ap.parse_args(argv)
@@ -430,7 +436,7 @@ def main(argv: List[str] = None) -> int:
         tmp = tmp or Path(tempfile.mkdtemp(prefix="regret-complete-"))
         files = [str(complete_only(Path(f), tmp / str(i))) for i, f in enumerate(files)]
     try:
-        result = evaluate(files, calibrate=a.calibrate)
+        result = evaluate(files, calibrate=a.calibrate, constraint=a.constraint)
         if a.portfolio:
             from automux.select.evidence import read_rows
             sys.path.insert(0, str(Path(__file__).resolve().parent))
