@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "perf" / "results")
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from automux.core.experiment.memory import default_mb, describe, machine_mb
+    from automux.core.experiment.memory import default_mb, describe, effective_mb, machine_mb
     from automux.core.run import memory, processes
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +131,7 @@ def main() -> None:
                       "error": aborted}
     row = {
         "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "rows": a.rows, "backend": a.backend,
-        "seconds": a.seconds, "memory": describe(record["spec"]["budget"].get("memory_mb") or 0),
+        "seconds": a.seconds, "memory": describe(effective_mb(record["spec"]["budget"].get("memory_mb"))),  # the default is per run
         "guard": "cgroup v2" if memory.how()[0] else "watchdog", "status": record["status"],
         "candidates": len(record["candidates"]), "wall_s": round(wall, 1),
         "search_s": record["durations"].get("search"), "parent_peak": describe(parent_peak / 1024),
