@@ -91,6 +91,14 @@ def _selection_line(record: Any) -> str:
     where = ev.get("source") or "none"
     if ev.get("files"):
         where += f" ({', '.join(ev['files'])}; {ev.get('datasets', 0)} datasets)"
+    strategy = sel.get("strategy") or {}
+    if strategy.get("choice") == record.backend:  # the best fixed backend for this budget (automux.select.strategy)
+        m = strategy["means"][record.backend]
+        why = (f"best fixed for this budget: mean normalised score {m['mean']:.2f} over {m['data_sets']} data sets "
+               f"under {strategy['evidence_constraint']}, the strategy the evidence supports"
+               + (f"; the selector's ranking put {strategy['selector_choice']} first"
+                  if strategy.get("selector_choice") not in (None, record.backend) else ""))
+        return f"auto: chose {record.backend}: {why}; evidence: {where}"
     return (f"auto: chose {record.backend} (score {top.get('score', 0):+.2f}) because "
             + ("; ".join(f"{_clip(w['reason'])} ({w['points']:+.2f})" for w in reasons) or "no rule fired")
             + f"; evidence: {where}")

@@ -334,15 +334,20 @@ def estimate(table: EvidenceTable, x: np.ndarray, regression: bool, train: Optio
 
 
 def pack(files: Sequence[str]) -> Dict[str, Any]:
-    """The evidence of ``files`` as JSON: per data set its profile and each backend's mean normalised score."""
+    """The evidence of ``files`` as JSON: per data set its profile and each backend's mean normalised score,
+    pooled (``scores``) and per bench constraint (``by_constraint``, what :mod:`automux.select.strategy` reads)."""
     table = evidence_table(tuple(files))
     rows = read_rows(files)
     out = {}
     for name in table.datasets:
         prof = profile_of_rows(rows, name)
         scores = normalised_scores(rows, name)
+        by_constraint = {c: normalised_scores(rows, name, c)
+                         for c in sorted({r.get("constraint", "") for r in rows if dataset_of(r) == name})}
         out[name] = {"profile": prof.to_json() if prof else None,
-                     "scores": {fw: (None if math.isnan(v) else round(v, 6)) for fw, v in sorted(scores.items())}}
+                     "scores": {fw: (None if math.isnan(v) else round(v, 6)) for fw, v in sorted(scores.items())},
+                     "by_constraint": {c: {fw: (None if math.isnan(v) else round(v, 6)) for fw, v in sorted(sc.items())}
+                                       for c, sc in by_constraint.items() if sc}}
     return {"files": [str(Path(f)) for f in files], "datasets": out}
 
 
