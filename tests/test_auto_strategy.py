@@ -83,3 +83,17 @@ def test_the_cli_line_says_it_is_the_best_fixed_backend_and_what_the_selector_pr
     assert line.startswith("auto: chose optuna: best fixed for this budget: mean normalised score 0.81 over 30 "
                            "data sets under 60s")
     assert "the selector's ranking put flaml first" in line and "\n" not in line
+
+
+def test_api_run_auto_records_the_strategy_and_runs_its_pick(tmp_path, monkeypatch):
+    """End to end: the best fixed backend for a count budget, from the results files the evidence reads."""
+    import automux
+    from automux.select import evidence
+
+    files = _evidence(tmp_path)
+    monkeypatch.setenv(evidence.RESULTS_ENV, files[0])
+    record = automux.run("sklearn:iris", "target", "auto", budget_trials=2, readiness=False,
+                         store=str(tmp_path / "runs"))
+    strategy = record.extra["selection"]["strategy"]
+    assert record.status == "ok" and record.backend == "reference" == strategy["choice"]
+    assert strategy["evidence_constraint"] == "trials10" and strategy["strategy"] == "best_fixed"
