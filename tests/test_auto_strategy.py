@@ -97,3 +97,14 @@ def test_api_run_auto_records_the_strategy_and_runs_its_pick(tmp_path, monkeypat
     strategy = record.extra["selection"]["strategy"]
     assert record.status == "ok" and record.backend == "reference" == strategy["choice"]
     assert strategy["evidence_constraint"] == "trials10" and strategy["strategy"] == "best_fixed"
+
+
+def test_a_mean_over_a_handful_of_data_sets_does_not_outrank_one_over_many(tmp_path):
+    rows = []
+    for i in range(12):  # flaml and optuna on 12 data sets, flaml ahead
+        rows += [(f"d{i}", "flaml", "30s", 0.9, "ok"), (f"d{i}", "optuna", "30s", 0.8 if i % 3 else 0.95, "ok")]
+    rows += [("x1", "pycaret", "30s", 0.99, "ok"), ("x1", "optuna", "30s", 0.1, "ok")]  # pycaret: 1 data set, best
+    files = [_results(tmp_path / "results.csv", rows)]
+    kept = _Selection([{"backend": "pycaret"}, {"backend": "optuna"}, {"backend": "flaml"}])
+    choice, detail = best_fixed(kept, Constraints(time_budget_s=30), files)
+    assert choice == "flaml" and detail["min_data_sets"] == 10 and detail["means"]["pycaret"]["data_sets"] == 1

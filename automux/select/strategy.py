@@ -9,7 +9,8 @@ the top backends sharing the budget and finished by their ensemble
 there), so :data:`STRATEGY` is ``best_fixed``: among the backends the selector keeps (its
 hard rules and ``installed_only`` still apply), the one with the best mean normalised score
 under the benchmark constraint nearest the user's budget (same kind: seconds or trials, on a
-log scale). The selector's ranking is still recorded beside it, as the explanation of the
+log scale), counting only backends whose mean stands on :data:`MIN_DATA_SETS` data sets. The
+selector's ranking is still recorded beside it, as the explanation of the
 alternatives, and ``automux select`` still shows it.
 """
 from __future__ import annotations
@@ -23,6 +24,10 @@ from .evidence import PACKAGED_EVIDENCE, dataset_of, default_result_files, norma
 
 #: The strategy ``auto`` follows (measured: benchmarks/selector/regret.md).
 STRATEGY = "best_fixed"
+#: A backend's mean counts once it stands on this many data sets (or on as many as the best-covered
+#: backend has, when none has this many): a mean over a handful of data sets of another bench, where
+#: other backends competed, is not comparable with one over dozens.
+MIN_DATA_SETS = 10
 
 
 def scores_by_constraint(files: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, Dict[str, float]]]:
@@ -87,5 +92,7 @@ def best_fixed(selection: Any, constraints: Any, files: Optional[Sequence[str]] 
     if not scored:
         detail["fallback"] = "no benchmark constraint of this budget's kind covers a kept backend: the selector's choice"
         return selection.choice, detail
-    choice = max(scored, key=lambda fw: (round(m[fw][0], 12), -kept.index(fw)))
-    return choice, dict(detail, choice=choice)
+    floor = min(MIN_DATA_SETS, max(m[fw][1] for fw in scored))
+    eligible = [fw for fw in scored if m[fw][1] >= floor]
+    choice = max(eligible, key=lambda fw: (round(m[fw][0], 12), -kept.index(fw)))
+    return choice, dict(detail, choice=choice, min_data_sets=floor)
