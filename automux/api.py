@@ -104,11 +104,10 @@ def run(data: DataLike, target: Optional[str] = None, backend: Union[str, Adapte
     data and leakage warnings) and records it with the run's gain over the
     baseline. ``build=False`` refuses to build a missing isolated env.
     ``backend="auto"`` follows the strategy the committed evidence supports
-    (``automux.select.strategy``: the best fixed backend for this budget among the
-    installed backends the selector keeps under ``constraints``, a
-    ``select.Constraints``; the budget comes from the experiment) and records the
-    selector's ranking with its reasons and the strategy's pick in
-    ``record.extra["selection"]``.
+    (``automux.select.strategy``: today the selector's top choice among the
+    installed backends it keeps under ``constraints``, a ``select.Constraints``;
+    the budget comes from the experiment) and records the selector's ranking with
+    its reasons and the strategy's pick in ``record.extra["selection"]``.
 
     ``experiment_args`` are those of :func:`experiment` (budget_trials,
     budget_seconds, seed, folds, test_size, metric, task, split, grace_s, timeout_s, cores, drop,
@@ -146,9 +145,9 @@ def _auto_backend(exp: Experiment, data: DataLike, target: Optional[str],
     if sel.choice is None:
         reasons = "; ".join(f"{e['backend']}: {e['reason']}" for e in sel.excluded)
         raise SpecError(f"--backend auto found no backend that fits: {reasons}")
-    from .select.strategy import best_fixed
+    from .select.strategy import pick
 
-    choice, strategy = best_fixed(sel, c)
+    choice, strategy = pick(sel, c)
     return choice, {"selection": dict(sel.to_json(), strategy=strategy)}
 
 

@@ -92,7 +92,7 @@ def _selection_line(record: Any) -> str:
     if ev.get("files"):
         where += f" ({', '.join(ev['files'])}; {ev.get('datasets', 0)} datasets)"
     strategy = sel.get("strategy") or {}
-    if strategy.get("choice") == record.backend:  # the best fixed backend for this budget (automux.select.strategy)
+    if strategy.get("strategy") == "best_fixed" and strategy.get("choice") == record.backend:  # automux.select.strategy
         m = strategy["means"][record.backend]
         why = (f"best fixed for this budget: mean normalised score {m['mean']:.2f} over {m['data_sets']} data sets "
                f"under {strategy['evidence_constraint']}, the strategy the evidence supports"
