@@ -9,7 +9,7 @@ import json
 import re
 import subprocess
 import sys
-from typing import Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
 from ..core.adapter import Adapter
 from ..core.capabilities import BUDGET_MODES, PRODUCES, STRENGTHS, TASK_NAMES, Capabilities, Environment
@@ -69,12 +69,17 @@ def check_capabilities_well_formed(adapter: Adapter, ctx: Optional[ContractConte
             problems.append(f"strengths {unknown}: choose from {', '.join(STRENGTHS)}")
     if caps.interpretable is True and caps.produces in ("ensemble", "stack"):
         problems.append(f"interpretable = True with produces = {caps.produces!r}: an ensemble is not interpretable")
-    try:
-        json.loads(json.dumps(caps.to_json()))
-    except (TypeError, ValueError) as e:
-        problems.append(f"capabilities do not serialise to JSON ({e})")
+    _json_round_trip(caps.to_json(), "capabilities do not serialise to JSON", problems)
     fail_if(problems, "malformed capabilities")
     return f"{len(tasks)} tasks, budget modes {', '.join(modes)}"
+
+
+def _json_round_trip(value: Any, problem: str, problems: List[str]) -> None:
+    """Add ``problem (the error)`` to ``problems`` when ``value`` (a declaration's JSON form) fails a JSON round trip."""
+    try:
+        json.loads(json.dumps(value))
+    except (TypeError, ValueError) as e:
+        problems.append(f"{problem} ({e})")
 
 
 def _bad_specifier(spec: str) -> Optional[str]:
@@ -140,10 +145,7 @@ def check_environment_well_formed(adapter: Adapter, ctx: Optional[ContractContex
             problems.append(f"unavailable_reason() returned {reason!r}, not None or a string")
     except Exception as e:  # noqa: BLE001 - any exception is the finding
         problems.append(f"unavailable_reason() raised {type(e).__name__}: {e}")
-    try:
-        json.loads(json.dumps(env.to_json()))
-    except (TypeError, ValueError) as e:
-        problems.append(f"environment does not serialise to JSON ({e})")
+    _json_round_trip(env.to_json(), "environment does not serialise to JSON", problems)
     fail_if(problems, "malformed environment")
     return f"env {env.name} (python {env.python})"
 

@@ -40,18 +40,26 @@ def _budget(bench_constraint: str) -> Tuple[str, Optional[float]]:
     return "other", None
 
 
+def budget_distance(bench_constraint: str, kind: str, value: Optional[float]) -> Optional[float]:
+    """How far a bench constraint is from the user's budget (``kind`` seconds or trials, ``value`` or None):
+    the log ratio, 0 when the user gave none; None when it is of another kind."""
+    k, v = _budget(bench_constraint)
+    if k != kind or not v:
+        return None
+    return round(abs(math.log(v / value)), 9) if value else 0.0
+
+
 def _nearest(tables: List[Dict[str, Any]], kind: str, value: Optional[float]) -> Optional[Tuple[str, str]]:
     """(source, bench constraint) nearest the user's budget on a log scale; more backends and data sets first on ties."""
     best, key = None, None
     for t in tables:
         for c in sorted({r["bench_constraint"] for r in t.get("rows", [])}):
-            k, v = _budget(c)
-            if k != kind or v is None:
+            distance = budget_distance(c, kind, value)
+            if distance is None:
                 continue
             rows = [r for r in t["rows"] if r["bench_constraint"] == c]
             width = max((len(r.get("qualifying") or []), r.get("data_sets") or 0) for r in rows)
-            distance = abs(math.log(v / value)) if value else 0.0
-            cand = (round(distance, 9), -width[0], -width[1])
+            cand = (distance, -width[0], -width[1])
             if key is None or cand < key:
                 best, key = (t.get("from", ""), c), cand
     return best

@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .constraint_evidence import _budget
+from .constraint_evidence import budget_distance
 from .evidence import PACKAGED_EVIDENCE, dataset_of, default_result_files, normalised_scores, read_rows
 
 #: The strategy ``auto`` follows (measured: benchmarks/selector/regret.md).
@@ -56,14 +56,8 @@ def nearest_constraint(constraints: Any, available: Sequence[str]) -> Optional[s
     trials = getattr(constraints, "trials", None)
     seconds = getattr(constraints, "time_budget_s", None)
     kind, value = ("trials", float(trials)) if trials else ("seconds", float(seconds) if seconds else None)
-    best: Optional[Tuple[float, str]] = None
-    for c in available:
-        k, v = _budget(c)
-        if k != kind or not v:
-            continue
-        key = (round(abs(math.log(v / value)), 9) if value else 0.0, c)
-        best = key if best is None or key < best else best
-    return best[1] if best else None
+    near = [(d, c) for c in available if (d := budget_distance(c, kind, value)) is not None]
+    return min(near)[1] if near else None
 
 
 def means(scores: Dict[str, Dict[str, float]]) -> Dict[str, Tuple[float, int]]:
