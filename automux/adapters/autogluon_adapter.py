@@ -69,7 +69,7 @@ PRESETS = ("medium_quality", "good_quality", "high_quality", "best_quality", "op
 #: AutoGluon's own overrun of ``time_limit`` (the bagged fold in flight, the weighted ensemble) and the
 #: adapter's out-of-fold scoring, leaderboard and model deletion. Saving and the hold-out predictions come
 #: after the search, in the grace. Measured on breast_cancer at 30 s: see benchmarks/perf/results/budget_fairness.md.
-SECONDS_MARGIN = 4.0
+SECONDS_MARGIN = 2.0
 #: ... and at least this share of the seconds left goes to ``fit`` whatever the margin.
 MIN_SHARE = 0.5
 MODEL_DIR = "autogluon_predictor"
