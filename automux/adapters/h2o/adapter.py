@@ -16,6 +16,7 @@ from ...core.adapter import Adapter, SearchResult, SearchTask
 from ...core.capabilities import Capabilities, Environment
 from ...core.errors import SpecError
 from ...core.hookspecs import hookimpl
+from ...core.run.warm import CANCELLED, await_runtime
 from .cluster import (
     _SESSION,
     JAVA_HINT,
@@ -145,19 +146,12 @@ class H2OAdapter(Adapter):
         else 1G; its threads the ``nthreads`` option, else the spec's cores.
         """
         t0 = time.monotonic()
-        lent = task.warm if (task.warm or {}).get("kind") == "h2o" else None
+        lent = self._lent(task)
         if lent is not None:
-            try:
-                connect_warm(lent)
-            except Exception as e:  # a warm JVM is an optimisation: start this run's own instead
-                task.log(f"h2o: the warm JVM could not be used ({e}); starting this run's own")
-                lent = None
-            else:
-                self._started = _SESSION.generation
-                task.log(f"h2o: warm JVM pid {lent['pid']} on 127.0.0.1:{lent['port']} (heap {lent['max_mem_size']}, "
-                         f"{lent['runs_served']} runs served) ready in {time.monotonic() - t0:.1f}s, emptied")
-                return {"h2o_heap": lent["max_mem_size"], "warm": bool(lent.get("warm")),
-                        "runtime": {k: lent.get(k) for k in ("kind", "pid", "port", "runs_served", "start_s")}}
+            task.log(f"h2o: warm JVM pid {lent['pid']} on 127.0.0.1:{lent['port']} (heap {lent['max_mem_size']}, "
+                     f"{lent['runs_served']} runs served) ready in {time.monotonic() - t0:.1f}s, emptied")
+            return {"h2o_heap": lent["max_mem_size"], "warm": bool(lent.get("warm")),
+                    "runtime": {k: lent.get(k) for k in ("kind", "pid", "port", "runs_served", "start_s")}}
         options = _jvm_options(task.options, task.cores, task.memory_mb)
         try:
             start_cluster(options, task.workdir)
@@ -171,6 +165,29 @@ class H2OAdapter(Adapter):
                     f"{_SESSION.local.max_mem_size})"))
         return {"h2o_heap": None if task.options.get("url") else _SESSION.local.max_mem_size}
 
+    def _lent(self, task: SearchTask) -> Optional[Dict[str, Any]]:
+        """Connected to the warm JVM a compare / bench lent this run (``task.warm``), emptied: its identity;
+        None when none was lent or it cannot be used (the run then starts its own, and the log says why).
+
+        A lease still pending (the parent's JVM starting while this worker started) is awaited after
+        ``import h2o``, so the import overlaps the JVM's start; the wait is bounded by the start-up cap."""
+        if not task.warm or not (task.warm.get("kind") == "h2o" or task.warm.get("pending")):
+            return None
+        try:
+            import h2o  # noqa: F401 - seconds of import, overlapped with the parent's JVM start
+            lent = await_runtime(task.warm, timeout_s=float(task.budget.startup_timeout_s))
+            if lent.get("kind") != "h2o":
+                raise RuntimeError(f"the lent runtime is not an H2O JVM: {lent.get('kind')!r}")
+            connect_warm(lent)
+        except Exception as e:  # a warm JVM is an optimisation: start this run's own instead
+            task.log(f"h2o: the warm JVM could not be used ({e}); starting this run's own")
+            return None
+        self._started = _SESSION.generation
+        return lent
+
+    #: The pool lends the JVM while it starts: the worker's imports and data reading overlap its start.
+    warm_overlap = True
+
     def warm_key(self, options: Dict[str, Any], cores: int, memory_mb: Optional[int]) -> Optional[Tuple[str, str, int]]:
         """Which warm JVM a run can share (``automux.core.run.warm``): same heap and threads; none with ``url``."""
         opts = parse_options(_jvm_options(options, cores, memory_mb))
@@ -180,9 +197,10 @@ class H2OAdapter(Adapter):
 
     def start_warm(self, key: Tuple[str, str, int], root: Path) -> LocalH2O:
         """In the parent of a compare / bench: a JVM on 127.0.0.1 in its own process group, dying with the
-        starting thread (``PR_SET_PDEATHSIG``: the process, or an executor thread that lives as long as the
-        compare / bench), files under ``root``. Stopped by the pool, never by a run."""
-        local = LocalH2O(root, max_mem_size=key[1], nthreads=key[2])
+        starting thread (``PR_SET_PDEATHSIG``: the pool's keeper thread, which lives until the pool stops it,
+        or the process), files under ``root``; gives up once ``root/CANCELLED`` exists. Stopped by the pool,
+        never by a run."""
+        local = LocalH2O(root, max_mem_size=key[1], nthreads=key[2], cancel_file=Path(root) / CANCELLED)
         try:
             local.start(own_session=True, import_h2o=False)
         except BaseException:

@@ -131,9 +131,12 @@ def cloud_is(port: int, name: str, pid: int) -> Optional[bool]:
 class LocalH2O:
     """One ``h2o.jar`` JVM started by automux on 127.0.0.1; see the module docstring."""
 
-    def __init__(self, root: Path, max_mem_size: str = "1G", nthreads: int = 1) -> None:
+    def __init__(self, root: Path, max_mem_size: str = "1G", nthreads: int = 1,
+                 cancel_file: Optional[Path] = None) -> None:
         parse_options({"max_mem_size": max_mem_size, "nthreads": nthreads})
         self.root = Path(root)
+        #: A start in progress gives up (JVM stopped, RuntimeError) once this file exists (a warm pool's).
+        self.cancel_file = cancel_file
         self.max_mem_size = max_mem_size
         self.nthreads = int(nthreads)
         self.name = f"automux_{uuid.uuid4().hex[:12]}"
@@ -169,6 +172,7 @@ class LocalH2O:
         (h2o_dir / "tmp").mkdir(exist_ok=True)
         last_error = ""
         for _attempt in range(3):
+            self._check_cancelled()
             port = free_port_pair()
             flatfile = h2o_dir / "flatfile"
             flatfile.write_text(f"127.0.0.1:{port}\n", encoding="utf-8")
@@ -192,13 +196,22 @@ class LocalH2O:
                 return
             last_error = (h2o_dir / "jvm.out").read_text(encoding="utf-8", errors="replace")[-2000:]
             self.stop()
+            self._check_cancelled()
         raise RuntimeError(f"the H2O JVM did not start on 127.0.0.1: {last_error}")
+
+    def _cancelled(self) -> bool:
+        return self.cancel_file is not None and self.cancel_file.exists()
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled():
+            self.stop()
+            raise RuntimeError("the H2O JVM's start was cancelled (its warm pool no longer wants it)")
 
     def _wait_ready(self, port: int) -> bool:
         """True once the server on ``port`` answers with this cloud's name and pid."""
         end = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < end:
-            if self.proc is None or self.proc.poll() is not None:
+            if self.proc is None or self.proc.poll() is not None or self._cancelled():
                 return False
             answer = cloud_is(port, self.name, self.proc.pid)
             if answer is not None:

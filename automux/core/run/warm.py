@@ -14,7 +14,19 @@ runs cold, as before):
   ``url`` option);
 * ``start_warm(key, root) -> runtime``, run in the parent: a started runtime with
   ``pid``, ``running()``, ``stop()`` and ``describe()`` (a JSON dict, e.g. kind and
-  port), owned by this process, bound to 127.0.0.1, its files under ``root``.
+  port), owned by this process, bound to 127.0.0.1, its files under ``root``. It may
+  give up early when the file ``root/CANCELLED`` appears (the pool no longer wants it).
+
+Each runtime starts, lives and stops in a keeper thread of its own (a daemon
+thread, so a runtime that dies with the thread that started it dies with this
+process). An adapter with ``warm_overlap = True`` gets its lease at once, while
+the runtime is still starting: its worker launches, imports and reads its data
+meanwhile, and its ``start_up`` calls :func:`await_runtime` on ``task.warm`` (a
+``pending`` lease: the file the pool writes the runtime's identity to once it
+answers, or why it did not start). Other adapters get their lease once the
+runtime is up. Either way the runtime's start is bounded by the run's start-up
+cap (the launcher's hard stop), and the run starts its own runtime when the lent
+one did not start.
 
 The worker finds the lease in ``job.json`` (``warm``) and the adapter in
 ``SearchTask.warm``; it connects to the runtime instead of starting one and
@@ -22,14 +34,16 @@ removes every object before and after its run. One run at a time per runtime: a
 lease is exclusive, so with ``--jobs N`` runs of the same key each get their own
 (at most N runtimes are kept; an idle one of another key is stopped to make
 room). A runtime whose worker did not end by itself (killed at its hard stop, an
-interrupt, over its memory) is stopped, never lent again. :meth:`WarmPool.close`
-stops every runtime the pool started, and the pool's context manager calls it
-however the compare or bench ends.
+interrupt, over its memory) is stopped, never lent again (one still starting is
+cancelled). :meth:`WarmPool.close` stops every runtime the pool started, and the
+pool's context manager calls it however the compare or bench ends.
 """
 from __future__ import annotations
 
 import collections
 import contextvars
+import json
+import os
 import shutil
 import tempfile
 import threading
@@ -43,14 +57,37 @@ from . import processes
 
 _CURRENT: "contextvars.ContextVar[Optional[WarmPool]]" = contextvars.ContextVar("automux_warm_pool", default=None)
 
+#: Written in a runtime's root to ask a start still in progress to give up (see the module docstring).
+CANCELLED = "CANCELLED"
+#: Written in a runtime's root once it answers (its identity) or failed to start (``error``).
+READY = "ready.json"
+#: Seconds :meth:`WarmPool.close` waits for starts in progress to give up.
+CLOSE_WAIT_S = 10.0
+
 
 @dataclass(eq=False)
 class _Entry:
     key: Hashable
-    runtime: Any
-    start_s: float
+    root: Path
+    runtime: Any = None  # None while starting (or when the start failed: ``error``)
+    start_s: float = 0.0
     runs: int = 0  # runs it has served (finished)
     last_used: float = field(default_factory=time.monotonic)
+    error: Optional[str] = None
+    discard: bool = False  # stop it as soon as it is started
+    ready: threading.Event = field(default_factory=threading.Event)  # started, or failed to
+    stopped: threading.Event = field(default_factory=threading.Event)  # the keeper thread may end
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    keeper: Optional[threading.Thread] = None
+
+    def alive(self) -> bool:
+        """Starting, or started and running."""
+        if not self.ready.is_set():
+            return not self.discard
+        return self.runtime is not None and self.runtime.running()
+
+    def identity(self) -> Dict[str, Any]:
+        return dict(self.runtime.describe(), pid=self.runtime.pid, start_s=round(self.start_s, 3))
 
 
 @dataclass
@@ -61,9 +98,12 @@ class Lease:
     fresh: bool  # started for this run (its start counted in this run's start-up)
 
     def to_json(self) -> Dict[str, Any]:
-        """The runtime's identity, whether it was warm (served runs before) and how many it served."""
-        return dict(self.entry.runtime.describe(), pid=self.entry.runtime.pid, warm=not self.fresh,
-                    runs_served=self.entry.runs, start_s=round(self.entry.start_s, 3))
+        """The runtime's identity, whether it was warm (served runs before) and how many it served; for a
+        runtime still starting, ``pending`` (the file :func:`await_runtime` reads its identity from) instead."""
+        own = {"warm": not self.fresh, "runs_served": self.entry.runs}
+        if not self.entry.ready.is_set():
+            return dict(own, pending=str(self.entry.root / READY))
+        return dict(self.entry.identity(), **own)
 
 
 class WarmPool:
@@ -77,6 +117,7 @@ class WarmPool:
         self._lock = threading.Lock()
         self._idle: List[_Entry] = []
         self._busy: List[_Entry] = []
+        self._keepers: List[threading.Thread] = []
         self._root: Optional[Path] = None
         self._closed = False
         self.started = 0  # runtimes started, for tests and the record's account
@@ -102,57 +143,78 @@ class WarmPool:
             return fn(*args)
 
     def lease(self, adapter: Any, options: Dict[str, Any], cores: int, memory_mb: Optional[int]) -> Optional[Lease]:
-        """An idle runtime of the run's key, else a new one; None when the adapter keeps none warm."""
+        """An idle runtime of the run's key, else a new one; None when the adapter keeps none warm.
+
+        With ``warm_overlap`` on the adapter the lease may be pending (the runtime still starting);
+        otherwise this waits until the runtime answers.
+
+        Raises:
+            RuntimeError: the runtime did not start (the run then starts its own).
+        """
         key_of = getattr(adapter, "warm_key", None)
         if key_of is None or not hasattr(adapter, "start_warm"):
             return None
         key = key_of(dict(options or {}), int(cores or 1), memory_mb)
         if key is None:
             return None
+        entry, fresh, evict = self._take(adapter.name, key)
+        for old in evict:
+            _stop(old)
+        if entry is None:
+            return None
+        if fresh:
+            self._start(entry, adapter)
+        lease_ = Lease(entry, fresh=fresh)
+        if not getattr(adapter, "warm_overlap", False):
+            try:
+                entry.ready.wait()
+            except BaseException:  # interrupted while it starts: it must not outlive the pool
+                self.release(lease_, reusable=False)
+                raise
+        if entry.ready.is_set() and entry.runtime is None:
+            self.release(lease_, reusable=False)
+            raise RuntimeError(f"the warm runtime did not start: {entry.error}")
+        return lease_
+
+    def _take(self, name: str, key: Hashable) -> "tuple[Optional[_Entry], bool, List[_Entry]]":
+        """Under the lock: (an idle entry of ``key`` or a new one, whether new, the entries to stop)."""
         evict: List[_Entry] = []
         with self._lock:
-            later = None if self._planned is None else self._planned[adapter.name] - 1
+            later = None if self._planned is None else self._planned[name] - 1
             if self._planned is not None:
-                self._planned[adapter.name] = max(0, later)
+                self._planned[name] = max(0, later)
             if self._closed:
-                return None
+                return None, False, evict
             for entry in list(self._idle):
-                if not entry.runtime.running():
+                if not entry.alive():
                     self._idle.remove(entry)
                     evict.append(entry)
             entry = next((e for e in self._idle if e.key == key), None)
             if entry is not None:
                 self._idle.remove(entry)
                 self._busy.append(entry)
-            elif later is not None and later <= 0:
-                root = None  # no later run of this adapter to serve: this one starts its own, as cold runs do
-            else:
-                while self._idle and len(self._idle) + len(self._busy) >= self.max_runtimes:
-                    evict.append(self._idle.pop(0))  # the oldest idle runtime of another key makes room
-                root = self._new_root()
-        for old in evict:
-            _stop(old)
-        if entry is not None:
-            return Lease(entry, fresh=False)
-        if root is None:
-            return None
-        t0 = time.monotonic()
-        runtime = adapter.start_warm(key, root)
-        entry = _Entry(key, runtime, time.monotonic() - t0)
-        with self._lock:
-            self.started += 1
+                return entry, False, evict
+            if later is not None and later <= 0:
+                return None, False, evict  # no later run of this adapter to serve: it starts its own, as cold runs do
+            while self._idle and len(self._idle) + len(self._busy) >= self.max_runtimes:
+                evict.append(self._idle.pop(0))  # the oldest idle runtime of another key makes room
+            entry = _Entry(key, self._new_root())
             self._busy.append(entry)
-            closed = self._closed
-        processes.track_group(runtime.pid)  # an interrupt ends it with the worker groups
-        if closed:  # closed while it started (an interrupt): it must not outlive the pool
-            self.release(Lease(entry, True), reusable=False)
-            return None
-        return Lease(entry, fresh=True)
+            self.started += 1
+            return entry, True, evict
+
+    def _start(self, entry: _Entry, adapter: Any) -> None:
+        entry.keeper = threading.Thread(target=_keep, args=(entry, adapter), daemon=True,
+                                        name=f"automux-warm-{entry.root.name}")
+        with self._lock:
+            self._keepers.append(entry.keeper)
+        entry.keeper.start()
 
     def _new_root(self) -> Path:
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="automux-warm-"))
         root = self._root / f"rt{len(self._idle) + len(self._busy)}-{time.monotonic_ns()}"
+        root.mkdir()
         return root
 
     def release(self, lease: Lease, reusable: bool) -> None:
@@ -163,38 +225,93 @@ class WarmPool:
         with self._lock:
             if entry in self._busy:
                 self._busy.remove(entry)
-            keep = reusable and not self._closed and entry.runtime.running()
+            keep = reusable and not self._closed and entry.ready.is_set() and entry.alive()
             if keep:
                 self._idle.append(entry)
         if not keep:
             _stop(entry)
 
     def runtimes(self) -> List[Dict[str, Any]]:
-        """What the pool holds now: each runtime's identity, key, runs served and whether it is busy."""
+        """What the pool holds now: each runtime's identity (None while starting), key, runs served, busy."""
         with self._lock:
             rows = [(e, False) for e in self._idle] + [(e, True) for e in self._busy]
-        return [dict(e.runtime.describe(), pid=e.runtime.pid, runs_served=e.runs, busy=busy) for e, busy in rows]
+        return [dict(e.identity() if e.runtime is not None else {"pid": None}, runs_served=e.runs, busy=busy)
+                for e, busy in rows]
 
     def close(self) -> None:
-        """Stop every runtime the pool started (idle or not) and remove their files; idempotent."""
+        """Stop every runtime the pool started (idle, busy or still starting) and remove their files;
+        idempotent. Waits up to :data:`CLOSE_WAIT_S` for starts in progress to give up."""
         with self._lock:
             self._closed = True
             entries, self._idle, self._busy = self._idle + self._busy, [], []
+            keepers, self._keepers = self._keepers, []
             root, self._root = self._root, None
         for entry in entries:
             _stop(entry)
+        end = time.monotonic() + CLOSE_WAIT_S
+        for keeper in keepers:
+            keeper.join(max(0.0, end - time.monotonic()))
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _stop(entry: _Entry) -> None:
-    pid = entry.runtime.pid
+def _keep(entry: _Entry, adapter: Any) -> None:
+    """The keeper thread: start the runtime, say so in ``READY``, hold it until it is stopped."""
+    t0 = time.monotonic()
     try:
-        entry.runtime.stop()
+        runtime = adapter.start_warm(entry.key, entry.root)
+    except BaseException as e:  # noqa: B902 - reported to the run, which starts its own
+        entry.error = f"{type(e).__name__}: {e}"
+        _write_ready(entry.root, {"error": entry.error})
+        entry.ready.set()
+        return
+    processes.track_group(runtime.pid)  # an interrupt ends it with the worker groups
+    with entry.lock:
+        entry.runtime, entry.start_s = runtime, time.monotonic() - t0
+        discard = entry.discard
+        if not discard:
+            _write_ready(entry.root, entry.identity())
+        entry.ready.set()
+    if discard:  # released or closed while it started: it must not outlive the pool
+        _halt(entry)
+    entry.stopped.wait()
+
+
+def _write_ready(root: Path, body: Dict[str, Any]) -> None:
+    tmp = root / f".{READY}.tmp"
+    try:
+        tmp.write_text(json.dumps(body), encoding="utf-8")
+        os.replace(tmp, root / READY)
+    except OSError:  # the pool's directory is gone (closed): nobody waits for it any more
+        pass
+
+
+def _stop(entry: _Entry) -> None:
+    """Stop the runtime, or cancel its start (the keeper stops it once started)."""
+    with entry.lock:
+        entry.discard = True
+        started = entry.runtime is not None
+        if not entry.ready.is_set():
+            try:
+                (entry.root / CANCELLED).touch()
+            except OSError:
+                pass
+    if started:
+        _halt(entry)
+    elif entry.ready.is_set():
+        entry.stopped.set()  # its start failed: nothing to stop
+
+
+def _halt(entry: _Entry) -> None:
+    runtime = entry.runtime
+    pid = runtime.pid
+    try:
+        runtime.stop()
     finally:
         if pid is not None:
             processes.end_group(pid, 3.0)  # anything the runtime left in its own group
             processes.untrack_group(pid)
+        entry.stopped.set()
 
 
 def current() -> Optional[WarmPool]:
@@ -232,3 +349,26 @@ def release(lease_: Optional[Lease], reusable: bool) -> None:
         _stop(lease_.entry)
         return
     pool.release(lease_, reusable)
+
+
+def await_runtime(lent: Dict[str, Any], timeout_s: float = 600.0, poll_s: float = 0.05) -> Dict[str, Any]:
+    """In the worker (an adapter's ``start_up``): the lent runtime's identity, once it answers.
+
+    ``lent`` is ``task.warm``; one that is not ``pending`` is returned as is. The wait is bounded
+    by the run's start-up cap (the parent's hard stop) and by ``timeout_s``.
+
+    Raises:
+        RuntimeError: the runtime did not start (the message says why), or not within ``timeout_s``.
+    """
+    if not lent.get("pending"):
+        return dict(lent)
+    path = Path(lent["pending"])
+    end = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > end:
+            raise RuntimeError(f"the warm runtime did not start within {timeout_s:g}s")
+        time.sleep(poll_s)
+    body = json.loads(path.read_text(encoding="utf-8"))
+    if body.get("error"):
+        raise RuntimeError(f"the warm runtime did not start: {body['error']}")
+    return dict(body, warm=bool(lent.get("warm")), runs_served=int(lent.get("runs_served") or 0))
