@@ -219,35 +219,37 @@ def _launch(job_dir: Path, job: Dict[str, Any], python: str, launched_wall: floa
             command: Optional[Sequence[str]], env_unset: Sequence[str]) -> Outcome:
     env = _job_env(seeds or {}, env_extra, cores, env_unset)
     argv = list(command) if command is not None else worker_command(job_dir, python)
+    tail = jf.CandidateTail(job_dir)
+    stop = HardStop(job_dir, t0, launched_wall, budget, deadline_s)
+    timed_out = lingered = False
+    interrupted: Optional[BaseException] = None
+    guard: Optional[memory.Guard] = None
     with open(job_dir / jf.LOG, "ab") as log:
         proc = subprocess.Popen(argv, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env=env, cwd=str(job_dir))
     pgid = proc.pid
-    processes.track_group(pgid)
-    guard = memory.guard(pgid, (job.get("budget") or {}).get("memory_mb"), job_dir / CHILD_PIDS, launched_wall,
-                         job_dir / jf.LOG)  # the spec's --memory, on the whole group
-    tail = jf.CandidateTail(job_dir)
-    stop = HardStop(job_dir, t0, launched_wall, budget, deadline_s)
-    timed_out = lingered = False
-    interrupted: Optional[BaseException] = None
-    try:
+    try:  # from here an interrupt, wherever it lands, ends the worker's group and is recorded
+        processes.track_group(pgid)
+        guard = memory.guard(pgid, (job.get("budget") or {}).get("memory_mb"), job_dir / CHILD_PIDS,
+                             launched_wall, job_dir / jf.LOG)  # the spec's --memory, on the whole group
         timed_out, lingered = _watch(proc, job_dir, tail, stop, on_candidate)
     except KeyboardInterrupt as e:  # SIGINT / SIGTERM / SIGHUP in the parent: the run is ended and recorded
         interrupted = e
     finally:
         _end(proc, pgid, job_dir, launched_wall)
-        guard.stop()  # with a cgroup: did the kernel end the group for its memory?
+        if guard is not None:
+            guard.stop()  # with a cgroup: did the kernel end the group for its memory?
     for c in tail.new():
         on_candidate(c)
     if interrupted is None and processes.pending_interrupt() is not None:
         interrupted = processes.pending_interrupt()  # the main thread took it and ended our worker
     out = _finish(job_dir, tail.seen, proc.returncode, time.monotonic() - t0, timed_out, interrupted,
                   why=stop.message(), lingered=lingered)
-    if guard.exceeded and interrupted is None:  # over --memory: failed with the reason, candidates kept
+    if guard is not None and guard.exceeded and interrupted is None:  # over --memory: failed, candidates kept
         out = Outcome("failed", tail.seen, error=guard.exceeded, error_type=memory.ERROR_TYPE,
                       returncode=proc.returncode, wall_s=out.wall_s)
-    out.memory = guard.summary()
+    out.memory = guard.summary() if guard is not None else None
     out.startup = _started(job_dir)
     return out
 
