@@ -96,6 +96,27 @@ def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_p
     assert table.shape == (len(holdout), 2) and np.allclose(table.sum(axis=1), 1.0)
 
 
+#: A short seconds budget (below the declared 60 s minimum): auto-sklearn's own 30 s floor does not apply to it.
+SHORT_SECONDS = 20
+
+
+@slow
+@py39
+def test_a_short_seconds_budget_searches_to_the_deadline_and_ends_ok(env_built, tmp_path):
+    """SMAC runs until automux's deadline less the refit margin (auto-sklearn alone would stop it seconds
+    early, or time out its first random forest), and a fast model is evaluated first: ok, with a candidate."""
+    from automux.adapters.autosklearn_adapter import SECONDS_MARGIN
+
+    rec = automux.run(BREAST, "target", "autosklearn", budget_seconds=SHORT_SECONDS, folds=FOLDS, seed=0,
+                      store=tmp_path, readiness=False)
+    assert rec.status == "ok", (rec.error, rec.log[-3000:])
+    assert rec.candidates[0].algorithm == "lda" and rec.candidates[0].cv_score is not None
+    assert rec.chosen is not None and rec.score > 0.9
+    # SMAC's last evaluation may end at the deadline less the margin, not before it less 5 s more
+    assert rec.durations["search"] >= SHORT_SECONDS - SECONDS_MARGIN - 1.0, rec.log[-3000:]
+    assert "auto-sklearn: SMAC gets" in rec.log
+
+
 def test_bad_options_are_refused_before_any_worker_starts():
     from automux.core.errors import SpecError
     from automux.adapters.autosklearn_adapter import AutoSklearnAdapter

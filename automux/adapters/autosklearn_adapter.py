@@ -14,7 +14,14 @@ Search: ``AutoSklearnClassifier`` / ``AutoSklearnRegressor`` with
   ``initial_configurations_via_metalearning = min(4, N - 1)`` (the count must
   exceed the warm-start configurations) and a large ``time_left_for_this_task``
   so that the count, not the clock, ends the search; a seconds budget:
-  ``time_left_for_this_task`` = the seconds left less a margin for the refit;
+  ``time_left_for_this_task`` = the seconds left (at least 30, auto-sklearn's floor) and
+  :class:`SmacOnTheDeadline` as ``get_smac_object_callback``: SMAC's wall-clock limit is set from
+  automux's deadline (less :data:`SECONDS_MARGIN` for the refit) when SMAC starts, the first
+  configuration evaluated is a fast one (:data:`FIRST_MODEL`), ahead of auto-sklearn's default and
+  meta-learning picks, and until one evaluation has succeeded there is no per-run limit but SMAC's end;
+* under any budget, :func:`lean_autosklearn` around ``fit``: one pipeline build per evaluation (deep
+  copies for the folds) and a log server that does not hold ``fit`` 5 s at its end (what is fitted is
+  unchanged: count-budget runs give the same predictions as before);
 * the metric: auto-sklearn's own scorer for automux's metric where it has one (its
   meta-learning data is indexed by metric name), else automux's metric wrapped
   with ``autosklearn.metrics.make_scorer``.
@@ -37,9 +44,12 @@ Options: ``metalearning`` (warm-start configurations, default 4),
 """
 from __future__ import annotations
 
+import copy
 import shutil
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -54,9 +64,19 @@ DEFAULT_METALEARNING = 4
 #: Under a count budget the clock must never be what stops the search.
 COUNT_BUDGET_SECONDS = 24 * 3600
 COUNT_BUDGET_PER_RUN_S = 900
-#: Seconds kept back from a seconds budget for the refit on all rows (saving and predicting come after the
-#: search, in the grace; imports happen in ``start_up``, before the clock).
-SECONDS_MARGIN = 5.0
+#: Seconds before automux's deadline at which SMAC's last evaluation must end under a seconds budget: the
+#: ensemble's last build, loading its members and their refit on all rows come after it (saving and
+#: predicting come after the search, in the grace; imports happen in ``start_up``, before the clock).
+SECONDS_MARGIN = 4.0
+#: auto-sklearn starts no evaluation, and cuts each one, this many seconds before SMAC's wall-clock limit
+#: (``ExecuteTaFuncWithQueue.run_wrapper``: ``remaining_time - 5``); added back when setting that limit.
+SMAC_END_S = 5.0
+#: The model of the first configuration a seconds budget evaluates: auto-sklearn's default configuration
+#: with this model in place of its 512-tree random forest (which, five folds in pynisher subprocesses, could
+#: take all of a short budget on a contended machine and leave no candidate); its other hyperparameters are
+#: the defaults. Where the search space has no such model (LDA takes dense data only), the design is
+#: auto-sklearn's own.
+FIRST_MODEL = {"classifier": "lda", "regressor": "liblinear_svr"}
 #: automux metric -> auto-sklearn scorer name (binary roc_auc only: auto-sklearn's is binary).
 BUILTIN_METRICS = {"log_loss": "log_loss", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
                    "rmse": "root_mean_squared_error", "mae": "mean_absolute_error", "r2": "r2"}
@@ -139,6 +159,129 @@ def _unscored_reason(status: str, info: Dict[str, Any], order_ok: bool) -> str:
     return "auto-sklearn kept no usable out-of-fold predictions for this run (max_models_on_disc)"
 
 
+def first_configuration(cs: Any, choice_key: str, model: str) -> Any:
+    """auto-sklearn's default configuration in ``cs`` with ``model`` as ``choice_key`` (its hyperparameters
+    at their defaults), or None where ``cs`` has no such model or the result is not a valid configuration."""
+    from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+    try:
+        if model not in cs.get_hyperparameter(choice_key).choices:
+            return None
+        values = {hp.name: hp.default_value for hp in cs.get_hyperparameters()}
+        values[choice_key] = model
+        return deactivate_inactive_hyperparameters(values, cs)
+    except Exception:  # a forbidden combination, a space without the choice: auto-sklearn's own design
+        return None
+
+
+@contextmanager
+def lean_autosklearn() -> Iterator[None]:
+    """Two of auto-sklearn 0.15's own overheads removed while entered (and in the processes it forks
+    meanwhile: ``n_jobs=1`` forks its evaluations); neither changes what is fitted.
+
+    * An evaluator builds its pipeline once and hands out deep copies of it. auto-sklearn builds every
+      pipeline from scratch, its whole configuration space included: k + 2 builds per evaluation on k
+      predefined folds, about 0.5 s each on an idle core (4.5 s of a 5-fold LDA evaluation of breast_cancer,
+      several times that under load). A deep copy (about 0.06 s) of the same unfitted pipeline, built with the
+      same configuration and seed, fits the same models; the configuration and its space, read-only, are
+      shared rather than copied.
+    * Its log server's connection threads are daemons, so the server ends within its 1 s poll once ``fit``
+      stops it; with the client connections still open it outlived ``join(timeout=5)`` and every ``fit``
+      waited those 5 s before returning.
+    """
+    from autosklearn.evaluation.abstract_evaluator import AbstractEvaluator
+    from autosklearn.util.logging_ import LogRecordSocketReceiver
+
+    original = AbstractEvaluator._get_model
+    daemons = LogRecordSocketReceiver.daemon_threads
+
+    def _get_model(self: Any, feat_type: Any) -> Any:
+        template = self.__dict__.get("_automux_template")
+        if template is None or template[0] is not feat_type:
+            template = self._automux_template = (feat_type, original(self, feat_type))
+        model = template[1]
+        memo: Dict[int, Any] = {}
+        for shared in (getattr(model, "config_space", None), getattr(model, "config", None),
+                       getattr(getattr(model, "config", None), "configuration_space", None)):
+            if shared is not None:
+                memo[id(shared)] = shared
+        return copy.deepcopy(model, memo)
+
+    AbstractEvaluator._get_model = _get_model
+    LogRecordSocketReceiver.daemon_threads = True
+    try:
+        yield
+    finally:
+        AbstractEvaluator._get_model = original
+        LogRecordSocketReceiver.daemon_threads = daemons
+
+
+def scored_first(ta_class: Any) -> Any:
+    """auto-sklearn's evaluation runner (``ExecuteTaFuncWithQueue``) with no per-run limit until one
+    evaluation has succeeded: until then a run may take all of SMAC's time left (auto-sklearn still ends it
+    5 s before SMAC's end), so a slow first evaluation on a loaded machine still yields a candidate; from the
+    first success on, ``per_run_time_limit`` as before."""
+
+    class ScoredFirst(ta_class):  # type: ignore[misc, valid-type]
+        def run_wrapper(self, run_info: Any) -> Any:
+            if not getattr(self, "_automux_scored", False):
+                left = self.stats.get_remaing_time_budget()  # sic: SMAC's name
+                run_info = run_info._replace(cutoff=max(float(run_info.cutoff or 0), float(left)))
+            info, value = super().run_wrapper(run_info)
+            if getattr(value.status, "name", "") == "SUCCESS":
+                self._automux_scored = True
+            return info, value
+
+    return ScoredFirst
+
+
+class SmacOnTheDeadline:
+    """``get_smac_object_callback`` under a seconds budget: SMAC as auto-sklearn builds it, with two changes.
+
+    * SMAC's wall-clock limit is set, when SMAC starts, so that its last evaluation ends at ``end_at`` (a
+      ``time.monotonic()`` value: automux's deadline less :data:`SECONDS_MARGIN`). auto-sklearn 0.15 would
+      give SMAC ``time_left_for_this_task`` less the time since ``fit`` began twice over (once in
+      ``AutoML.fit``, again in ``AutoMLSMBO.run_smbo``), less 5 s, and end every evaluation 5 s before that:
+      at 30 s, a few seconds of search after its dummy model and meta-features, none under load.
+    * The initial design starts with :func:`first_configuration` (:data:`FIRST_MODEL`), then auto-sklearn's
+      default configuration and its meta-learning picks, as auto-sklearn orders them; until one evaluation
+      has succeeded, evaluations have no per-run limit but SMAC's end (:func:`scored_first`).
+
+    Called in the searching process (``n_jobs=1``), before SMAC's clock starts. ``log`` gets one line.
+    """
+
+    def __init__(self, end_at: float, choice_key: str, model: str, log: Any = None) -> None:
+        self.end_at, self.choice_key, self.model, self.log = end_at, choice_key, model, log
+
+    def __call__(self, scenario_dict: Dict[str, Any], seed: int, ta: Any, ta_kwargs: Dict[str, Any],
+                 metalearning_configurations: List[Any], n_jobs: int, dask_client: Any,
+                 multi_objective_algorithm: Any, multi_objective_kwargs: Dict[str, Any]) -> Any:
+        from smac.facade.smac_ac_facade import SMAC4AC
+        from smac.intensification.intensification import Intensifier
+        from smac.intensification.simple_intensifier import SimpleIntensifier
+        from smac.runhistory.runhistory2epm import RunHistory2EPM4LogCost
+        from smac.scenario.scenario import Scenario
+
+        left = self.end_at - time.monotonic()
+        scenario_dict = dict(scenario_dict, wallclock_limit=max(1.0, left + SMAC_END_S))
+        cs = scenario_dict["cs"]
+        first = first_configuration(cs, self.choice_key, self.model)
+        initial = ([first] if first is not None else []) + [cs.get_default_configuration()]
+        initial += [c for c in metalearning_configurations if c not in initial]
+        if self.log is not None:
+            lead = self.model if first is not None else "its default"
+            self.log(f"auto-sklearn: SMAC gets {left:.1f}s of evaluations (its wall-clock limit "
+                     f"{scenario_dict['wallclock_limit']:.1f}s), first {lead}, then {len(initial) - 1} initial "
+                     "configurations")
+        scenario = Scenario(scenario_dict)
+        intensifier = Intensifier if len(scenario_dict["instances"]) > 1 else SimpleIntensifier
+        return SMAC4AC(scenario=scenario, rng=seed, runhistory2epm=RunHistory2EPM4LogCost,
+                       tae_runner=scored_first(ta), tae_runner_kwargs=ta_kwargs, initial_configurations=initial,
+                       run_id=seed, intensifier=intensifier, dask_client=dask_client, n_jobs=n_jobs,
+                       multi_objective_algorithm=multi_objective_algorithm,
+                       multi_objective_kwargs=multi_objective_kwargs)
+
+
 class AutoSklearnAdapter(PickledModel, Adapter):
     name = "autosklearn"
     #: Why promotion refuses every auto-sklearn candidate (read by ``automux.governance.promote``).
@@ -201,11 +344,15 @@ class AutoSklearnAdapter(PickledModel, Adapter):
                                                                       task.budget.candidate_limit_s))))
         else:
             kwargs.update(initial_configurations_via_metalearning=int(opts.get("metalearning", DEFAULT_METALEARNING)))
-            seconds = max(int(task.time_left() - SECONDS_MARGIN), 30)
+            seconds = max(int(task.time_left()), 30)
             per_run = int(opts.get("per_run_time_limit", max(seconds // 4, 10)))
-        if task.budget.trials is not None and task.budget.seconds is not None:
-            seconds = max(int(task.time_left() - SECONDS_MARGIN), 30)
-            per_run = min(per_run, max(seconds // 4, 10))
+        if task.budget.seconds is not None and task.deadline is not None:
+            if task.budget.trials is not None:
+                seconds = max(int(task.time_left()), 30)
+                per_run = min(per_run, max(seconds // 4, 10))
+            key = "regressor" if task.task == "regression" else "classifier"
+            kwargs["get_smac_object_callback"] = SmacOnTheDeadline(
+                task.deadline - SECONDS_MARGIN, f"{key}:__choice__", FIRST_MODEL[key], log=task.log)
         return Estimator(
             time_left_for_this_task=seconds, per_run_time_limit=per_run, seed=int(task.seed) % MAXINT, n_jobs=1,
             memory_limit=int(opts.get("memory_limit", eval_memory_mb(task.memory_mb))), ensemble_nbest=int(opts.get("ensemble_nbest", 50)),
@@ -229,14 +376,20 @@ class AutoSklearnAdapter(PickledModel, Adapter):
         X = task.X.reset_index(drop=True)
         task.log(f"auto-sklearn: fit with {est.get_params()['smac_scenario_args'] or 'a time budget'}, "
                  f"{est.time_left_for_this_task}s max, {len(task.folds)} predefined folds")
-        est.fit(X, task.y)
+        with lean_autosklearn():
+            est.fit(X, task.y)
+        if est.get_params().get("get_smac_object_callback") is not None:  # holds a clock of this process only
+            est.set_params(get_smac_object_callback=None)
+            est.automl_._get_smac_object_callback = None
         self._report(task, est, tmp)
         if task.budget.seconds is not None and not task.finished():  # auto-sklearn would fall back to a dummy
             raise BudgetExhausted(f"no candidate finished within the seconds budget ({task.budget.seconds:g}s): "
                                   f"auto-sklearn scored none of its {len(task.candidates)} evaluations; "
                                   "give a larger --budget-seconds or fewer rows")
         members = self._ensemble(est)
+        t0 = time.monotonic()
         est.refit(X, task.y)
+        task.log(f"auto-sklearn: refit {len(members)} ensemble members on all rows in {time.monotonic() - t0:.1f}s")
         shutil.rmtree(tmp, ignore_errors=True)  # per-run models and predictions: consumed above
         by_num_run = {c.info.get("num_run"): c.index for c in task.candidates}
         ensemble = [{"candidate": by_num_run.get(num_run), "num_run": num_run, "weight": w}
