@@ -20,9 +20,9 @@ demo: venv
 	$(BIN)/automux compare --data sklearn:breast_cancer --target target \
 	  --backends installed --budget-trials 10 --seed 7
 
-## test: the whole test suite
+## test: the whole test suite, as two pytest sessions side by side (.ci/test; AUTOMUX_TEST_SERIAL=1: one)
 test: venv
-	$(BIN)/python -m pytest -q --durations=25
+	.ci/test $(BIN)/python
 
 clean:
 	rm -rf $(VENV) automux-runs .pytest_cache

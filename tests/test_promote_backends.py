@@ -90,6 +90,7 @@ def test_flaml_categorical_columns_are_refused_with_the_reason():
     assert FlamlAdapter().candidate_source(cand, "binary", {"a": "numeric", "c": "categorical"}, 1) is None
 
 
+@pytest.mark.needs_env
 def test_pycaret_count_run_rebuilds_setup_and_estimator(tmp_path):
     """lr, nb, dt: setup's imputer + the estimator. nb and dt reproduce bit for bit in the main interpreter;
     a candidate whose scikit-learn version behaves differently there (lr: PyCaret pins 1.4.2) is refused
@@ -110,6 +111,7 @@ def test_pycaret_count_run_rebuilds_setup_and_estimator(tmp_path):
             assert "recorded" in d["reason"] and "rebuilt" in d["reason"], d["reason"]
 
 
+@pytest.mark.needs_env
 def test_autosklearn_is_refused_naming_why_on_the_cli(tmp_path):
     _needs("autosklearn")
     store = tmp_path / "runs"
@@ -123,7 +125,8 @@ def test_autosklearn_is_refused_naming_why_on_the_cli(tmp_path):
     assert "scikit-learn 0.24.2" in d["reason"] and d["code_path"] is None
 
 
-@pytest.mark.parametrize("backend,why", [("h2o", "JVM objects"), ("autogluon", "bagged")])
+@pytest.mark.parametrize("backend,why", [("h2o", "JVM objects"),
+                                         pytest.param("autogluon", "bagged", marks=pytest.mark.needs_env)])
 def test_jvm_and_bagged_backends_are_refused_naming_why(backend, why, tmp_path):
     """H2O (JVM models) and AutoGluon (bags of fold models in its own wrappers) declare why no rebuild exists."""
     _needs(backend)

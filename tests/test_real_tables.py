@@ -43,6 +43,7 @@ def test_safe_names_are_unique_ascii_and_refused_by_no_backend():
     assert all(n.isascii() and all(ch.isalnum() or ch == "_" for ch in n) and not n[0].isdigit() for n in names)
 
 
+@pytest.mark.needs_env
 def test_every_first_party_backend_runs_on_an_awkward_r_export(tmp_path):
     """The issue's acceptance run: one CLI compare over every installed first-party backend, 5 trials."""
     csv = _awkward_csv(tmp_path / "awkward.csv")
