@@ -255,14 +255,13 @@ def test_importing_the_adapter_imports_no_backend():
     assert out.stdout.strip() == "[]"
 
 
-def test_large_tables_under_a_seconds_budget_drop_knn_and_cache_the_prep_step(tmp_path):
+def test_large_tables_under_a_seconds_budget_drop_knn(tmp_path):
     """Past LARGE_ROWS rows, a seconds budget leaves out the k-nearest neighbours (their prediction is one
-    uninterruptible rows x rows call) and caches fitted steps per fold; count budgets and small tables keep
-    the full list and no cache; the per-pipeline limit is a third of the time."""
+    uninterruptible rows x rows call); count budgets and small tables keep the full list; the per-pipeline
+    limit is a third of the time."""
     from types import SimpleNamespace
 
-    from automux.adapters.tpot_adapter import (CLASSIFIERS, LARGE_ROWS, REGRESSORS, TpotAdapter,
-                                               default_estimators, fold_cache)
+    from automux.adapters.tpot_adapter import CLASSIFIERS, LARGE_ROWS, REGRESSORS, TpotAdapter, default_estimators
 
     def task(seconds, trials=None, kind="binary"):
         budget = SimpleNamespace(seconds=seconds, trials=trials, candidate_limit_s=60.0)
@@ -275,8 +274,35 @@ def test_large_tables_under_a_seconds_budget_drop_knn_and_cache_the_prep_step(tm
     assert default_estimators(task(None, trials=5), big) == CLASSIFIERS
     assert default_estimators(task(60), LARGE_ROWS) == CLASSIFIERS
     assert default_estimators(task(60, kind="regression"), 100) == REGRESSORS
-    assert fold_cache(task(60), big) == str(tmp_path / "tpot_step_cache")
-    assert fold_cache(task(None, trials=5), big) is None and fold_cache(task(60), 1000) is None
     plan = TpotAdapter()._budget(task(60), 8)
     assert plan["max_eval_time_mins"] == pytest.approx(plan["max_time_mins"] / 3)
     assert TpotAdapter()._budget(task(None, trials=5), 8)["max_time_mins"] is None
+
+
+def test_the_prep_step_is_frozen_from_the_training_rows(monkeypatch):
+    """automux_prep learns nothing when fitted: fitted on any subset of rows it transforms exactly as fitted
+    on all (so applying it once before TPOT is the same as fitting it in every fold); medians and modes come
+    from the rows it was built on, one-hot width is capped at MAX_LEVELS (rarer and unseen levels: zeros), and
+    a categorical with no value is dropped."""
+    from sklearn.base import clone
+
+    from automux.adapters import tpot_adapter as m
+
+    monkeypatch.setattr(m, "MAX_LEVELS", 3)
+    X = pd.DataFrame({"a": [1.0, np.nan, 3.0, 10.0, np.nan, 5.0], "b": [1, 2, 3, 4, 5, 6],
+                      "c": ["x", "y", "x", np.nan, "z", "w"], "d": [np.nan] * 6, "e": [None] * 6},
+                     ).astype({"c": object, "e": object})
+    assert m.automux_prep(X[["b"]]) is None  # nothing to impute or encode: no step
+    prep = m.automux_prep(X)
+    full = prep.fit_transform(X)
+    part = clone(prep).fit(X.iloc[:2]).transform(X)
+    assert np.array_equal(full, part)
+    names = list(prep.get_feature_names_out())
+    assert names == ["b", "a", "c_w", "c_x", "c_y", "d"]  # 3 levels of c (x most frequent, then ties by name)
+    a, d = names.index("a"), names.index("d")
+    assert list(full[:, a]) == [1.0, 4.0, 3.0, 10.0, 4.0, 5.0] and list(full[:, d]) == [0.0] * 6
+    onehot = full[:, 2:5]
+    assert onehot[3].tolist() == [0, 1, 0]  # missing: the most frequent level (x)
+    assert onehot[4].tolist() == [0, 0, 0]  # z: past MAX_LEVELS
+    unseen = prep.transform(X.assign(c=["new"] * 6))
+    assert not unseen[:, 2:5].any()

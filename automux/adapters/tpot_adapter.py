@@ -29,10 +29,14 @@ How the contract maps onto TPOT 1.1:
   not called); its ``memory_limit`` is the spec's memory (:func:`start_dask`);
 * out-of-fold: the chosen pipeline's fold fits' predictions on their validation
   rows, kept as the scorer computed them (``SearchResult.oof``): no refit;
-* data: categorical and missing values go through a fixed first pipeline step
-  (median / most-frequent imputation, one-hot encoding) fitted inside each fold;
-* the fitted model is TPOT's chosen pipeline refit on all of ``task.X`` (a plain
-  scikit-learn ``Pipeline``), pickled on save.
+* data: categorical and missing values go through a fixed first step
+  (:func:`automux_prep`: median / most-frequent imputation, one-hot encoding of the
+  most frequent levels) whose statistics are frozen from the training rows, without
+  the target, as a native TPOT user prepares a table before calling TPOT; it is
+  applied once per search, before TPOT, and is the first step of every candidate's
+  pipeline and rebuild (its fit learns nothing, so per-fold refits score the same);
+* the fitted model is that step followed by TPOT's chosen pipeline refit on all of
+  ``task.X`` (a plain scikit-learn ``Pipeline``), pickled on save.
 
 ``import tpot`` asks PyPI for a newer version; automux disables that check so that a
 run makes no network call.
@@ -44,7 +48,6 @@ Options: ``population_size`` (default :data:`DEFAULT_POPULATION`), ``search_spac
 from __future__ import annotations
 
 import math
-import shutil
 import threading
 import time
 import uuid
@@ -233,8 +236,9 @@ def _final_estimator_name(estimator: Any) -> str:
 class _Live:
     """One search's state in this process: the task and the folds scored so far per pipeline."""
 
-    def __init__(self, task: SearchTask) -> None:
+    def __init__(self, task: SearchTask, prep: Any = None) -> None:
         self.task = task
+        self.prep = prep  # the fixed first step applied before TPOT: part of every candidate's pipeline
         self.n_folds = len(task.folds)
         self.fold_of_first_row = {int(valid[0]): k for k, (_, valid) in enumerate(task.folds) if len(valid)}
         self.partial: Dict[str, Dict[int, float]] = {}
@@ -242,6 +246,7 @@ class _Live:
         self.by_key: Dict[str, List[int]] = {}
         self.pipelines: Dict[int, Any] = {}
         self.lock = threading.Lock()
+        self.closed = False
         self.last = time.monotonic()
         self.preds: Dict[str, Dict[int, np.ndarray]] = {}  # validation predictions per pipeline and fold
         #: Out-of-fold predictions of the best reported candidates so far (candidate index -> array).
@@ -273,6 +278,8 @@ class _Live:
 
         key = pipeline_key(estimator)
         with self.lock:
+            if self.closed:  # TPOT overran the deadline and automux went on without it
+                return
             now = time.monotonic()
             folds = self.partial.setdefault(key, {})
             preds = self.preds.setdefault(key, {})
@@ -294,9 +301,10 @@ class _Live:
             if self.task.trials_left() <= 0:
                 self.task.log("tpot: a pipeline past the trial budget was not reported")
                 return
-            cand = self.task.add_candidate(_final_estimator_name(estimator), pipeline_params(estimator), scores,
-                                           steps=pipeline_steps(estimator), fit_time_s=fit_time,
-                                           rebuild=pipeline_rebuild(estimator))
+            whole = with_prep(self.prep, estimator)
+            cand = self.task.add_candidate(_final_estimator_name(estimator), pipeline_params(whole), scores,
+                                           steps=pipeline_steps(whole), fit_time_s=fit_time,
+                                           rebuild=pipeline_rebuild(whole))
             self.by_key.setdefault(key, []).append(cand.index)
             self.pipelines[cand.index] = clone(estimator)
             self._keep_if_best(cand, preds)
@@ -331,60 +339,130 @@ class FoldScorer:
 
 # --- the search space --------------------------------------------------------------------
 
-def automux_prep(columns: List[str], categorical: List[str]) -> Any:
-    """The fixed first step: median imputation, most-frequent imputation + one-hot for categoricals.
+#: One-hot columns per categorical at most: its most frequent levels in the training rows. Every pipeline's
+#: every fold copies and scans the encoded rows, so width is time: at 225k rows, 100 levels of a
+#: 5,000-level column made 181 columns and 32 make 95 (each fold about twice as fast).
+MAX_LEVELS = 32
 
-    A TPOT node with fixed parameters (TPOT never mutates it), fitted inside each fold.
+
+def _levels(col: pd.Series) -> Tuple[List[Any], Any]:
+    """A categorical column's kept levels (the :data:`MAX_LEVELS` most frequent, in a fixed order) and its mode."""
+    counts = col.value_counts(dropna=True)
+    if counts.empty:
+        return [], None
+    order = sorted(zip(counts.to_numpy().tolist(), counts.index.tolist()), key=lambda cv: (-cv[0], str(cv[1])))
+    kept = sorted((v.item() if isinstance(v, np.generic) else v for _, v in order[:MAX_LEVELS]), key=str)
+    mode = order[0][1]
+    return kept, mode.item() if isinstance(mode, np.generic) else mode
+
+
+def automux_prep(X: pd.DataFrame) -> Optional[Any]:
+    """The fixed first step (None when no column is categorical and none has a missing value), every
+    statistic frozen from ``X``, the training rows, without the target: numeric columns with missing values
+    filled with their median (0 when all are missing), categoricals filled with their most frequent level and
+    one-hot encoded over their :data:`MAX_LEVELS` most frequent levels (a rarer or unseen level: all zeros;
+    a categorical with no value is dropped).
+
+    A plain scikit-learn ``ColumnTransformer`` whose fit learns nothing, so :meth:`TpotAdapter.search`
+    transforms the training rows once and TPOT's pipelines start after it (at 180k rows, fitting the old
+    per-fold imputer / one-hot step took 14 s of every pipeline's every fold); cross-validating the candidate's
+    rebuilt source, this step included, gives exactly the fold scores TPOT saw. Its width is bounded
+    (a 5,000-level column costs :data:`MAX_LEVELS` columns).
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    nums = [c for c in columns if c not in categorical]
-    parts = []
-    if nums:
-        parts.append(("num", SimpleImputer(strategy="median", keep_empty_features=True), nums))
-    if categorical:
-        parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                           OneHotEncoder(handle_unknown="ignore", sparse_output=False,
-                                                         max_categories=100)),  # dense: bounded
-                      list(categorical)))
+    if not _needs_prep(X):
+        return None
+    parts: List[Tuple[str, Any, List[str]]] = []
+    plain = []
+    for c in X.columns:
+        col = X[c]
+        if col.dtype == object:
+            levels, mode = _levels(col)
+            if levels:
+                parts.append((f"cat_{c}", make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=mode),
+                    OneHotEncoder(categories=[levels], handle_unknown="ignore", sparse_output=False)), [c]))
+        elif col.isna().any():
+            median = float(np.nanmedian(col.to_numpy(dtype=np.float64))) if col.notna().any() else 0.0
+            parts.append((f"num_{c}", SimpleImputer(strategy="constant", fill_value=median, keep_empty_features=True),
+                          [c]))
+        else:
+            plain.append(c)
+    if plain:
+        parts.insert(0, ("num", "passthrough", plain))
     return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=False)
 
 
-def search_space(task: SearchTask, X: pd.DataFrame, name: str) -> Any:
-    """TPOT's search space: the default ``automux-light`` or one of TPOT's templates.
+def with_prep(prep: Any, estimator: Any) -> Any:
+    """One flat ``Pipeline``: :func:`automux_prep`'s step, then TPOT's steps (``estimator`` itself without prep)."""
+    if prep is None:
+        return estimator
+    from sklearn.pipeline import Pipeline
 
-    ``automux-light``: [fixed imputation/encoding step when needed] -> a scaler or
-    nothing -> a feature selector or nothing -> one of :data:`CLASSIFIERS` /
-    :data:`REGRESSORS`.
+    steps = getattr(estimator, "steps", None) or [(type(estimator).__name__.lower(), estimator)]
+    return Pipeline([("automux_prep", prep)] + list(steps))
+
+
+def search_space(task: SearchTask, X: pd.DataFrame, name: str, population: int = DEFAULT_POPULATION) -> Any:
+    """TPOT's search space over ``X`` (already through :func:`automux_prep`): the default ``automux-light``
+    or one of TPOT's templates.
+
+    ``automux-light``: a scaler or nothing -> a feature selector or nothing -> one of
+    :data:`CLASSIFIERS` / :data:`REGRESSORS`; under a seconds budget past :data:`LARGE_ROWS` rows, the first
+    pipeline TPOT scores is :func:`cheap_pipeline` (:class:`CheapFirst`; ``population`` is the initial
+    population's size).
     """
     import tpot
-    from tpot.search_spaces.nodes import EstimatorNode
     from tpot.search_spaces.pipelines import SequentialPipeline
 
     classification = task.task != "regression"
     params = {"n_classes": task.n_classes if classification else None, "n_samples": len(X),
               "n_features": X.shape[1], "random_state": int(task.seed)}
     if name in TEMPLATES:
-        space = tpot.config.template_search_spaces.get_template_search_spaces(
+        return tpot.config.template_search_spaces.get_template_search_spaces(
             name, classification=classification, inner_predictors=None, cross_val_predict_cv=None, **params)
-        nodes = [space]
-    elif name == DEFAULT_SEARCH_SPACE:
-        estimators = default_estimators(task, len(X))
-        nodes = [tpot.config.get_search_space(list(SCALERS), **params),
-                 tpot.config.get_search_space(list(SELECTORS), **params) if classification
-                 else _regression_selectors(params),
-                 tpot.config.get_search_space(list(estimators), **params)]
-    else:
+    if name != DEFAULT_SEARCH_SPACE:
         raise SpecError(f"unknown tpot search_space {name!r}: choose {DEFAULT_SEARCH_SPACE} or one of "
                         f"{', '.join(TEMPLATES)}")
-    if _needs_prep(X):
-        cats = [c for c in X.columns if X[c].dtype == object]
-        prep = EstimatorNode(automux_prep, {"columns": list(X.columns), "categorical": cats})
-        nodes = [prep] + nodes
-    return nodes[0] if len(nodes) == 1 else SequentialPipeline(search_spaces=nodes)
+    estimators = default_estimators(task, len(X))
+    large = task.budget.seconds is not None and len(X) > LARGE_ROWS
+    space = SequentialPipeline(search_spaces=[
+        tpot.config.get_search_space(list(SCALERS), **params),
+        tpot.config.get_search_space(list(SELECTORS), **params) if classification else _regression_selectors(params),
+        _large_estimators(estimators, params) if large else tpot.config.get_search_space(list(estimators), **params)])
+    return CheapFirst(space, cheap_pipeline(task, params), at=population) if large else space
+
+
+class CheapFirst:
+    """A search space whose ``at``-th generated pipeline comes from ``cheap``, every other one from ``space``.
+
+    TPOT 1.1 generates its initial population in order and evaluates it from the last one generated
+    (one pipeline at a time on automux's one-worker cluster), so with ``at`` = the initial population's size
+    the first pipeline TPOT scores is the cheap one: at 225k rows a random first pipeline (a saga logistic
+    regression on unscaled columns, a deep tree) can use the whole budget without finishing a fold.
+    """
+
+    def __init__(self, space: Any, cheap: Any, at: int) -> None:
+        self.space, self.cheap, self.at, self.calls = space, cheap, int(at), 0
+
+    def generate(self, rng: Any = None) -> Any:
+        self.calls += 1
+        return (self.cheap if self.calls == self.at else self.space).generate(rng)
+
+
+def cheap_pipeline(task: SearchTask, params: Dict[str, Any]) -> Any:
+    """The cheap first pipeline of :class:`CheapFirst`, from TPOT's own nodes: standard scaling, no selection,
+    and Gaussian naive Bayes (classification) or ``RidgeCV`` (regression), none with a hyperparameter."""
+    import tpot
+    from tpot.search_spaces.pipelines import SequentialPipeline
+
+    final = "GaussianNB" if task.task != "regression" else "RidgeCV"
+    return SequentialPipeline(search_spaces=[tpot.config.get_search_space(name, **params)
+                                             for name in ("StandardScaler", "Passthrough", final)])
 
 
 def default_estimators(task: SearchTask, rows: int) -> Tuple[str, ...]:
@@ -398,6 +476,90 @@ def default_estimators(task: SearchTask, rows: int) -> Tuple[str, ...]:
     return estimators
 
 
+def _large_estimators(estimators: Tuple[str, ...], params: Dict[str, Any]) -> Any:
+    """The estimators node past :data:`LARGE_ROWS` rows under a seconds budget: TPOT's own, except that its
+    logistic regression (saga, up to 1000 epochs: 15-27 s a fold at 180k rows in one compiled call that the
+    per-pipeline timeout cannot stop, holding the one evaluation thread) is fitted by lbfgs (L2, at most 200
+    iterations, interruptible between them) with TPOT's ranges of ``C`` and ``class_weight``."""
+    import tpot
+    from ConfigSpace import Categorical, ConfigurationSpace, Float
+    from sklearn.linear_model import LogisticRegression
+    from tpot.search_spaces.nodes import EstimatorNode
+    from tpot.search_spaces.pipelines import ChoicePipeline
+
+    rest = [e for e in estimators if e != "LogisticRegression"]
+    nodes = tpot.config.get_search_space(rest, return_choice_pipeline=False, **params)
+    if len(rest) < len(estimators):
+        space = ConfigurationSpace({"solver": "lbfgs", "max_iter": 200, "random_state": params["random_state"]})
+        space.add([Float("C", (0.01, 1e5), log=True), Categorical("class_weight", [None, "balanced"])])
+        nodes = [EstimatorNode(LogisticRegression, space)] + list(nodes)
+    return ChoicePipeline(search_spaces=nodes)
+
+
+class GivenUp(BaseException):
+    """Raised into TPOT's threads when automux goes on without them at the deadline (see
+    :func:`fit_within_deadline`); a ``BaseException`` so that no ``except Exception`` keeps them running."""
+
+
+def _stop_threads(kind: type) -> None:
+    """Stop every live ``func_timeout`` ``StoppableThread`` of this process: TPOT's fit (started by
+    :func:`fit_within_deadline`) and the pipeline evaluation it left running (TPOT runs each under
+    ``func_timeout``). Each is stopped as TPOT's own timeout does it: ``GivenUp`` raised into it every 0.5 s
+    until it ends, so a pipeline in compiled code stops when it returns to Python. Otherwise both go on with
+    the one core while automux refits the chosen pipeline (at 225k rows and load 10, past the hard stop)."""
+    for t in threading.enumerate():
+        if isinstance(t, kind) and t.is_alive():
+            t.stop(GivenUp, raiseEvery=0.5)
+
+
+def fit_within_deadline(task: SearchTask, live: "_Live", est: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
+    """``est.fit(X, y)``, given up under a seconds budget when the time left is :func:`refit_margin_s` plus the
+    best candidate's estimated refit (``SearchTask.refit_estimate_s``).
+
+    TPOT 1.1 looks at its ``max_time_mins`` only when a pipeline finishes or after waiting a whole
+    per-pipeline limit (a third of the time) for one, and a pipeline stuck in compiled code (a saga logistic
+    regression on 180k rows) is not stopped by its timeout: at 225k rows the search overran a 60 s budget by
+    15 s. So the fit runs in a daemon thread; at the deadline automux stops recording its scores
+    (``live.closed``) and goes on without it: :meth:`TpotAdapter._chosen` then refits the best scored
+    candidate; the threads still running TPOT's work are stopped (:func:`_stop_threads`).
+    False when it was given up (``est`` is then TPOT's, still running: read nothing from it).
+    """
+    if task.deadline is None:
+        est.fit(X, y)
+        return True
+    failure: List[BaseException] = []
+
+    def fit() -> None:
+        try:
+            est.fit(X, y)
+        except GivenUp:
+            pass
+        except BaseException as e:  # re-raised in the calling thread
+            failure.append(e)
+
+    from func_timeout.StoppableThread import StoppableThread  # TPOT's own per-pipeline timeout threads
+
+    thread = StoppableThread(target=fit, name="automux-tpot-fit", daemon=True)
+    thread.start()
+    margin = refit_margin_s(task.budget.seconds or 0)
+    while thread.is_alive():
+        best = task.best_index()  # the refit of the best so far must fit before the deadline too
+        wait = task.time_left() - margin - (task.refit_estimate_s(best) if best is not None else 0.0)
+        if wait <= 0:
+            break
+        thread.join(min(wait, 0.5))
+    with live.lock:
+        live.closed = True
+    if thread.is_alive():
+        task.log("tpot: TPOT was still running at the deadline; automux stopped it and went on with the best "
+                 "scored candidate")
+        _stop_threads(StoppableThread)
+        return False
+    if failure:
+        raise failure[0]
+    return True
+
+
 def _no_pipeline_finished(task: SearchTask, live: "_Live", error: BaseException) -> BaseException:
     """``BudgetExhausted`` for a seconds budget that ended before any pipeline was scored on every fold."""
     from ..core.errors import BudgetExhausted
@@ -407,16 +569,6 @@ def _no_pipeline_finished(task: SearchTask, live: "_Live", error: BaseException)
         f"no TPOT pipeline finished within the seconds budget ({task.budget.seconds:g}s): the furthest had "
         f"{done} of {len(task.folds)} folds scored ({type(error).__name__} from TPOT: {str(error)[:120]}); give a "
         "larger --budget-seconds or fewer rows")
-
-
-def fold_cache(task: SearchTask, rows: int) -> Optional[str]:
-    """TPOT's ``memory`` (a joblib cache of fitted pipeline steps) under a seconds budget past :data:`LARGE_ROWS`
-    rows: the fixed imputation / one-hot step (14 s a fold at 180k rows on a loaded machine) is then fitted once
-    per fold, not once per pipeline and fold. In the scratch dir, deleted after the search; None otherwise (small
-    tables and count budgets: unchanged)."""
-    if task.budget.seconds is None or rows <= LARGE_ROWS:
-        return None
-    return str(Path(task.workdir) / "tpot_step_cache")
 
 
 def _f_regression(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -519,24 +671,44 @@ class TpotAdapter(PickledModel, Adapter):
         if dask_pair is not None:
             stop_dask(*dask_pair)
 
+    @staticmethod
+    def _prepared(task: SearchTask) -> Tuple[pd.DataFrame, Any]:
+        """``(X TPOT searches on, the fitted prep step or None)``: :func:`automux_prep` frozen from the
+        training rows and applied once, here, inside the budget (its fit learns nothing per fold)."""
+        from ..core.sklearn_kit import to_sklearn_frame
+
+        X = to_sklearn_frame(task.X.reset_index(drop=True))
+        prep = automux_prep(X)
+        if prep is None:
+            return X, None
+        t0 = time.monotonic()
+        from sklearn.base import clone
+
+        # the fitted model's step names its columns as TPOT's steps saw them (pandas output); the rows TPOT
+        # searches on are one float block (numpy output: each fold's copy is then cheap, no 2 s of pandas
+        # interleaving at 225k rows). The fit learns nothing, so both transform alike.
+        model_prep = clone(prep).set_output(transform="pandas").fit(X)
+        X = pd.DataFrame(prep.fit_transform(X), columns=prep.get_feature_names_out(), copy=False)
+        prep = model_prep
+        task.log(f"tpot: imputation / one-hot step frozen from the training rows and applied once: "
+                 f"{X.shape[1]} columns, {time.monotonic() - t0:.1f}s")
+        return X, prep
+
     def search(self, task: SearchTask) -> SearchResult:
         opts = self._options(task)
         _disable_update_check()
         import tpot  # start_up imported it, unless it was not called
 
-        from ..core.sklearn_kit import to_sklearn_frame
-
-        X = to_sklearn_frame(task.X.reset_index(drop=True))
+        X, prep = self._prepared(task)
         y = np.asarray(task.y)
         classification = task.task != "regression"
         if classification:
             y = y.astype(np.int64)
-        space = search_space(task, X, opts["search_space"])
+        space = search_space(task, X, opts["search_space"], opts["population_size"])
         budget = self._budget(task, opts["population_size"])
-        cache = fold_cache(task, len(X))
-        task.log(f"tpot: {budget}, search space {opts['search_space']}" + (f", step cache {cache}" if cache else ""))
+        task.log(f"tpot: {budget}, search space {opts['search_space']}")
         token = uuid.uuid4().hex
-        live = _LIVE[token] = _Live(task)
+        live = _LIVE[token] = _Live(task, prep)
         metric = task.metric
         own = None  # a cluster started here because start_up was not called: closed here too
         est = None
@@ -550,28 +722,28 @@ class TpotAdapter(PickledModel, Adapter):
                 scorers_weights=[1.0 if metric.greater_is_better else -1.0],
                 classification=classification, cv=FixedFolds(task.folds, len(X), "TPOT"),
                 validation_strategy="none", preprocessing=False, early_stop=None,
-                n_jobs=task.cores, client=client, random_state=int(task.seed), verbose=0,
-                memory=cache, **budget,
+                n_jobs=task.cores, client=client, random_state=int(task.seed), verbose=0, **budget,
             )
             try:
-                est.fit(X, y)
+                finished = fit_within_deadline(task, live, est, X, y)
             except Exception as e:
-                if task.deadline is None or task.finished():
+                if task.deadline is None:
                     raise
-                raise _no_pipeline_finished(task, live, e) from e
+                if not task.finished():
+                    raise _no_pipeline_finished(task, live, e) from e
+                task.log(f"tpot: TPOT ended with {type(e).__name__}: {str(e)[:200]}; keeping the scored candidates")
+                finished = False
+            if not finished:
+                est = None  # TPOT's pick and its account are not there: automux's best scored candidate is refit
         finally:
             if own is not None:
                 stop_dask(*own)
             _LIVE.pop(token, None)
-            if cache is not None:
-                shutil.rmtree(cache, ignore_errors=True)
         self._report_failures(task, est, live)
         chosen, model = self._chosen(task, est, live, X, y)
-        if cache is not None:
-            if hasattr(model, "memory"):
-                model.memory = None  # the saved pipeline must not point at the deleted cache
-            shutil.rmtree(cache, ignore_errors=True)
-        info = {"tpot_evaluated": int(len(est.evaluated_individuals)) if est.evaluated_individuals is not None else 0,
+        model = with_prep(prep, model)
+        evaluated = getattr(est, "evaluated_individuals", None)
+        info = {"tpot_evaluated": int(len(evaluated)) if evaluated is not None else 0,
                 "plan": {k: v for k, v in budget.items() if k != "max_eval_time_mins" or math.isfinite(v)}}
         # the chosen pipeline's fold fits' predictions on their validation rows: no refit for out-of-fold
         oof = live.oof.get(chosen) if chosen is not None else None
@@ -598,8 +770,9 @@ class TpotAdapter(PickledModel, Adapter):
             if task.trials_left() <= 0:
                 task.log("tpot: a failed pipeline past the trial budget was not reported")
                 break
-            task.add_candidate(_final_estimator_name(inst), pipeline_params(inst), [None] * len(task.folds),
-                               steps=pipeline_steps(inst), error=error)
+            whole = with_prep(live.prep, inst)
+            task.add_candidate(_final_estimator_name(inst), pipeline_params(whole), [None] * len(task.folds),
+                               steps=pipeline_steps(whole), error=error)
 
     def _chosen(self, task: SearchTask, est: Any, live: _Live, X: pd.DataFrame, y: np.ndarray
                 ) -> Tuple[Optional[int], Any]:
