@@ -306,3 +306,74 @@ def test_the_prep_step_is_frozen_from_the_training_rows(monkeypatch):
     assert onehot[4].tolist() == [0, 0, 0]  # z: past MAX_LEVELS
     unseen = prep.transform(X.assign(c=["new"] * 6))
     assert not unseen[:, 2:5].any()
+
+
+def _seconds_task(frame, seconds, workdir):
+    from automux.core.adapter import SearchTask
+    from automux.core.experiment.prepare import make_budget, prepare
+    from automux.core.experiment.metrics import get_metric
+
+    exp = prepare(frame, "target", budget=make_budget(seconds=seconds), seed=2, folds=3)
+    ds, split = exp.dataset, exp.split
+    train = list(split.train)
+    return SearchTask(X=ds.X.iloc[train].reset_index(drop=True), y=ds.y[train], task=ds.task,
+                      classes=[str(c) for c in ds.classes], folds=split.fold_pairs(),
+                      metric=get_metric(exp.spec.metric, ds.task), seed=exp.spec.seeds["backend"],
+                      budget=exp.spec.budget, options={}, workdir=workdir, log=lambda m: None)
+
+
+def test_a_large_search_scores_a_cheap_pipeline_first_and_ends_by_its_deadline(tmp_path, monkeypatch):
+    """Past LARGE_ROWS rows under a seconds budget (LARGE_ROWS lowered here, real TPOT): the first pipeline TPOT
+    scores is the cheap one (scaler, no selection, GaussianNB), a logistic regression is fitted by lbfgs, and
+    the search returns by its deadline with TPOT's threads stopped."""
+    from automux.adapters import tpot_adapter as m
+
+    monkeypatch.setattr(m, "LARGE_ROWS", 50)
+    task = _seconds_task(_mixed_frame(400), 8, tmp_path)
+    adapter = m.TpotAdapter()
+    adapter.start_up(task)
+    try:
+        task.deadline = time.monotonic() + 8
+        result = adapter.search(task)
+        over = time.monotonic() - task.deadline
+    finally:
+        adapter.shut_down()
+    assert task.candidates[0].steps == ["ColumnTransformer", "StandardScaler", "Passthrough", "GaussianNB"]
+    assert task.candidates[result.chosen].cv_score is not None and over < 3.0
+    for cand in task.candidates:
+        if cand.algorithm == "LogisticRegression":
+            assert dict(cand.params["steps"])["LogisticRegression"]["solver"] == "lbfgs"
+    time.sleep(1.0)  # GivenUp is raised into a still-running thread every 0.5 s until it ends
+    assert not [t.name for t in threading.enumerate() if t.name == "automux-tpot-fit"]
+
+
+class FakeEndlessEstimator:
+    """A fake TPOT estimator (no TPOT): its fit runs until an exception is raised into its thread."""
+
+    def __init__(self):
+        self.stopped = threading.Event()
+
+    def fit(self, X, y):
+        try:
+            while True:
+                time.sleep(0.05)
+        finally:
+            self.stopped.set()
+
+
+def test_a_fit_past_the_deadline_is_given_up_and_its_thread_stopped(tmp_path, monkeypatch):
+    """fit_within_deadline gives the fit up at the deadline less the refit margin, stops recording scores and
+    stops the thread (GivenUp raised into it); a scored fold arriving after that is not a candidate."""
+    from automux.adapters import tpot_adapter as m
+
+    monkeypatch.setattr(m, "LARGE_ROWS", 10)
+    task = _seconds_task(_mixed_frame(60), 30, tmp_path)
+    task.deadline = time.monotonic() + m.refit_margin_s(30) + 1.0
+    live, fake = m._Live(task), FakeEndlessEstimator()
+    t0 = time.monotonic()
+    assert m.fit_within_deadline(task, live, fake, task.X, task.y) is False
+    assert 0.8 < time.monotonic() - t0 < 2.0 and live.closed
+    assert fake.stopped.wait(2.0)
+    valid = task.folds[0][1]
+    live.record(object(), task.X.iloc[valid], 0.5)
+    assert task.candidates == [] and live.partial == {}

@@ -14,9 +14,9 @@ How the contract maps onto TPOT 1.1:
   ``trials`` pipelines (fewer when its offspring repeat). No clock reaches the
   search (``max_time_mins=None``, no per-pipeline timeout): deterministic. Seconds ->
   ``max_time_mins`` = the time left minus a refit margin, a per-pipeline timeout of
-  a third of that, no generation limit,
-  and no k-nearest neighbours past :data:`LARGE_ROWS` rows (:func:`default_estimators`):
-  not deterministic;
+  a third of that, no generation limit: not deterministic. Past :data:`LARGE_ROWS` rows
+  (:func:`large_search`): no k-nearest neighbours, lbfgs for the logistic regression, a
+  cheap pipeline scored first, and TPOT given up at the deadline (:func:`fit_within_deadline`);
 * seed: ``random_state=task.seed`` (TPOT's generator and every estimator's
   ``random_state``); ``n_jobs=1``;
 * Dask: TPOT always evaluates through a Dask client (its own default cluster
@@ -429,7 +429,7 @@ def search_space(task: SearchTask, X: pd.DataFrame, name: str, population: int =
         raise SpecError(f"unknown tpot search_space {name!r}: choose {DEFAULT_SEARCH_SPACE} or one of "
                         f"{', '.join(TEMPLATES)}")
     estimators = default_estimators(task, len(X))
-    large = task.budget.seconds is not None and len(X) > LARGE_ROWS
+    large = large_search(task, len(X))
     space = SequentialPipeline(search_spaces=[
         tpot.config.get_search_space(list(SCALERS), **params),
         tpot.config.get_search_space(list(SELECTORS), **params) if classification else _regression_selectors(params),
@@ -465,13 +465,20 @@ def cheap_pipeline(task: SearchTask, params: Dict[str, Any]) -> Any:
                                              for name in ("StandardScaler", "Passthrough", final)])
 
 
+def large_search(task: SearchTask, rows: int) -> bool:
+    """A seconds budget on more than :data:`LARGE_ROWS` rows: a cheap first pipeline (:class:`CheapFirst`),
+    lbfgs for the logistic regression (:func:`_large_estimators`) and a fit given up at the deadline
+    (:func:`fit_within_deadline`). Smaller tables and count budgets search as before."""
+    return task.budget.seconds is not None and rows > LARGE_ROWS
+
+
 def default_estimators(task: SearchTask, rows: int) -> Tuple[str, ...]:
     """The final estimators of ``automux-light``: :data:`CLASSIFIERS` / :data:`REGRESSORS`, less the k-nearest
     neighbours under a seconds budget on more than :data:`LARGE_ROWS` rows: their prediction costs rows x rows
     in one compiled call that TPOT's per-pipeline timeout cannot interrupt, so one such pipeline holds the
     evaluation thread past the budget (a count budget keeps the full list: unchanged, deterministic)."""
     estimators = CLASSIFIERS if task.task != "regression" else REGRESSORS
-    if task.budget.seconds is not None and rows > LARGE_ROWS:
+    if large_search(task, rows):
         estimators = tuple(e for e in estimators if not e.startswith("KNeighbors"))
     return estimators
 
@@ -513,8 +520,8 @@ def _stop_threads(kind: type) -> None:
 
 
 def fit_within_deadline(task: SearchTask, live: "_Live", est: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
-    """``est.fit(X, y)``, given up under a seconds budget when the time left is :func:`refit_margin_s` plus the
-    best candidate's estimated refit (``SearchTask.refit_estimate_s``).
+    """``est.fit(X, y)``, given up in a :func:`large_search` when the time left is :func:`refit_margin_s` plus
+    the best candidate's estimated refit (``SearchTask.refit_estimate_s``).
 
     TPOT 1.1 looks at its ``max_time_mins`` only when a pipeline finishes or after waiting a whole
     per-pipeline limit (a third of the time) for one, and a pipeline stuck in compiled code (a saga logistic
@@ -524,7 +531,7 @@ def fit_within_deadline(task: SearchTask, live: "_Live", est: Any, X: pd.DataFra
     candidate; the threads still running TPOT's work are stopped (:func:`_stop_threads`).
     False when it was given up (``est`` is then TPOT's, still running: read nothing from it).
     """
-    if task.deadline is None:
+    if task.deadline is None or not large_search(task, len(X)):
         est.fit(X, y)
         return True
     failure: List[BaseException] = []
