@@ -67,7 +67,7 @@ COUNT_BUDGET_PER_RUN_S = 900
 #: Seconds before automux's deadline at which SMAC's last evaluation must end under a seconds budget: the
 #: ensemble's last build, loading its members and their refit on all rows come after it (saving and
 #: predicting come after the search, in the grace; imports happen in ``start_up``, before the clock).
-SECONDS_MARGIN = 4.0
+SECONDS_MARGIN = 3.0
 #: auto-sklearn starts no evaluation, and cuts each one, this many seconds before SMAC's wall-clock limit
 #: (``ExecuteTaFuncWithQueue.run_wrapper``: ``remaining_time - 5``); added back when setting that limit.
 SMAC_END_S = 5.0
