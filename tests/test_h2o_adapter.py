@@ -415,3 +415,34 @@ def test_start_up_starts_the_jvm_with_the_memory_share_and_search_gives_out_of_f
     assert [task.metric(task.y[v], result.oof[v]) for _, v in task.folds] == chosen.fold_scores
     adapter.shut_down()
     assert ha._SESSION.local is None and wait_gone({jvm}, 5) == set()
+
+
+def test_a_warm_jvm_start_gives_up_when_its_pool_cancels_it(no_jvm_left):
+    """The pool cancels a JVM still starting (its run ended, or the compare / bench is closing): the start
+    stops the JVM and raises at once instead of waiting for the JVM or trying another port."""
+    import threading
+
+    from automux.core.run.warm import CANCELLED
+
+    adapter = ha.H2OAdapter()
+    key = adapter.warm_key({}, 1, None)
+    outcome = {}
+
+    def start() -> None:
+        try:
+            outcome["runtime"] = adapter.start_warm(key, no_jvm_left)
+        except Exception as e:
+            outcome["error"] = e
+    thread = threading.Thread(target=start)  # as the pool's keeper thread does
+    thread.start()
+    end = time.monotonic() + 60
+    while not (no_jvm_left / ha.CHILD_PIDS).exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    jvm = int((no_jvm_left / ha.CHILD_PIDS).read_text().split()[0])
+    (no_jvm_left / CANCELLED).touch()
+    t0 = time.monotonic()
+    thread.join(30)
+    assert not thread.is_alive() and time.monotonic() - t0 < 10
+    assert "cancelled" in str(outcome.get("error")), outcome
+    assert wait_gone({jvm}, 5) == set()
+    assert (no_jvm_left / ha.CHILD_PIDS).read_text().split() == [str(jvm)]  # no second attempt on another port
