@@ -521,7 +521,7 @@ def _stop_threads(kind: type) -> None:
 
 def fit_within_deadline(task: SearchTask, live: "_Live", est: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
     """``est.fit(X, y)``, given up in a :func:`large_search` when the time left is :func:`refit_margin_s` plus
-    the best candidate's estimated refit (``SearchTask.refit_estimate_s``).
+    1.5 times the best candidate's estimated refit (``SearchTask.refit_estimate_s``).
 
     TPOT 1.1 looks at its ``max_time_mins`` only when a pipeline finishes or after waiting a whole
     per-pipeline limit (a third of the time) for one, and a pipeline stuck in compiled code (a saga logistic
@@ -550,8 +550,9 @@ def fit_within_deadline(task: SearchTask, live: "_Live", est: Any, X: pd.DataFra
     thread.start()
     margin = refit_margin_s(task.budget.seconds or 0)
     while thread.is_alive():
-        best = task.best_index()  # the refit of the best so far must fit before the deadline too
-        wait = task.time_left() - margin - (task.refit_estimate_s(best) if best is not None else 0.0)
+        best = task.best_index()  # the refit of the best so far must fit before the deadline too, half again
+        # as long as alone: a pipeline stuck in compiled code shares the core until it returns to Python
+        wait = task.time_left() - margin - (1.5 * task.refit_estimate_s(best) if best is not None else 0.0)
         if wait <= 0:
             break
         thread.join(min(wait, 0.5))

@@ -139,6 +139,11 @@ def main() -> None:
         "error": (record.get("error") or "").replace("|", "/")[:160], "exit": proc.returncode,
     }
     print(json.dumps(row, indent=1))
+    chosen = record.get("chosen")
+    cands = record.get("candidates") or []
+    if chosen is not None and chosen < len(cands):  # what the run found, beside the table (not a column of it)
+        print(f"chosen: {cands[chosen].get('algorithm')} cv {cands[chosen].get('cv_score')} "
+              f"hold-out {record.get('scores')}")
     print("record log tail:\n" + (record.get("log") or "")[-3000:])
     a.out.mkdir(parents=True, exist_ok=True)
     md = a.out / "memory_limit.md"
