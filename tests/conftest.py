@@ -6,7 +6,8 @@ builds those envs in the background while the other tests run, so no test sits w
 build's lock at the start of the session.
 
 ``--stream heavy`` collects only the first-party contract matrix (the slow backends' contract checks,
-each a real backend run) and the isolated-env backends' test files, ``--stream rest`` everything else; `.ci/test` runs the two side by side.
+each a real backend run), the isolated-env backends' test files and H2O's own (each test a JVM), ``--stream
+rest`` everything else; `.ci/test` runs the two side by side.
 Every test finds its processes by its own store, marker or process group, never by a name alone, so
 two sessions on one machine do not see each other's (the helpers' sessions have always shared one)."""
 from __future__ import annotations
@@ -32,14 +33,17 @@ def needs_isolated_env(item: pytest.Item) -> bool:
     return bool(item.get_closest_marker("slow")) and any(b in item.nodeid for b in ENV_BACKENDS)
 
 
-#: The ``heavy`` stream: the slow contract matrix (tests/test_contracts.py, marked slow) and the isolated-env
-#: backends' own test files, about a third of the suite's time; the rest stream holds everything else.
+#: The ``heavy`` stream: the slow contract matrix (tests/test_contracts.py, marked slow), the isolated-env
+#: backends' own test files and H2O's (each test a JVM start), about 40 % of the suite's
+#: time (a fresh-clone run with H2O's file in the rest stream: rest 1751 s, heavy 1098 s); the rest stream
+#: holds everything else.
 HEAVY_MATRIX = "test_contracts.py"
+HEAVY_FILES = ENV_FILES + ("test_h2o_adapter.py",)
 STREAMS = ("heavy", "rest")
 
 
 def in_heavy_stream(item: pytest.Item) -> bool:
-    if item.path.name in ENV_FILES:
+    if item.path.name in HEAVY_FILES:
         return True
     return item.path.name == HEAVY_MATRIX and bool(item.get_closest_marker("slow"))
 
