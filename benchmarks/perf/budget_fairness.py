@@ -20,7 +20,6 @@ here. The 1-minute load average is read before and after each run. Writes
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perf_common import short_commit, write_rows  # noqa: E402
 BACKENDS = "reference,optuna,flaml,tpot,h2o,pycaret,autosklearn,autogluon"
 FIELDS = ["backend", "status", "search_s", "startup_s", "worker_total_s", "wall_s", "candidates",
           "load1_before", "load1_after", "run_id", "error", "search_ended"]
@@ -71,7 +72,7 @@ def report(rows: List[Dict[str, Any]], seconds: float, data: str, cmdline: str) 
     lines = [f"# Budget fairness: `--budget-seconds {seconds:g}` on {data}", "",
              f"Made {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} ({os.cpu_count()} "
              f"cores, shared with other sessions and a background benchmark), Python {platform.python_version()}, "
-             f"commit {_commit()}, by", "", f"    {cmdline}", "",
+             f"commit {short_commit(ROOT)}, by", "", f"    {cmdline}", "",
              "Backends ran one after the other, each once. search / start-up / worker total are the record's "
              "`durations`; wall is the whole `automux run` command (parent, env handshake, worker). load1 is "
              "the 1-minute load average before / after the run (2 cores).", "",
@@ -85,14 +86,6 @@ def report(rows: List[Dict[str, Any]], seconds: float, data: str, cmdline: str) 
                      f"{_f(r.get('worker_total_s'))} | {_f(r.get('wall_s'))} | {r.get('candidates', '-')} | {ok} | "
                      f"{_f(r.get('load1_before'), 2)} / {_f(r.get('load1_after'), 2)} | {r.get('search_ended') or '-'} |")
     return "\n".join(lines) + "\n"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=ROOT).stdout.strip()
-    except OSError:
-        return "?"
 
 
 def main() -> int:
@@ -110,10 +103,7 @@ def main() -> int:
         for b in a.backends.split(","):
             rows.append(one(b, a.data, a.seconds, store))
             print(rows[-1], flush=True)
-            with open(out / "budget_fairness.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=FIELDS)
-                w.writeheader()
-                w.writerows(rows)
+            write_rows(out / "budget_fairness.csv", FIELDS, rows)
     finally:
         shutil.rmtree(store, ignore_errors=True)
     cmdline = "nice -n 5 .venv/bin/python benchmarks/perf/budget_fairness.py " + " ".join(sys.argv[1:])

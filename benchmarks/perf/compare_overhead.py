@@ -23,7 +23,6 @@ ratio after / before, 1-minute load average around each command).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perf_common import short_commit, write_rows  # noqa: E402
 ARGS = ["compare", "--data", "sklearn:breast_cancer", "--target", "target", "--backends", "reference,optuna,flaml",
         "--budget-trials", "5", "--no-check"]
 FIELDS = ["rep", "tree", "wall_s", "search_sum_s", "overhead_s", "startup_sum_s", "overhead_less_startup_s", "runs",
@@ -87,10 +88,7 @@ def report(rows: List[Dict[str, Any]], before: Path, imports: Dict[str, str], cm
     def med(label: str, key: str) -> float:
         return statistics.median(float(r[key]) for r in rows if r["tree"] == label)
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    old = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                         cwd=before).stdout.strip()
+    commit, old = short_commit(ROOT), short_commit(before)
     n = sum(r["tree"] == "after" for r in rows)
     loads = [float(r[k]) for r in rows for k in ("load1_before", "load1_after")]
     lines = [f"# Harness overhead of `automux compare` (3 backends, 5 trials each), before vs after", "",
@@ -138,10 +136,7 @@ def main() -> int:
         for label in (("before", "after") if rep % 2 == 0 else ("after", "before")):
             rows.append(one(trees[label], label, rep, a.timeout))
             print(rows[-1], flush=True)
-            with open(out / "compare_overhead.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=FIELDS)
-                w.writeheader()
-                w.writerows(rows)
+            write_rows(out / "compare_overhead.csv", FIELDS, rows)
     cmdline = "nice -n 5 .venv/bin/python benchmarks/perf/compare_overhead.py " + " ".join(sys.argv[1:])
     (out / "compare_overhead.md").write_text(report(rows, trees["before"], imports, cmdline.strip()))
     print((out / "compare_overhead.md").read_text())

@@ -22,7 +22,6 @@ the budget plus the grace. Writes ``OUT/in_trial_budget.md`` and ``.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -39,6 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memory_limit import make_table  # noqa: E402  (the mixed-table generator, shared)
+from perf_common import short_commit, write_rows  # noqa: E402
 
 FIELDS = ["case", "backend", "rows", "cores", "status", "candidates", "search_s", "startup_s", "worker_total_s",
           "wall_s", "search_over_budget_s", "load1_before", "load1_after", "error"]
@@ -86,7 +86,7 @@ def report(rows: List[Dict[str, Any]], seconds: float, cmdline: str) -> str:
         return "-" if v in (None, "") else str(v)
     lines = [f"# Budgets honoured inside a trial: `--budget-seconds {seconds:g}` on large tables", "",
              f"Made {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} ({os.cpu_count()} "
-             f"cores, shared), Python {platform.python_version()}, commit {_commit()}, by", "", f"    {cmdline}", "",
+             f"cores, shared), Python {platform.python_version()}, commit {short_commit(ROOT)}, by", "", f"    {cmdline}", "",
              "One run per row, one after the other. search / start-up / worker total are the record's `durations` "
              "(start-up is outside the budget); wall is the whole command; over = search - budget.", "",
              "| case | backend | rows | cores | status | candidates | search s | over s | start-up s | worker total s "
@@ -97,11 +97,6 @@ def report(rows: List[Dict[str, Any]], seconds: float, cmdline: str) -> str:
                                  f(r.get("startup_s")), f(r.get("worker_total_s")), f(r.get("wall_s")),
                                  f"{r['load1_before']} / {r.get('load1_after')}", f(r.get("error")), ""]).strip())
     return "\n".join(lines) + "\n"
-
-
-def _commit() -> str:
-    p = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    return p.stdout.strip() or "?"
 
 
 def main() -> int:
@@ -122,10 +117,7 @@ def main() -> int:
         for case, backend, data, n, cores in cases:
             rows.append(run_case(case, backend, data, n, cores, a.seconds, tmpd / "store"))
             print(rows[-1], flush=True)
-    with open(out / "in_trial_budget.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(out / "in_trial_budget.csv", FIELDS, rows)
     cmdline = ".venv/bin/python benchmarks/perf/in_trial_budget.py " + " ".join(sys.argv[1:])
     (out / "in_trial_budget.md").write_text(report(rows, a.seconds, cmdline.strip()))
     print((out / "in_trial_budget.md").read_text())
