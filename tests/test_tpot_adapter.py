@@ -35,7 +35,6 @@ class WorkerWatch:
     def __init__(self, root: Path) -> None:
         self.root = str(root)
         self.sessions = set()
-        self.max_procs = 0
         self.others = {}  # pid -> argv of a session process that is not the worker itself
         self.listening = set()
         self.polls = 0
@@ -71,7 +70,6 @@ class WorkerWatch:
                         pass
             for sid in list(self.sessions):
                 procs = self.session_procs(sid)
-                self.max_procs = max(self.max_procs, len(procs))
                 for proc in procs:
                     if proc.pid != sid and proc.pid not in self.others:
                         try:
