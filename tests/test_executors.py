@@ -1,12 +1,16 @@
 """automux.executors: the one local/Dask executor module compare and bench share, and its one error class."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from automux.core.errors import UserError
+from automux.core.run import processes
 from automux.executors import ExecutorError, check, run_local
 
 
@@ -42,6 +46,20 @@ def test_an_error_stops_the_runs_in_flight_and_starts_no_more():
     with pytest.raises(RuntimeError, match="boom"):
         run_local(list(range(6)), call, 2, on_interrupt=ended.append)
     assert [type(e) for e in ended] == [RuntimeError] and len(seen) <= 3
+
+
+def test_a_worker_launched_as_the_interrupt_lands_is_ended_too():
+    """``bench --jobs 2``: the main thread took SIGINT and ended the groups it knew; a thread that was
+    between launching its worker and noting its group must not leave that worker to run its cell out."""
+    processes.interrupt_own_groups(KeyboardInterrupt())  # the main thread's side, before the launch
+    late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        processes.track_group(late.pid)  # what the launcher does right after Popen
+        assert late.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        late.kill()
+        processes.untrack_group(late.pid)
+        processes.clear_interrupt()
 
 
 @pytest.mark.parametrize("kind, jobs, scheduler, match", [

@@ -26,9 +26,16 @@ _own_lock = threading.Lock()
 
 
 def track_group(pgid: int) -> None:
-    """Note a worker process group this process started (see :func:`end_own_groups`)."""
+    """Note a worker process group this process started (see :func:`end_own_groups`).
+
+    A group noted after another thread took an interrupt (:func:`interrupt_own_groups`)
+    is ended at once: a worker launched while the interrupt landed does not run on.
+    """
     with _own_lock:
         _own_groups.add(pgid)
+        late = bool(_pending_interrupt)
+    if late:
+        kill_group(pgid, signal.SIGTERM)
 
 
 def untrack_group(pgid: int) -> None:
