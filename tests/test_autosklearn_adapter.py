@@ -96,7 +96,7 @@ def test_predict_in_the_training_env_reproduces_the_holdout_hash(two_runs, tmp_p
     assert table.shape == (len(holdout), 2) and np.allclose(table.sum(axis=1), 1.0)
 
 
-#: A short seconds budget (below the declared 60 s minimum): auto-sklearn's own 30 s floor does not apply to it.
+#: A short seconds budget (below the declared 30 s minimum): auto-sklearn's own 30 s floor does not apply to it.
 SHORT_SECONDS = 20
 
 

@@ -147,8 +147,7 @@ SCENARIOS = {
     "determinism required with a seconds budget": (
         _profile(), Constraints(time_budget_s=120, deterministic=True), None,
         {name: "determinism_possible" for name in FIRST_PARTY}),
-    "a 30 s budget": (_profile(), Constraints(time_budget_s=30), "flaml",
-                      {"autosklearn": "budget_above_minimum"}),
+    "a 30 s budget": (_profile(), Constraints(time_budget_s=30), "flaml", {}),
     "regression with categoricals": (
         _profile(task="regression", classes=0, rows=3000, features=12, numeric=6, categorical=6),
         Constraints(trials=30), "flaml", {}),

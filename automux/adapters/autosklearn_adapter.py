@@ -298,7 +298,7 @@ class AutoSklearnAdapter(PickledModel, Adapter):
         deterministic={"trials": True, "seconds": False},
         custom_folds=True, categorical=True, missing_values=True,
         produces="ensemble", interpretable=False,
-        min_budget={"trials": 2, "seconds": 60},
+        min_budget={"trials": 2, "seconds": 30},
         strengths=("thorough_search",),
     )
     environment = Environment(
