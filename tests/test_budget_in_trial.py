@@ -66,7 +66,7 @@ def test_reference_cuts_a_slow_trial_and_ends_with_the_best_so_far(tmp_path, mon
     took = time.monotonic() - t0
     # dummy and linear finished; the forest (60 s a fold) was cut at the deadline, not recorded, not waited for.
     assert [c.algorithm for c in task.candidates] == ["dummy", "linear"]
-    assert took < 4.0 + 1.0, took
+    assert took < 4.0 + 3.0, took  # the cut, not the forest: 60 s a fold (3 s of slack for a loaded CI machine)
     assert result.chosen == 1 and task.candidates[1].cv_score > 0.9
     # The chosen candidate's out-of-fold predictions come from its own fold models: they reproduce its fold scores.
     assert result.oof is not None and result.oof.shape == (len(task.X), 2)
@@ -93,7 +93,7 @@ def test_optuna_cuts_a_slow_trial_and_ends_with_the_best_so_far(tmp_path, monkey
     t0 = time.monotonic()
     result = optuna_adapter.OptunaAdapter().search(task)
     took = time.monotonic() - t0
-    assert took < 5.0 + 1.0, took
+    assert took < 5.0 + 3.0, took  # a 60 s trial was cut at the deadline (3 s of slack for a loaded CI machine)
     assert task.candidates and all(c.algorithm == "linear" for c in task.candidates)
     assert result.chosen == task.best_index() and result.oof is not None
 
