@@ -356,6 +356,32 @@ def test_a_large_search_scores_a_cheap_pipeline_first_and_ends_by_its_deadline(t
     assert not [t.name for t in threading.enumerate() if t.name == "automux-tpot-fit"]
 
 
+def test_a_large_regression_search_scores_ridge_first_drops_neighbours_and_ends_by_its_deadline(tmp_path,
+                                                                                              monkeypatch):
+    """The same large search on a regression table (LARGE_ROWS lowered, real TPOT): the cheap first pipeline ends
+    in RidgeCV, no k-nearest-neighbours regressor is tried (its prediction costs rows x rows), the chosen
+    candidate is scored, and the search returns by its deadline."""
+    from automux.adapters import tpot_adapter as m
+
+    monkeypatch.setattr(m, "LARGE_ROWS", 50)
+    frame = _mixed_frame(400)
+    rng = np.random.RandomState(1)
+    frame["target"] = frame["b"] * 2.0 + (frame["c"] == "x") + rng.normal(scale=0.1, size=len(frame))
+    task = _seconds_task(frame, 8, tmp_path)
+    assert task.task == "regression"
+    adapter = m.TpotAdapter()
+    adapter.start_up(task)
+    try:
+        task.deadline = time.monotonic() + 8
+        result = adapter.search(task)
+        over = time.monotonic() - task.deadline
+    finally:
+        adapter.shut_down()
+    assert task.candidates[0].steps == ["ColumnTransformer", "StandardScaler", "Passthrough", "RidgeCV"]
+    assert not [c.algorithm for c in task.candidates if "Neighbors" in c.algorithm]
+    assert task.candidates[result.chosen].cv_score is not None and over < 3.0
+
+
 class FakeEndlessEstimator:
     """A fake TPOT estimator (no TPOT): its fit runs until an exception is raised into its thread."""
 
