@@ -331,22 +331,29 @@ def _seconds_task(frame, seconds, workdir):
                       budget=exp.spec.budget, options={}, workdir=workdir, log=lambda m: None)
 
 
-def test_a_large_search_scores_a_cheap_pipeline_first_and_ends_by_its_deadline(tmp_path, monkeypatch):
-    """Past LARGE_ROWS rows under a seconds budget (LARGE_ROWS lowered here, real TPOT): the first pipeline TPOT
-    scores is the cheap one (scaler, no selection, GaussianNB), a logistic regression is fitted by lbfgs, and
-    the search returns by its deadline with TPOT's threads stopped."""
+def _large_search(frame, tmp_path, monkeypatch, seconds=8):
+    """A real TPOT search on ``frame`` with LARGE_ROWS lowered below its rows: (task, result, seconds past
+    the deadline when it returned)."""
     from automux.adapters import tpot_adapter as m
 
     monkeypatch.setattr(m, "LARGE_ROWS", 50)
-    task = _seconds_task(_mixed_frame(400), 8, tmp_path)
+    task = _seconds_task(frame, seconds, tmp_path)
     adapter = m.TpotAdapter()
     adapter.start_up(task)
     try:
-        task.deadline = time.monotonic() + 8
+        task.deadline = time.monotonic() + seconds
         result = adapter.search(task)
         over = time.monotonic() - task.deadline
     finally:
         adapter.shut_down()
+    return task, result, over
+
+
+def test_a_large_search_scores_a_cheap_pipeline_first_and_ends_by_its_deadline(tmp_path, monkeypatch):
+    """Past LARGE_ROWS rows under a seconds budget (LARGE_ROWS lowered here, real TPOT): the first pipeline TPOT
+    scores is the cheap one (scaler, no selection, GaussianNB), a logistic regression is fitted by lbfgs, and
+    the search returns by its deadline with TPOT's threads stopped."""
+    task, result, over = _large_search(_mixed_frame(400), tmp_path, monkeypatch)
     assert task.candidates[0].steps == ["ColumnTransformer", "StandardScaler", "Passthrough", "GaussianNB"]
     assert task.candidates[result.chosen].cv_score is not None and over < 3.0
     for cand in task.candidates:
@@ -358,25 +365,14 @@ def test_a_large_search_scores_a_cheap_pipeline_first_and_ends_by_its_deadline(t
 
 def test_a_large_regression_search_scores_ridge_first_drops_neighbours_and_ends_by_its_deadline(tmp_path,
                                                                                               monkeypatch):
-    """The same large search on a regression table (LARGE_ROWS lowered, real TPOT): the cheap first pipeline ends
-    in RidgeCV, no k-nearest-neighbours regressor is tried (its prediction costs rows x rows), the chosen
-    candidate is scored, and the search returns by its deadline."""
-    from automux.adapters import tpot_adapter as m
-
-    monkeypatch.setattr(m, "LARGE_ROWS", 50)
+    """The same large search on a regression table: the cheap first pipeline ends in RidgeCV, no k-nearest-
+    neighbours regressor is tried (its prediction costs rows x rows), the chosen candidate is scored, and the
+    search returns by its deadline."""
     frame = _mixed_frame(400)
     rng = np.random.RandomState(1)
     frame["target"] = frame["b"] * 2.0 + (frame["c"] == "x") + rng.normal(scale=0.1, size=len(frame))
-    task = _seconds_task(frame, 8, tmp_path)
+    task, result, over = _large_search(frame, tmp_path, monkeypatch)
     assert task.task == "regression"
-    adapter = m.TpotAdapter()
-    adapter.start_up(task)
-    try:
-        task.deadline = time.monotonic() + 8
-        result = adapter.search(task)
-        over = time.monotonic() - task.deadline
-    finally:
-        adapter.shut_down()
     assert task.candidates[0].steps == ["ColumnTransformer", "StandardScaler", "Passthrough", "RidgeCV"]
     assert not [c.algorithm for c in task.candidates if "Neighbors" in c.algorithm]
     assert task.candidates[result.chosen].cv_score is not None and over < 3.0
