@@ -82,13 +82,16 @@ AG_METRICS = {"roc_auc": "roc_auc", "log_loss": "log_loss", "accuracy": "accurac
 
 
 def _ended(fit_args: Dict[str, Any], fit_s: float) -> Dict[str, str]:
-    """``search_ended``: why a seconds-budget search ended well before its time limit (AutoGluon stopped on its
-    own: every model of its presets was trained), else nothing."""
+    """``search_ended``: why a seconds-budget search ended before its time limit (more than 1 s or 3 % of it
+    unused: AutoGluon stopped on its own, with no model of its presets left that it expected to finish in the
+    time left), else nothing. On breast_cancer at 30 s its fit returns after 26-27 s of a 28 s limit with
+    every default model trained."""
     limit = fit_args.get("time_limit")
-    if limit is None or fit_s >= 0.9 * limit:
+    if limit is None or fit_s >= limit - max(1.0, 0.03 * limit):
         return {}
-    return {"search_ended": f"AutoGluon's fit returned after {fit_s:.1f}s of its {limit:.1f}s time_limit: it had "
-                            f"trained every model of presets={fit_args.get('presets')!r}, nothing left to try"}
+    return {"search_ended": f"AutoGluon's fit returned after {fit_s:.1f}s of its {limit:.1f}s time_limit: "
+                            f"nothing left to try (every model of presets={fit_args.get('presets')!r} that it "
+                            "could start in the time left was trained)"}
 
 
 def _threads(task: SearchTask) -> int:
