@@ -23,7 +23,7 @@ Search, with ``TabularPredictor`` in the scratch directory:
   ``presets`` (option, default ``medium_quality``) over AutoGluon's own model
   zoo, still bagged on automux's folds; the chosen model is AutoGluon's best
   (usually ``WeightedEnsemble_L2``); not deterministic (wall time decides what
-  is trained); a fit that returns well before its ``time_limit`` (AutoGluon had
+  is trained); a fit that returns over 1 s before its ``time_limit`` (AutoGluon had
   nothing left to train) says so in ``search_info.search_ended``.
 
 Candidates: every model AutoGluon trained, in training order, with per-fold
@@ -84,7 +84,7 @@ AG_METRICS = {"roc_auc": "roc_auc", "log_loss": "log_loss", "accuracy": "accurac
 def _ended(fit_args: Dict[str, Any], fit_s: float) -> Dict[str, str]:
     """``search_ended``: why a seconds-budget search ended before its time limit (more than 1 s or 3 % of it
     unused: AutoGluon stopped on its own, with no model of its presets left that it expected to finish in the
-    time left), else nothing. On breast_cancer at 30 s its fit returns after 26-27 s of a 28 s limit with
+    time left), else nothing. On breast_cancer at 30 s its fit returns after 25-27 s of a 28 s limit with
     every default model trained."""
     limit = fit_args.get("time_limit")
     if limit is None or fit_s >= limit - max(1.0, 0.03 * limit):
